@@ -1,0 +1,119 @@
+// Package checks holds the four compliance checks (footer, shell, dns,
+// contact) and what they share: fetching, charset decoding, resolving and the
+// filing-number grammar. It has no database and no queue: a Site goes in, a
+// Result comes out, and all network access goes through injected clients so
+// that tests control it.
+package checks
+
+import (
+	"context"
+	"time"
+)
+
+// Outcome is the verdict of one check run.
+type Outcome string
+
+const (
+	// Pass: the check ran and found nothing that is a violation.
+	Pass Outcome = "pass"
+	// Fail: the check found at least one violation.
+	Fail Outcome = "fail"
+	// Inconclusive: we could not tell (our resolver, network, or a page that
+	// needs a human or a browser). Never opens a violation.
+	Inconclusive Outcome = "inconclusive"
+	// NotApplicable: the check does not apply to this site (for example the
+	// dns check on a site that is already filed). Not a failure.
+	NotApplicable Outcome = "not_applicable"
+)
+
+// Severity ranks a finding. Only violations make a result fail.
+type Severity string
+
+const (
+	Violation Severity = "violation"
+	Warning   Severity = "warning"
+	Info      Severity = "info"
+)
+
+// Finding is one thing a check noticed. Code is a public contract: it
+// appears in JSON output, metric labels and notices, so codes are never
+// renamed.
+type Finding struct {
+	Code     string   `json:"code"`
+	Severity Severity `json:"severity"`
+	Message  string   `json:"message"`
+	Evidence string   `json:"evidence"`
+}
+
+// Result is what one check reports for one site.
+type Result struct {
+	Check      string    `json:"check"`
+	Outcome    Outcome   `json:"outcome"`
+	Reason     string    `json:"reason,omitempty"` // why inconclusive or not applicable
+	DurationMS int64     `json:"duration_ms"`
+	Findings   []Finding `json:"findings"`
+	// Details carries check-specific facts worth showing (the URL fetched,
+	// the addresses resolved, reachability "not checked", ...).
+	Details map[string]string `json:"details,omitempty"`
+}
+
+// Checker is the one signature every check implements, in the manner of
+// blackbox_exporter's probers: the deadline travels in ctx.
+type Checker interface {
+	// Name is the stable check name: footer, shell, dns or contact.
+	Name() string
+	// Applies reports whether the check is meaningful for the site, and if
+	// not, why.
+	Applies(site *Site) (bool, string)
+	// Check runs the check. It never panics on bad input and never returns
+	// a violation for a failure on our side.
+	Check(ctx context.Context, site *Site) Result
+}
+
+// Check names.
+const (
+	CheckFooter  = "footer"
+	CheckShell   = "shell"
+	CheckDNS     = "dns"
+	CheckContact = "contact"
+)
+
+// AllChecks lists the check names in the order they are reported.
+var AllChecks = []string{CheckFooter, CheckShell, CheckDNS, CheckContact}
+
+// Run runs c on site, filling in the check name, the duration and the
+// outcome derived from the findings when the checker left it empty. A check
+// that does not apply yields NotApplicable.
+func Run(ctx context.Context, c Checker, site *Site) Result {
+	start := time.Now()
+	var r Result
+	if ok, why := c.Applies(site); !ok {
+		r = Result{Outcome: NotApplicable, Reason: why}
+	} else {
+		r = c.Check(ctx, site)
+	}
+	r.Check = c.Name()
+	r.DurationMS = time.Since(start).Milliseconds()
+	if r.Findings == nil {
+		r.Findings = []Finding{}
+	}
+	if r.Outcome == "" {
+		r.Outcome = OutcomeOf(r.Findings)
+	}
+	return r
+}
+
+// OutcomeOf is Fail when any finding is a violation, else Pass.
+func OutcomeOf(fs []Finding) Outcome {
+	for _, f := range fs {
+		if f.Severity == Violation {
+			return Fail
+		}
+	}
+	return Pass
+}
+
+// Inconclusivef builds an inconclusive result with a reason.
+func inconclusive(reason string, findings ...Finding) Result {
+	return Result{Outcome: Inconclusive, Reason: reason, Findings: findings}
+}
