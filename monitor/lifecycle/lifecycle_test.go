@@ -1,0 +1,364 @@
+package lifecycle
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/beianwatch/beianwatch/checks"
+)
+
+var t0 = time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
+
+const site = "example.cn"
+
+func viol(code string) checks.Finding {
+	return checks.Finding{Code: code, Severity: checks.Violation, Message: code + " message", Evidence: code + " evidence"}
+}
+
+func warn(code string) checks.Finding {
+	return checks.Finding{Code: code, Severity: checks.Warning, Message: "warning"}
+}
+
+func run(check string, outcome checks.Outcome, fs ...checks.Finding) checks.Result {
+	return checks.Result{Check: check, Outcome: outcome, Findings: fs}
+}
+
+// step is one event in a scenario: a check run, or a tick, at t0+at.
+type step struct {
+	at     time.Duration
+	result *checks.Result // nil means Tick
+	// want is the status of code after the step, and kinds the
+	// transitions it produced (for any code).
+	want  Status
+	kinds []Kind
+}
+
+func res(r checks.Result) *checks.Result { return &r }
+
+func TestApplyAndTickScenarios(t *testing.T) {
+	const code = "footer_link_missing"
+	failing := res(run("footer", checks.Fail, viol(code)))
+	passing := res(run("footer", checks.Pass))
+	inconclusive := res(run("footer", checks.Inconclusive, viol(code)))
+	notApplicable := res(run("footer", checks.NotApplicable))
+	h := time.Hour
+
+	cfg := DefaultConfig()
+	one := cfg
+	one.FailureThreshold, one.SuccessThreshold = 1, 1
+
+	tests := []struct {
+		name  string
+		cfg   Config
+		steps []step
+	}{
+		{"opens after two consecutive fails", cfg, []step{
+			{0, failing, StatusPending, nil},
+			{6 * h, failing, StatusOpen, []Kind{KindOpened}},
+			{12 * h, failing, StatusOpen, nil},
+		}},
+		{"inconclusive in the middle neither counts nor resets", cfg, []step{
+			{0, failing, StatusPending, nil},
+			{6 * h, inconclusive, StatusPending, nil},
+			{7 * h, notApplicable, StatusPending, nil},
+			{12 * h, failing, StatusOpen, []Kind{KindOpened}},
+			{18 * h, passing, StatusOpen, nil},
+			{19 * h, inconclusive, StatusOpen, nil},
+			{24 * h, passing, StatusResolved, []Kind{KindResolved}},
+		}},
+		{"inconclusive alone never opens", cfg, []step{
+			{0, inconclusive, StatusNone, nil},
+			{6 * h, inconclusive, StatusNone, nil},
+			{12 * h, inconclusive, StatusNone, nil},
+		}},
+		{"flapping never opens", cfg, []step{
+			{0, failing, StatusPending, nil},
+			{6 * h, passing, StatusNone, nil},
+			{12 * h, failing, StatusPending, nil},
+			{18 * h, passing, StatusNone, nil},
+			{24 * h, failing, StatusPending, nil},
+		}},
+		{"flapping while open never resolves", cfg, []step{
+			{0, failing, StatusPending, nil},
+			{1 * h, failing, StatusOpen, []Kind{KindOpened}},
+			{2 * h, passing, StatusOpen, nil},
+			{3 * h, failing, StatusOpen, nil},
+			{4 * h, passing, StatusOpen, nil},
+			{5 * h, passing, StatusResolved, []Kind{KindResolved}},
+		}},
+		{"threshold one opens and resolves at once", one, []step{
+			{0, failing, StatusOpen, []Kind{KindOpened}},
+			{1 * h, passing, StatusResolved, []Kind{KindResolved}},
+			{2 * h, failing, StatusOpen, []Kind{KindOpened}},
+		}},
+		{"reminders every 72h, escalation once, resolve from escalated", cfg, []step{
+			{0, failing, StatusPending, nil},
+			{1 * h, failing, StatusOpen, []Kind{KindOpened}},
+			{72 * h, nil, StatusOpen, nil}, // 71h since opening: not yet
+			{73 * h, nil, StatusOpen, []Kind{KindReminder}},
+			{74 * h, nil, StatusOpen, nil},
+			{145 * h, nil, StatusOpen, []Kind{KindReminder}},
+			{217 * h, nil, StatusOpen, []Kind{KindReminder}},
+			{241 * h, nil, StatusEscalated, []Kind{KindEscalated}}, // deadline = 1h + 240h
+			{242 * h, nil, StatusEscalated, nil},
+			{400 * h, nil, StatusEscalated, nil}, // no reminders, no second escalation
+			{401 * h, failing, StatusEscalated, nil},
+			{402 * h, passing, StatusEscalated, nil},
+			{403 * h, passing, StatusResolved, []Kind{KindResolved}},
+			{600 * h, nil, StatusResolved, nil},
+		}},
+		{"a daemon that was down sends one reminder, not a burst", cfg, []step{
+			{0, failing, StatusPending, nil},
+			{0, failing, StatusOpen, []Kind{KindOpened}},
+			{200 * h, nil, StatusOpen, []Kind{KindReminder}},
+			{201 * h, nil, StatusOpen, nil},
+		}},
+		{"down past the deadline escalates without a reminder first", cfg, []step{
+			{0, failing, StatusPending, nil},
+			{0, failing, StatusOpen, []Kind{KindOpened}},
+			{500 * h, nil, StatusEscalated, []Kind{KindEscalated}},
+		}},
+		{"reopens after resolving with a fresh deadline", one, []step{
+			{0, failing, StatusOpen, []Kind{KindOpened}},
+			{1 * h, passing, StatusResolved, []Kind{KindResolved}},
+			{300 * h, nil, StatusResolved, nil},
+			{301 * h, failing, StatusOpen, []Kind{KindOpened}},
+			{400 * h, nil, StatusOpen, []Kind{KindReminder}}, // would have escalated with the old deadline
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var states []State
+			for i, st := range tt.steps {
+				now := t0.Add(st.at)
+				var trs []Transition
+				if st.result != nil {
+					states, trs = Apply(now, tt.cfg, site, states, *st.result)
+				} else {
+					states, trs = Tick(now, tt.cfg, states)
+				}
+				got := StatusNone
+				for _, s := range states {
+					if s.Code == code {
+						got = s.Status
+					}
+				}
+				if got != st.want {
+					t.Fatalf("step %d (+%s): status %q, want %q (states %+v)", i, st.at, got, st.want, states)
+				}
+				var kinds []Kind
+				for _, tr := range trs {
+					kinds = append(kinds, tr.Kind)
+					if tr.Domain != site || tr.Code != code || !tr.At.Equal(now) {
+						t.Errorf("step %d: transition %+v has wrong domain, code or time", i, tr)
+					}
+					if (tr.Kind == KindEscalated) != tr.Ops {
+						t.Errorf("step %d: %s transition has Ops=%v; only escalations go to ops", i, tr.Kind, tr.Ops)
+					}
+				}
+				if strings.Join(kindsStr(kinds), ",") != strings.Join(kindsStr(st.kinds), ",") {
+					t.Fatalf("step %d (+%s): transitions %v, want %v", i, st.at, kinds, st.kinds)
+				}
+			}
+		})
+	}
+}
+
+func kindsStr(ks []Kind) []string {
+	out := make([]string, len(ks))
+	for i, k := range ks {
+		out[i] = string(k)
+	}
+	return out
+}
+
+func TestApplyOpenSetsDeadlineFromPerCodePeriod(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.FailureThreshold = 1
+	cfg.PeriodByCode = map[string]time.Duration{"shell_unresolvable": 72 * time.Hour}
+	r := run("shell", checks.Fail, viol("shell_unresolvable"), viol("shell_off_provider"))
+	next, trs := Apply(t0, cfg, site, nil, r)
+	if len(trs) != 2 || len(next) != 2 {
+		t.Fatalf("want 2 opened violations, got %d transitions, %d states", len(trs), len(next))
+	}
+	want := map[string]time.Time{
+		"shell_off_provider": t0.Add(240 * time.Hour),
+		"shell_unresolvable": t0.Add(72 * time.Hour),
+	}
+	for _, tr := range trs {
+		if !tr.Deadline.Equal(want[tr.Code]) || !tr.OpenedAt.Equal(t0) {
+			t.Errorf("%s: deadline %s opened %s, want deadline %s", tr.Code, tr.Deadline, tr.OpenedAt, want[tr.Code])
+		}
+		if tr.From != StatusNone || tr.To != StatusOpen {
+			t.Errorf("%s: %s -> %s, want none -> open", tr.Code, tr.From, tr.To)
+		}
+	}
+	if trs[0].Code != "shell_off_provider" {
+		t.Errorf("transitions not in code order: %v", trs)
+	}
+}
+
+func TestApplyScopesToTheRunsCheck(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.FailureThreshold, cfg.SuccessThreshold = 1, 1
+	states, _ := Apply(t0, cfg, site, nil, run("footer", checks.Fail, viol("footer_icp_missing")))
+	states, _ = Apply(t0, cfg, site, states, run("shell", checks.Fail, viol("shell_unreachable")))
+	if len(states) != 2 {
+		t.Fatalf("want two open violations, got %+v", states)
+	}
+
+	// A passing shell run resolves shell codes only, not footer ones.
+	states, trs := Apply(t0.Add(time.Hour), cfg, site, states, run("shell", checks.Pass))
+	if len(trs) != 1 || trs[0].Code != "shell_unreachable" || trs[0].Kind != KindResolved {
+		t.Fatalf("want only shell_unreachable resolved, got %+v", trs)
+	}
+	for _, s := range states {
+		if s.Code == "footer_icp_missing" && s.Status != StatusOpen {
+			t.Errorf("footer violation changed by a shell run: %+v", s)
+		}
+	}
+
+	// A finding whose code belongs to another check is ignored.
+	_, trs = Apply(t0, cfg, site, nil, run("footer", checks.Fail, viol("dns_resolving_while_pending")))
+	if len(trs) != 0 {
+		t.Errorf("foreign code opened a violation: %+v", trs)
+	}
+
+	// States of other sites pass through untouched.
+	other := State{Domain: "other.cn", Code: "footer_icp_missing", Status: StatusOpen}
+	next, _ := Apply(t0, cfg, site, []State{other}, run("footer", checks.Pass))
+	if len(next) != 1 || next[0] != other {
+		t.Errorf("other site's state changed: %+v", next)
+	}
+}
+
+func TestApplyWarningsNeverOpen(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.FailureThreshold = 1
+	var states []State
+	var trs []Transition
+	for i := range 5 {
+		states, trs = Apply(t0.Add(time.Duration(i)*time.Hour), cfg, site, states,
+			run("footer", checks.Pass, warn("footer_icp_format"), warn("footer_icp_entity_only")))
+		if len(trs) != 0 || len(states) != 0 {
+			t.Fatalf("run %d: warnings produced states %+v transitions %+v", i, states, trs)
+		}
+	}
+	// Even in a failing run, a warning beside a violation is not tracked.
+	states, trs = Apply(t0, cfg, site, nil, run("footer", checks.Fail, viol("footer_link_missing"), warn("footer_icp_format")))
+	if len(states) != 1 || states[0].Code != "footer_link_missing" || len(trs) != 1 {
+		t.Fatalf("want only the violation tracked, got %+v", states)
+	}
+}
+
+func TestApplyDoesNotMutateInput(t *testing.T) {
+	cfg := DefaultConfig()
+	in := []State{{Domain: site, Code: "footer_link_missing", Status: StatusPending, Fails: 1}}
+	orig := in[0]
+	next, _ := Apply(t0, cfg, site, in, run("footer", checks.Fail, viol("footer_link_missing")))
+	if in[0] != orig {
+		t.Fatalf("input mutated: %+v", in[0])
+	}
+	if next[0].Status != StatusOpen {
+		t.Fatalf("want open, got %+v", next[0])
+	}
+	ticked, _ := Tick(t0.Add(1000*time.Hour), cfg, next)
+	if next[0].Status != StatusOpen || ticked[0].Status != StatusEscalated {
+		t.Fatalf("Tick mutated input or did not escalate: in %+v out %+v", next[0], ticked[0])
+	}
+}
+
+func TestApplyEvidenceIsDeduplicatedAndBounded(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.FailureThreshold = 1
+	long := strings.Repeat("备", 1500) // 4500 bytes of multi-byte text
+	r := run("footer", checks.Fail,
+		checks.Finding{Code: "footer_link_wrong", Severity: checks.Violation, Message: "m", Evidence: "a"},
+		checks.Finding{Code: "footer_link_wrong", Severity: checks.Violation, Message: "m", Evidence: "a"},
+		checks.Finding{Code: "footer_link_wrong", Severity: checks.Violation, Message: "m", Evidence: "b"},
+		checks.Finding{Code: "footer_icp_missing", Severity: checks.Violation, Message: "m", Evidence: long},
+	)
+	next, _ := Apply(t0, cfg, site, nil, r)
+	for _, s := range next {
+		switch s.Code {
+		case "footer_link_wrong":
+			if s.Evidence != "a\nb" || s.Message != "m" {
+				t.Errorf("evidence %q message %q, want deduplicated \"a\\nb\" and \"m\"", s.Evidence, s.Message)
+			}
+		case "footer_icp_missing":
+			if len(s.Evidence) > maxEvidence+len("…") || !strings.HasSuffix(s.Evidence, "…") {
+				t.Errorf("evidence not clipped: %d bytes", len(s.Evidence))
+			}
+			if !strings.HasPrefix(s.Evidence, "备备") || strings.ContainsRune(s.Evidence, '\uFFFD') {
+				t.Errorf("clipping broke UTF-8")
+			}
+		}
+	}
+}
+
+func TestWithdraw(t *testing.T) {
+	states := []State{
+		{Domain: site, Code: "dns_resolving_while_pending", Status: StatusOpen, Fails: 3},
+		{Domain: site, Code: "footer_icp_missing", Status: StatusOpen},
+		{Domain: site, Code: "dns_other", Status: StatusPending, Fails: 1},
+	}
+	next, trs := Withdraw(t0, site, "dns", "filing granted", states)
+	if len(trs) != 1 || trs[0].Kind != KindWithdrawn || trs[0].Code != "dns_resolving_while_pending" || trs[0].Reason != "filing granted" {
+		t.Fatalf("want one withdrawn dns transition, got %+v", trs)
+	}
+	want := map[string]Status{"dns_resolving_while_pending": StatusResolved, "footer_icp_missing": StatusOpen, "dns_other": StatusNone}
+	for _, s := range next {
+		if s.Status != want[s.Code] {
+			t.Errorf("%s: %s, want %s", s.Code, s.Status, want[s.Code])
+		}
+	}
+	// A withdrawn violation is no longer reminded or escalated.
+	_, trs = Tick(t0.Add(2000*time.Hour), DefaultConfig(), next[:1])
+	if len(trs) != 0 {
+		t.Errorf("withdrawn violation still ticks: %+v", trs)
+	}
+}
+
+func TestNextDue(t *testing.T) {
+	cfg := DefaultConfig()
+	open := State{Status: StatusOpen, LastNotifiedAt: t0, Deadline: t0.Add(240 * time.Hour)}
+	if got := NextDue(cfg, open); !got.Equal(t0.Add(72 * time.Hour)) {
+		t.Errorf("next due %s, want reminder time", got)
+	}
+	open.LastNotifiedAt = t0.Add(200 * time.Hour)
+	if got := NextDue(cfg, open); !got.Equal(open.Deadline) {
+		t.Errorf("next due %s, want deadline", got)
+	}
+	if got := NextDue(cfg, State{Status: StatusEscalated}); !got.IsZero() {
+		t.Errorf("escalated has next due %s, want never", got)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatalf("default config invalid: %v", err)
+	}
+	bad := Config{FailureThreshold: 0, SuccessThreshold: -1, RectificationPeriod: 0, RemindEvery: -time.Hour,
+		PeriodByCode: map[string]time.Duration{"nounderscore": time.Hour, "footer_x": 0}}
+	err := bad.Validate()
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, want := range []string{"failure_threshold", "success_threshold", "rectification_period", "remind_every", `"nounderscore"`, `"footer_x"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+}
+
+func TestCheckOf(t *testing.T) {
+	for code, want := range map[string]string{
+		"footer_link_missing": "footer", "dns_resolving_while_pending": "dns",
+		"contact_vacant": "contact", "footer": "", "_x": "", "shell_": "", "": "",
+	} {
+		if got := CheckOf(code); got != want {
+			t.Errorf("CheckOf(%q) = %q, want %q", code, got, want)
+		}
+	}
+}

@@ -1,0 +1,169 @@
+package lifecycle
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// StormConfig says when many sites failing one check at once is more
+// likely our fault (resolver down, network cut, a bad deploy) than theirs.
+type StormConfig struct {
+	// Window is how far back runs are counted.
+	Window time.Duration
+	// Share of the conclusive runs in the window that failed, at or above
+	// which the check is storming (0 < Share <= 1).
+	Share float64
+	// MinSites failing runs are needed as well, so that a handful of sites
+	// failing out of a handful checked is not a storm.
+	MinSites int
+}
+
+// DefaultStormConfig holds owner notices when at least half of the runs of
+// a check in the last 30 minutes failed, and at least 20 of them.
+func DefaultStormConfig() StormConfig {
+	return StormConfig{Window: 30 * time.Minute, Share: 0.5, MinSites: 20}
+}
+
+// Validate reports every problem of c at once.
+func (c StormConfig) Validate() error {
+	var errs []error
+	if c.Window <= 0 {
+		errs = append(errs, fmt.Errorf("storm guard: window must be positive, got %s", c.Window))
+	}
+	if !(c.Share > 0 && c.Share <= 1) {
+		errs = append(errs, fmt.Errorf("storm guard: share must be in (0, 1], got %v", c.Share))
+	}
+	if c.MinSites < 1 {
+		errs = append(errs, fmt.Errorf("storm guard: min_sites must be at least 1, got %d", c.MinSites))
+	}
+	return errors.Join(errs...)
+}
+
+// stormBuckets is how finely the window is cut. Counts live in buckets so
+// memory stays constant whatever the inventory size; a run leaves the
+// window at most Window/stormBuckets late.
+const stormBuckets = 30
+
+// StormGuard counts, per check, the conclusive runs and the failing runs
+// of a sliding window. It does no I/O and reads no clock: time comes in
+// with every call. It is safe for concurrent use (check workers run in
+// parallel). Its counts live in memory: after a restart it starts calm.
+type StormGuard struct {
+	cfg    StormConfig
+	width  time.Duration
+	mu     sync.Mutex
+	checks map[string]*stormWindow
+}
+
+type stormWindow struct {
+	// buckets[i] counts runs in the bucket numbered slot[i] (absolute
+	// bucket number, time/width); stale slots are reset lazily.
+	slot     [stormBuckets]int64
+	checked  [stormBuckets]int
+	failed   [stormBuckets]int
+	storming bool
+}
+
+// StormStatus is what the guard knows about one check right now.
+type StormStatus struct {
+	Check    string
+	Checked  int // conclusive runs in the window
+	Failed   int // failing runs in the window
+	Storming bool
+	// Started is true only on the observation that turned the storm on,
+	// and Ended only on the one that turned it off, so callers raise the
+	// alarm (and clear it) exactly once per episode.
+	Started bool
+	Ended   bool
+}
+
+// Share is Failed/Checked (0 when nothing was checked).
+func (s StormStatus) Share() float64 {
+	if s.Checked == 0 {
+		return 0
+	}
+	return float64(s.Failed) / float64(s.Checked)
+}
+
+// NewStormGuard validates cfg and returns an empty guard.
+func NewStormGuard(cfg StormConfig) (*StormGuard, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	width := cfg.Window / stormBuckets
+	if width <= 0 {
+		width = 1
+	}
+	return &StormGuard{cfg: cfg, width: width, checks: map[string]*stormWindow{}}, nil
+}
+
+// Observe counts a batch of runs of check finished at now: checked
+// conclusive (pass or fail) runs, of which failed failed. Inconclusive and
+// not_applicable runs are not counted at all: they never notify, and
+// counting them would dilute the share. It returns the status after the
+// batch.
+func (g *StormGuard) Observe(now time.Time, check string, checked, failed int) StormStatus {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	w := g.window(check)
+	b := g.bucket(now)
+	i := int(mod(b, stormBuckets))
+	if w.slot[i] != b {
+		w.slot[i], w.checked[i], w.failed[i] = b, 0, 0
+	}
+	if checked < 0 {
+		checked = 0
+	}
+	failed = min(max(failed, 0), checked)
+	w.checked[i] += checked
+	w.failed[i] += failed
+	return g.status(now, check, w)
+}
+
+// Status is the current status of check without counting anything (Started
+// and Ended report a change since the last call, as with Observe).
+func (g *StormGuard) Status(now time.Time, check string) StormStatus {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.status(now, check, g.window(check))
+}
+
+func (g *StormGuard) window(check string) *stormWindow {
+	w := g.checks[check]
+	if w == nil {
+		w = &stormWindow{}
+		for i := range w.slot {
+			w.slot[i] = -1 << 62
+		}
+		g.checks[check] = w
+	}
+	return w
+}
+
+func (g *StormGuard) bucket(t time.Time) int64 { return t.UnixNano() / int64(g.width) }
+
+func (g *StormGuard) status(now time.Time, check string, w *stormWindow) StormStatus {
+	cur := g.bucket(now)
+	st := StormStatus{Check: check}
+	for i := range w.slot {
+		if age := cur - w.slot[i]; age >= 0 && age < stormBuckets {
+			st.Checked += w.checked[i]
+			st.Failed += w.failed[i]
+		}
+	}
+	st.Storming = st.Failed >= g.cfg.MinSites && st.Share() >= g.cfg.Share
+	st.Started = st.Storming && !w.storming
+	st.Ended = !st.Storming && w.storming
+	w.storming = st.Storming
+	return st
+}
+
+func mod(a, n int64) int64 {
+	m := a % n
+	if m < 0 {
+		m += n
+	}
+	return m
+}

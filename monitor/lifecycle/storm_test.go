@@ -1,0 +1,116 @@
+package lifecycle
+
+import (
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestStormGuard(t *testing.T) {
+	cfg := StormConfig{Window: 30 * time.Minute, Share: 0.5, MinSites: 20}
+	type obs struct {
+		at              time.Duration
+		check           string
+		checked, failed int
+		storming        bool
+		started, ended  bool
+	}
+	m := time.Minute
+	tests := []struct {
+		name string
+		obs  []obs
+	}{
+		{"a normal day is calm", []obs{
+			{0, "footer", 50, 3, false, false, false},
+			{5 * m, "footer", 50, 2, false, false, false},
+		}},
+		{"high share but too few sites is calm", []obs{
+			{0, "dns", 10, 10, false, false, false},
+			{1 * m, "dns", 5, 5, false, false, false}, // 15 failing < 20
+		}},
+		{"many failures but low share is calm", []obs{
+			{0, "shell", 200, 40, false, false, false},
+		}},
+		{"share and count reached: storm starts once", []obs{
+			{0, "shell", 50, 10, false, false, false},
+			{1 * m, "shell", 50, 45, true, true, false}, // 55/100
+			{2 * m, "shell", 50, 45, true, false, false},
+		}},
+		{"storm ends when failures leave the window", []obs{
+			{0, "shell", 50, 50, true, true, false},
+			{10 * m, "shell", 50, 0, true, false, false}, // 50/100 still
+			{31 * m, "shell", 50, 0, false, false, true}, // first batch aged out
+			{32 * m, "shell", 50, 0, false, false, false},
+		}},
+		{"checks are counted separately", []obs{
+			{0, "footer", 50, 50, true, true, false},
+			{0, "shell", 50, 0, false, false, false},
+		}},
+		{"bad counts are clamped, not trusted", []obs{
+			{0, "footer", -5, 30, false, false, false},
+			{0, "footer", 10, 500, false, false, false}, // failed clamped to 10
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g, err := NewStormGuard(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, o := range tt.obs {
+				st := g.Observe(t0.Add(o.at), o.check, o.checked, o.failed)
+				if st.Storming != o.storming || st.Started != o.started || st.Ended != o.ended {
+					t.Fatalf("observation %d: got %+v (share %.2f), want storming=%v started=%v ended=%v",
+						i, st, st.Share(), o.storming, o.started, o.ended)
+				}
+			}
+		})
+	}
+}
+
+func TestStormGuardStatusDoesNotCount(t *testing.T) {
+	g, err := NewStormGuard(StormConfig{Window: time.Hour, Share: 0.9, MinSites: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Observe(t0, "dns", 4, 4)
+	st := g.Status(t0.Add(time.Minute), "dns")
+	if !st.Storming || st.Checked != 4 || st.Failed != 4 {
+		t.Fatalf("status %+v, want 4/4 storming", st)
+	}
+	if st := g.Status(t0.Add(2*time.Hour), "dns"); st.Storming || st.Checked != 0 || !st.Ended {
+		t.Fatalf("status after the window %+v, want calm, empty, ended", st)
+	}
+}
+
+func TestStormGuardConcurrent(t *testing.T) {
+	g, err := NewStormGuard(DefaultStormConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 100 {
+				g.Observe(t0, "footer", 1, 1)
+			}
+		})
+	}
+	wg.Wait()
+	if st := g.Status(t0, "footer"); st.Checked != 800 || st.Failed != 800 {
+		t.Fatalf("lost counts under concurrency: %+v", st)
+	}
+}
+
+func TestStormConfigValidate(t *testing.T) {
+	for _, c := range []StormConfig{
+		{Window: 0, Share: 0.5, MinSites: 1},
+		{Window: time.Minute, Share: 0, MinSites: 1},
+		{Window: time.Minute, Share: 1.5, MinSites: 1},
+		{Window: time.Minute, Share: 0.5, MinSites: 0},
+	} {
+		if _, err := NewStormGuard(c); err == nil {
+			t.Errorf("config %+v accepted", c)
+		}
+	}
+}
