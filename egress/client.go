@@ -1,0 +1,55 @@
+package egress
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// MaxRedirects is how many redirects NewClient follows.
+const MaxRedirects = 5
+
+// ErrTooManyRedirects is returned (wrapped in *url.Error) by a NewClient
+// client when a chain of redirects exceeds MaxRedirects.
+var ErrTooManyRedirects = errors.New("too many redirects")
+
+// NewTransport returns an HTTP transport whose every connection, redirect
+// targets included, goes through a Dialer enforcing p. It ignores proxy
+// settings from the environment (a proxy would dial on our behalf, out of the
+// policy's sight) and leaves compression to the caller, who must cap the
+// decompressed size itself.
+func NewTransport(p Policy, r HostResolver) *http.Transport {
+	d := NewDialer(p, r, DefaultDialTimeout)
+	return &http.Transport{
+		Proxy:                  nil,
+		DialContext:            d.DialContext,
+		ForceAttemptHTTP2:      true,
+		MaxIdleConns:           100,
+		MaxIdleConnsPerHost:    2,
+		IdleConnTimeout:        90 * time.Second,
+		TLSHandshakeTimeout:    10 * time.Second,
+		ResponseHeaderTimeout:  30 * time.Second,
+		ExpectContinueTimeout:  1 * time.Second,
+		MaxResponseHeaderBytes: 1 << 20,
+		DisableCompression:     true,
+	}
+}
+
+// NewClient returns a client for webhooks and vendor APIs: the transport of
+// NewTransport, an overall timeout per request (zero means none beyond the
+// caller's context) and at most MaxRedirects redirects.
+func NewClient(p Policy, r HostResolver, timeout time.Duration) *http.Client {
+	return &http.Client{
+		Transport: NewTransport(p, r),
+		Timeout:   timeout,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) > MaxRedirects {
+				// No URL here: webhook URLs often carry tokens, and the
+				// caller's *url.Error already names the request.
+				return fmt.Errorf("%w: stopped after %d", ErrTooManyRedirects, MaxRedirects)
+			}
+			return nil
+		},
+	}
+}
