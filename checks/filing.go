@@ -118,7 +118,8 @@ func provinceForCode(code string) rune {
 // normalizeNumberText applies the footer normalisation to a number written
 // by a person: NFKC, traditional 備/號, and no whitespace of any kind.
 func normalizeNumberText(s string) string {
-	return string(appendNormalized(nil, []byte(s)))
+	var n normalizer
+	return string(n.append(nil, []byte(s)))
 }
 
 // ParseICP parses one ICP filing number as written in a filing or on the
@@ -390,15 +391,26 @@ func findNumbers(t string) (icps []icpMatch, psbs []psbMatch) {
 	return icps, psbs
 }
 
-// appendNormalized appends the footer normalisation of src to dst: NFKC
+// normalizer applies the footer normalisation. It keeps its NFKC iterator
+// (a few KB of buffers) so that a page's thousands of text nodes reuse it.
+type normalizer struct {
+	it norm.Iter
+}
+
+// append appends the footer normalisation of src to dst: NFKC
 // (full-width to half-width), traditional 備/號 to 备/号, and every kind of
 // whitespace and zero-width character removed.
-func appendNormalized(dst, src []byte) []byte {
+func (n *normalizer) append(dst, src []byte) []byte {
 	start := len(dst)
-	if isPlainASCII(src) {
+	if nfkcStable(src) {
 		dst = append(dst, src...)
 	} else {
-		dst = norm.NFKC.Append(dst, src...)
+		// norm.Iter works in its own fixed buffer; Form.Append would
+		// allocate on every text node of the page.
+		n.it.Init(norm.NFKC, src)
+		for !n.it.Done() {
+			dst = append(dst, n.it.Next()...)
+		}
 	}
 	out := start
 	for i := start; i < len(dst); {
@@ -423,6 +435,11 @@ func appendNormalized(dst, src []byte) []byte {
 		case '號':
 			r = '号'
 		default:
+			if r >= 0xFF01 && r <= 0xFF5E {
+				dst[out] = byte(r - 0xFEE0)
+				out++
+				continue
+			}
 			if r >= '\u2000' && r <= '\u200a' {
 				continue
 			}
@@ -434,9 +451,28 @@ func appendNormalized(dst, src []byte) []byte {
 	return dst[:out]
 }
 
-func isPlainASCII(b []byte) bool {
-	for _, c := range b {
-		if c >= utf8.RuneSelf {
+// nfkcStable reports whether NFKC leaves b as it is, judged cheaply for
+// the text Chinese pages are made of: ASCII, CJK ideographs and common
+// punctuation that has no compatibility mapping, plus full-width ASCII,
+// whose NFKC mapping the caller applies itself. It may say false for
+// stable text (then NFKC runs and changes nothing), never true for text
+// NFKC would change. The caller removes U+00A0 and U+3000 itself.
+func nfkcStable(b []byte) bool {
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(b[i:])
+		i += size
+		switch {
+		case r >= 0x4E00 && r <= 0x9FFF: // CJK Unified Ideographs
+		case r >= 0x3001 && r <= 0x3002, r >= 0x3008 && r <= 0x3011: // 、。《》「」【】
+		case r >= 0xFF01 && r <= 0xFF5E: // full-width ASCII: the filter below maps it as NFKC does
+		case r == 0x3000, r == 0x00A0, r == 0x00A9, r == 0x00AE, r == 0x00B7:
+		case r >= 0x2013 && r <= 0x2014, r >= 0x2018 && r <= 0x201D, r == 0x2022:
+		default:
 			return false
 		}
 	}

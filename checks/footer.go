@@ -1,0 +1,453 @@
+package checks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Footer finding codes (DESIGN §2.1). Codes are a public contract.
+const (
+	CodeFooterICPMissing    = "footer_icp_missing"
+	CodeFooterICPMismatch   = "footer_icp_mismatch"
+	CodeFooterLinkMissing   = "footer_link_missing"
+	CodeFooterLinkObsolete  = "footer_link_obsolete"
+	CodeFooterLinkWrong     = "footer_link_wrong"
+	CodeFooterICPFormat     = "footer_icp_format"
+	CodeFooterEntityOnly    = "footer_icp_entity_only"
+	CodeFooterNotAtBottom   = "footer_not_at_bottom"
+	CodeFooterPSBMissing    = "footer_psb_missing"
+	CodeFooterPSBLinkMiss   = "footer_psb_link_missing"
+	CodeFooterPSBLinkWrong  = "footer_psb_link_wrong"
+	CodeFooterPSBLinkOld    = "footer_psb_link_old"
+	ReasonNeedsRendering    = "needs_rendering"
+	ReasonNumberInImage     = "number_in_image"
+	miitHost                = "beian.miit.gov.cn"
+	minRunesForPositionRule = 150
+)
+
+// obsoleteMIITHosts are the MIIT hosts that no longer answer.
+var obsoleteMIITHosts = map[string]bool{
+	"miitbeian.gov.cn": true, "www.miitbeian.gov.cn": true,
+	"miibeian.gov.cn": true, "www.miibeian.gov.cn": true,
+	"www.beian.miit.gov.cn": true,
+}
+
+// FooterOptions are the footer rules a provider may tune.
+type FooterOptions struct {
+	// EntityOnlyIsViolation makes footer_icp_entity_only a violation
+	// instead of a warning (providers' notices disagree on it).
+	EntityOnlyIsViolation bool
+}
+
+// HomepageFetcher fetches a site's homepage; *Fetcher implements it.
+type HomepageFetcher interface {
+	Homepage(ctx context.Context, domain, override string) (*Page, error)
+}
+
+// FooterCheck checks that the filing numbers are shown and linked
+// (备案号悬挂).
+type FooterCheck struct {
+	Fetch HomepageFetcher
+	Opts  FooterOptions
+}
+
+var _ Checker = (*FooterCheck)(nil)
+
+// NewFooterCheck returns the footer check fetching through f.
+func NewFooterCheck(f HomepageFetcher, opts FooterOptions) *FooterCheck {
+	return &FooterCheck{Fetch: f, Opts: opts}
+}
+
+func (c *FooterCheck) Name() string { return CheckFooter }
+
+// Applies: a site shows its number once it has one, including while a
+// change or a new access is pending.
+func (c *FooterCheck) Applies(s *Site) (bool, string) {
+	switch s.Status {
+	case StatusFirstFilingPending:
+		return false, "first filing pending: there is no number to show yet"
+	case StatusCancelled:
+		return false, "filing cancelled"
+	}
+	return true, ""
+}
+
+func (c *FooterCheck) Check(ctx context.Context, s *Site) Result {
+	page, err := c.Fetch.Homepage(ctx, s.Domain, s.URL)
+	if err != nil {
+		// Emptiness and unreachability are the shell check's business.
+		var fe *FetchError
+		if errors.As(err, &fe) {
+			r := inconclusive(fmt.Sprintf("homepage not fetched (%s): %v", fe.Reason, err))
+			r.Details = map[string]string{"fetch_error": string(fe.Reason)}
+			return r
+		}
+		return inconclusive("homepage not fetched: " + err.Error())
+	}
+	r := EvaluateFooter(page.Body, s, c.Opts)
+	if r.Details == nil {
+		r.Details = map[string]string{}
+	}
+	r.Details["url"] = page.URL
+	return r
+}
+
+// EvaluateFooter applies the footer rules to a decoded (UTF-8) page.
+func EvaluateFooter(body []byte, s *Site, opts FooterOptions) Result {
+	p := extractText(body, false)
+	text := string(p.norm)
+	icps, psbs := findNumbers(text)
+
+	var findings []Finding
+	add := func(code string, sev Severity, msg, ev string) {
+		for _, f := range findings {
+			if f.Code == code && f.Evidence == ev {
+				return
+			}
+		}
+		findings = append(findings, Finding{Code: code, Severity: sev, Message: msg, Evidence: ev})
+	}
+
+	var shown, entityOnly, others []icpMatch
+	for _, m := range icps {
+		switch {
+		case s.ICP == nil || m.Number == *s.ICP:
+			shown = append(shown, m)
+		case !s.ICP.IsSite() && m.Number.SameEntity(*s.ICP):
+			// The filing is an entity number; a site number of that entity shows it.
+			shown = append(shown, m)
+		case s.ICP.IsSite() && !m.Number.IsSite() && m.Number.SameEntity(*s.ICP):
+			entityOnly = append(entityOnly, m)
+		default:
+			others = append(others, m)
+		}
+	}
+	// Guangdong asks sites to show the entity number.
+	if s.ICP != nil && s.ICP.Province == '粤' {
+		shown = append(shown, entityOnly...)
+		entityOnly = nil
+	}
+
+	switch {
+	case len(shown) > 0:
+		judgeICPLinks(p, text, shown, add)
+		judgeICPForm(p, text, shown, add)
+	case len(entityOnly) > 0:
+		sev := Warning
+		if opts.EntityOnlyIsViolation {
+			sev = Violation
+		}
+		add(CodeFooterEntityOnly, sev,
+			fmt.Sprintf("only the entity number %s is shown; this site's number is %s", entityOnly[0].Number, s.ICP),
+			evidenceOf(p, text, entityOnly[0]))
+		judgeICPLinks(p, text, entityOnly, add)
+	case len(others) > 0:
+		var nums []string
+		for _, m := range others {
+			if n := m.Number.String(); !contains(nums, n) {
+				nums = append(nums, n)
+			}
+		}
+		add(CodeFooterICPMismatch, Violation,
+			fmt.Sprintf("the page shows %s, not this site's number %s", strings.Join(nums, ", "), s.ICP),
+			strings.Join(nums, "; "))
+	default:
+		if r, ok := unjudgeable(p); ok {
+			return r
+		}
+		want := "a filing number"
+		if s.ICP != nil {
+			want = s.ICP.String()
+		}
+		add(CodeFooterICPMissing, Violation, "no filing number in the visible text of the page; expected "+want,
+			missingEvidence(text))
+	}
+
+	if s.PSB != nil {
+		judgePSB(p, text, *s.PSB, psbs, add)
+	}
+	r := Result{Findings: findings}
+	r.Outcome = OutcomeOf(findings)
+	return r
+}
+
+// unjudgeable decides whether a page without a textual number is one a
+// person would see a number on anyway: drawn by script, or an image.
+func unjudgeable(p *pageText) (Result, bool) {
+	switch {
+	case p.scriptMentions:
+		r := inconclusive(ReasonNeedsRendering)
+		r.Details = map[string]string{"why": "the filing number appears in an inline script, not in the static HTML"}
+		return r, true
+	case p.scripts > 0 && p.visibleRunes() < 40:
+		r := inconclusive(ReasonNeedsRendering)
+		r.Details = map[string]string{"why": fmt.Sprintf("script-built page: %d characters of visible text, %d scripts", p.visibleRunes(), p.scripts)}
+		return r, true
+	case len(p.imageNumbers) > 0:
+		r := inconclusive(ReasonNumberInImage)
+		r.Details = map[string]string{"why": "an image's alt/title carries " + p.imageNumbers[0]}
+		return r, true
+	}
+	for _, a := range p.anchors {
+		if a.hasImage && !a.hasText && classifyICPLink(a.href) != linkWrong {
+			r := inconclusive(ReasonNumberInImage)
+			r.Details = map[string]string{"why": "a MIIT link wraps only an image: " + a.href}
+			return r, true
+		}
+	}
+	return Result{}, false
+}
+
+type linkClass int
+
+const (
+	linkNone linkClass = iota
+	linkWrong
+	linkObsolete
+	linkMIIT
+)
+
+// classifyICPLink says where an href really goes. Only the URL's host
+// counts, as a browser sees it: beian.miit.gov.cn@evil.example goes to
+// evil.example, and a relative "beian.miit.gov.cn" stays on the site.
+func classifyICPLink(href string) linkClass {
+	u, ok := parseHref(href)
+	if !ok {
+		return linkWrong
+	}
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	switch {
+	case host == miitHost:
+		return linkMIIT
+	case obsoleteMIITHosts[host]:
+		return linkObsolete
+	}
+	return linkWrong
+}
+
+// parseHref parses an href the way a browser resolves it, keeping only
+// absolute http(s) and scheme-relative URLs.
+func parseHref(href string) (*url.URL, bool) {
+	href = strings.Map(func(r rune) rune {
+		if r == '\t' || r == '\n' || r == '\r' {
+			return -1
+		}
+		return r
+	}, strings.TrimSpace(href))
+	u, err := url.Parse(href)
+	if err != nil {
+		return nil, false
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http", "https":
+	case "":
+		if !strings.HasPrefix(href, "//") {
+			return nil, false
+		}
+	default:
+		return nil, false
+	}
+	if u.Host == "" {
+		return nil, false
+	}
+	return u, true
+}
+
+// hrefOver returns the link covering the digits [from, to) of the text:
+// the best-classified anchor of the segments holding those digits.
+func hrefOver(p *pageText, from, to int) (string, linkClass) {
+	best, bestClass := "", linkNone
+	for _, sg := range p.segs {
+		if sg.end <= from || sg.start >= to || sg.anchor < 0 {
+			continue
+		}
+		h := p.anchors[sg.anchor].href
+		if c := classifyICPLink(h); c > bestClass {
+			best, bestClass = h, c
+		}
+	}
+	return best, bestClass
+}
+
+func judgeICPLinks(p *pageText, text string, ms []icpMatch, add func(string, Severity, string, string)) {
+	var obsolete, wrong *icpMatch
+	var obsoleteHref, wrongHref string
+	for i := range ms {
+		href, c := hrefOver(p, ms[i].digitsStart, ms[i].digitsEnd)
+		switch c {
+		case linkMIIT:
+			return // one correctly linked occurrence is enough
+		case linkObsolete:
+			if obsolete == nil {
+				obsolete, obsoleteHref = &ms[i], href
+			}
+		case linkWrong:
+			if wrong == nil {
+				wrong, wrongHref = &ms[i], href
+			}
+		}
+	}
+	switch {
+	case obsolete != nil:
+		add(CodeFooterLinkObsolete, Violation,
+			"the filing number links to a MIIT address that no longer works; link it to https://beian.miit.gov.cn/",
+			evidenceOf(p, text, *obsolete)+" -> "+obsoleteHref)
+	case wrong != nil:
+		add(CodeFooterLinkWrong, Violation,
+			"the filing number links somewhere other than https://beian.miit.gov.cn/",
+			evidenceOf(p, text, *wrong)+" -> "+wrongHref)
+	default:
+		add(CodeFooterLinkMissing, Violation,
+			"the filing number is shown but not linked to https://beian.miit.gov.cn/",
+			evidenceOf(p, text, ms[0]))
+	}
+}
+
+// judgeICPForm raises the warnings about how and where the number is shown.
+func judgeICPForm(p *pageText, text string, ms []icpMatch, add func(string, Severity, string, string)) {
+	standard := false
+	for _, m := range ms {
+		if len(m.nonstandard) == 0 {
+			standard = true
+			break
+		}
+	}
+	if !standard {
+		add(CodeFooterICPFormat, Warning,
+			fmt.Sprintf("the number is written in a non-standard form (%s); write it as %s", strings.Join(ms[0].nonstandard, ", "), ms[0].Number),
+			evidenceOf(p, text, ms[0]))
+	}
+	if len(text) < minRunesForPositionRule*3 {
+		return // short pages have no top and bottom to speak of
+	}
+	for _, m := range ms {
+		if m.start >= len(text)/4 || inFooter(p, m.start, m.end) {
+			return
+		}
+	}
+	add(CodeFooterNotAtBottom, Warning,
+		"the number is shown only near the top of the page, outside any footer; show it at the bottom of the homepage",
+		evidenceOf(p, text, ms[0]))
+}
+
+func inFooter(p *pageText, from, to int) bool {
+	for _, sg := range p.segs {
+		if sg.end > from && sg.start < to && sg.footer {
+			return true
+		}
+	}
+	return false
+}
+
+type psbLinkClass int
+
+const (
+	psbLinkNone psbLinkClass = iota
+	psbLinkWrong
+	psbLinkOld
+	psbLinkOK
+)
+
+// classifyPSBLink accepts the MPS portal's query route for code, and the
+// old www.beian.gov.cn form (a warning).
+func classifyPSBLink(href, code string) psbLinkClass {
+	u, ok := parseHref(href)
+	if !ok {
+		return psbLinkWrong
+	}
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	switch host {
+	case "beian.mps.gov.cn":
+		// beian.mps.gov.cn/#/query/webSearch?code=N: the route lives in the fragment.
+		_, q, _ := strings.Cut(u.Fragment, "?")
+		fq, _ := url.ParseQuery(q)
+		if fq.Get("code") == code || u.Query().Get("code") == code {
+			return psbLinkOK
+		}
+	case "www.beian.gov.cn", "beian.gov.cn":
+		if strings.EqualFold(strings.TrimSuffix(u.Path, "/"), "/portal/registerSystemInfo") &&
+			u.Query().Get("recordcode") == code {
+			return psbLinkOld
+		}
+	}
+	return psbLinkWrong
+}
+
+func judgePSB(p *pageText, text string, want PSBNumber, found []psbMatch, add func(string, Severity, string, string)) {
+	var mine []psbMatch
+	var others []string
+	for _, m := range found {
+		if m.Number.Code == want.Code {
+			mine = append(mine, m)
+		} else if !contains(others, m.Number.Code) {
+			others = append(others, m.Number.Code)
+		}
+	}
+	if len(mine) == 0 {
+		ev := "not in the visible text"
+		if len(others) > 0 {
+			ev = "shown instead: " + strings.Join(others, ", ")
+		}
+		add(CodeFooterPSBMissing, Violation, "the public-security filing number "+want.String()+" is not shown", ev)
+		return
+	}
+	best, bestHref, bestAt := psbLinkNone, "", mine[0]
+	for _, m := range mine {
+		for _, sg := range p.segs {
+			if sg.end <= m.digitsStart || sg.start >= m.digitsEnd || sg.anchor < 0 {
+				continue
+			}
+			h := p.anchors[sg.anchor].href
+			if c := classifyPSBLink(h, want.Code); c > best {
+				best, bestHref, bestAt = c, h, m
+			}
+		}
+	}
+	ev := text[bestAt.start:bestAt.end]
+	switch best {
+	case psbLinkOK:
+	case psbLinkOld:
+		add(CodeFooterPSBLinkOld, Warning,
+			"the PSB number links to the old www.beian.gov.cn form; link it to https://beian.mps.gov.cn/#/query/webSearch?code="+want.Code,
+			ev+" -> "+bestHref)
+	case psbLinkWrong:
+		add(CodeFooterPSBLinkWrong, Violation,
+			"the PSB number links to another place or another code; link it to https://beian.mps.gov.cn/#/query/webSearch?code="+want.Code,
+			ev+" -> "+bestHref)
+	default:
+		add(CodeFooterPSBLinkMiss, Violation,
+			"the PSB number is shown but not linked; link it to https://beian.mps.gov.cn/#/query/webSearch?code="+want.Code, ev)
+	}
+}
+
+// evidenceOf is the normalised snippet of a match.
+func evidenceOf(_ *pageText, text string, m icpMatch) string {
+	return text[m.start:m.end]
+}
+
+// missingEvidence says what the page did show, briefly, so a person can
+// see why the number was not found (licences only, for example).
+func missingEvidence(text string) string {
+	var notes []string
+	if strings.Contains(text, "ICP证") {
+		notes = append(notes, "only a licence (ICP证) is shown")
+	}
+	if strings.Contains(text, "B2-") {
+		notes = append(notes, "only a B2 licence is shown")
+	}
+	n := len([]rune(text))
+	notes = append(notes, fmt.Sprintf("%d characters of visible text", n))
+	return strings.Join(notes, "; ")
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
