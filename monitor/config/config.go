@@ -334,7 +334,7 @@ var ErrSecretUnset = errors.New("environment variable is unset or empty")
 // read at the moment of use, never stored in the Config. The error names the
 // variable, never a value.
 func (c *Config) Secret(envName string) (string, error) {
-	if !validEnvName(envName) {
+	if !ValidEnvName(envName) {
 		return "", fmt.Errorf("read secret: %q is not a valid environment variable name", envName)
 	}
 	v, ok := os.LookupEnv(envName)

@@ -17,7 +17,9 @@ import (
 
 var envNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-func validEnvName(s string) bool { return envNameRe.MatchString(s) }
+// ValidEnvName reports whether s can name an environment variable (letters,
+// digits and underscores, not starting with a digit).
+func ValidEnvName(s string) bool { return envNameRe.MatchString(s) }
 
 // codeRe is the shape of a finding code; the prefix must be a check name.
 var codeRe = regexp.MustCompile(`^[a-z]+(_[a-z0-9]+)+$`)
@@ -208,7 +210,7 @@ func (d *decoder) httpURL(key, v string) {
 // envName checks the name of an environment variable. The value is not
 // quoted back: someone may have pasted the secret itself there.
 func (d *decoder) envName(key, v string) {
-	if !validEnvName(v) {
+	if !ValidEnvName(v) {
 		d.errf(key, "not a valid environment variable name (letters, digits and _, not starting with a digit); this key holds the NAME of the variable that holds the secret, never the secret")
 	}
 }
