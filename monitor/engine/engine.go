@@ -1,0 +1,484 @@
+package engine
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+
+	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/monitor/lifecycle"
+	"github.com/beianwatch/beianwatch/monitor/store"
+)
+
+// Config is the engine's configuration. Zero values take the defaults
+// shown.
+type Config struct {
+	Lifecycle lifecycle.Config
+	Storm     lifecycle.StormConfig // zero: lifecycle.DefaultStormConfig()
+	// Schedules maps check name to schedule spec (see Schedule).
+	Schedules map[string]string
+
+	BatchSize         int           // sites per check job; 50
+	CheckWorkers      int           // parallel check batches; 4
+	NotifyWorkers     int           // parallel deliveries; 4
+	CheckTimeout      time.Duration // per check batch; 10m
+	NotifyTimeout     time.Duration // per delivery; 1m
+	NotifyMaxAttempts int           // before a notice is dead; 12 (about a day with River's attempt^4 backoff)
+	DispatchEvery     time.Duration // 1m
+	TickEvery         time.Duration // 1m
+	HistoryRetention  time.Duration // runs older than this are pruned; 30 days
+	TickLimit         int           // violations per tick transaction; 500
+	// FetchPollInterval is how often idle queues look for new jobs (SQLite
+	// has no LISTEN/NOTIFY); River's default 1s.
+	FetchPollInterval time.Duration
+
+	// QuietUntil, when set, tells the notify worker to wait until the
+	// returned time before delivering n (quiet hours); zero means now.
+	QuietUntil func(now time.Time, n store.Notice) time.Time
+
+	Logger *slog.Logger
+	// Now is the clock (default time.Now); tests inject one.
+	Now func() time.Time
+}
+
+func (c *Config) applyDefaults() {
+	if c.Storm == (lifecycle.StormConfig{}) {
+		c.Storm = lifecycle.DefaultStormConfig()
+	}
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defD := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.BatchSize, 50)
+	def(&c.CheckWorkers, 4)
+	def(&c.NotifyWorkers, 4)
+	def(&c.NotifyMaxAttempts, 12)
+	def(&c.TickLimit, 500)
+	defD(&c.CheckTimeout, 10*time.Minute)
+	defD(&c.NotifyTimeout, time.Minute)
+	defD(&c.DispatchEvery, time.Minute)
+	defD(&c.TickEvery, time.Minute)
+	defD(&c.HistoryRetention, 30*24*time.Hour)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Deps are the engine's collaborators.
+type Deps struct {
+	Store     *store.Store
+	Runner    CheckRunner
+	Notifier  Notifier
+	Inventory Inventory
+}
+
+// Engine owns the River client and the workers.
+type Engine struct {
+	cfg       Config
+	st        *store.Store
+	runner    CheckRunner
+	notifier  Notifier
+	inv       Inventory
+	schedules map[string]Schedule
+	storm     *lifecycle.StormGuard
+	client    *river.Client[*sql.Tx]
+	retry     river.ClientRetryPolicy
+	log       *slog.Logger
+}
+
+// New validates cfg and builds the engine and its River client (not yet
+// started).
+func New(cfg Config, deps Deps) (*Engine, error) {
+	cfg.applyDefaults()
+	var errs []error
+	if deps.Store == nil {
+		errs = append(errs, errors.New("engine: no store"))
+	}
+	if deps.Runner == nil {
+		errs = append(errs, errors.New("engine: no check runner"))
+	}
+	if deps.Notifier == nil {
+		errs = append(errs, errors.New("engine: no notifier"))
+	}
+	if deps.Inventory == nil {
+		errs = append(errs, errors.New("engine: no inventory"))
+	}
+	if err := cfg.Lifecycle.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	storm, err := lifecycle.NewStormGuard(cfg.Storm)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	schedules := map[string]Schedule{}
+	names := make([]string, 0, len(cfg.Schedules))
+	for name := range cfg.Schedules {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if !knownCheck(name) {
+			errs = append(errs, fmt.Errorf("engine: schedule for unknown check %q (known: %v)", name, checks.AllChecks))
+			continue
+		}
+		s, err := ParseSchedule(cfg.Schedules[name])
+		if err != nil {
+			errs = append(errs, fmt.Errorf("engine: %s: %w", name, err))
+			continue
+		}
+		schedules[name] = s
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+
+	e := &Engine{
+		cfg: cfg, st: deps.Store, runner: deps.Runner, notifier: deps.Notifier, inv: deps.Inventory,
+		schedules: schedules, storm: storm, log: cfg.Logger,
+		retry: &river.DefaultClientRetryPolicy{},
+	}
+	workers := river.NewWorkers()
+	if err := river.AddWorkerSafely(workers, &checkWorker{e: e}); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	if err := river.AddWorkerSafely(workers, &notifyWorker{e: e}); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	if err := river.AddWorkerSafely(workers, &dispatchWorker{e: e}); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	if err := river.AddWorkerSafely(workers, &tickWorker{e: e}); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	client, err := river.NewClient(riversqlite.New(deps.Store.DB()), &river.Config{
+		Queues: map[string]river.QueueConfig{
+			QueueChecks:   {MaxWorkers: cfg.CheckWorkers},
+			QueueNotices:  {MaxWorkers: cfg.NotifyWorkers},
+			QueuePeriodic: {MaxWorkers: 1},
+		},
+		Workers: workers,
+		PeriodicJobs: []*river.PeriodicJob{
+			river.NewPeriodicJob(river.PeriodicInterval(cfg.DispatchEvery),
+				func() (river.JobArgs, *river.InsertOpts) { return DispatchArgs{}, nil },
+				&river.PeriodicJobOpts{ID: "dispatch", RunOnStart: true}),
+			river.NewPeriodicJob(river.PeriodicInterval(cfg.TickEvery),
+				func() (river.JobArgs, *river.InsertOpts) { return TickArgs{}, nil },
+				&river.PeriodicJobOpts{ID: "tick", RunOnStart: true}),
+		},
+		JobTimeout:        cfg.CheckTimeout,
+		RetryPolicy:       e.retry,
+		FetchPollInterval: cfg.FetchPollInterval,
+		Logger:            cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("engine: create job client: %w", err)
+	}
+	e.client = client
+	return e, nil
+}
+
+func knownCheck(name string) bool {
+	for _, c := range checks.AllChecks {
+		if c == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Start starts working jobs (and, as leader, the periodic jobs).
+func (e *Engine) Start(ctx context.Context) error {
+	if err := e.client.Start(ctx); err != nil {
+		return fmt.Errorf("start job client: %w", err)
+	}
+	return nil
+}
+
+// Stop waits for running jobs to finish (until ctx ends) and stops.
+func (e *Engine) Stop(ctx context.Context) error {
+	if err := e.client.Stop(ctx); err != nil {
+		return fmt.Errorf("stop job client: %w", err)
+	}
+	return nil
+}
+
+// Client is the River client, for subscriptions and inspection.
+func (e *Engine) Client() *river.Client[*sql.Tx] { return e.client }
+
+// Storm is the storm guard (for metrics and the API).
+func (e *Engine) Storm() *lifecycle.StormGuard { return e.storm }
+
+// Trigger enqueues check on domains now, in batches (for the API's
+// "trigger a check" and for operators).
+func (e *Engine) Trigger(ctx context.Context, check string, domains []string) (jobs int, err error) {
+	if !knownCheck(check) {
+		return 0, fmt.Errorf("trigger: unknown check %q", check)
+	}
+	params := e.batches(check, domains, TriggerManual)
+	if len(params) == 0 {
+		return 0, nil
+	}
+	err = e.st.InTx(ctx, func(tx *sql.Tx) error {
+		_, err := e.client.InsertManyTx(ctx, tx, params)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("trigger %s on %d sites: %w", check, len(domains), err)
+	}
+	return len(params), nil
+}
+
+func (e *Engine) batches(check string, domains []string, trigger string) []river.InsertManyParams {
+	var params []river.InsertManyParams
+	for i := 0; i < len(domains); i += e.cfg.BatchSize {
+		end := min(i+e.cfg.BatchSize, len(domains))
+		params = append(params, river.InsertManyParams{Args: CheckBatchArgs{
+			Check: check, Domains: append([]string(nil), domains[i:end]...), Trigger: trigger,
+		}})
+	}
+	return params
+}
+
+// DispatchReport says what one dispatch enqueued, per check.
+type DispatchReport struct {
+	Check   string
+	From    time.Time // window (From, Through]
+	Through time.Time
+	Sites   int
+	Jobs    int
+	First   bool // no earlier dispatch: the window starts now (see Dispatch)
+}
+
+// Dispatch enqueues, for every scheduled check, the sites due since the
+// last dispatch, in batches. The window's end and the jobs commit in one
+// transaction per check, so a crash never dispatches a window twice nor
+// loses one.
+//
+// The first dispatch of a check (a new database, or a newly scheduled
+// check) enqueues nothing and starts the window at now: each site then
+// gets its first run at its offset within the coming interval, so a fresh
+// daemon with 100,000 sites ramps up evenly instead of firing everything
+// at once. The price is that a site's first check can wait up to one
+// interval; use Trigger (the API) to check sites right away.
+func (e *Engine) Dispatch(ctx context.Context, now time.Time) ([]DispatchReport, error) {
+	names := make([]string, 0, len(e.schedules))
+	for name := range e.schedules {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var reports []DispatchReport
+	var errs []error
+	for _, check := range names {
+		rep, err := e.dispatchCheck(ctx, check, now)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		reports = append(reports, rep)
+	}
+	return reports, errors.Join(errs...)
+}
+
+func (e *Engine) dispatchCheck(ctx context.Context, check string, now time.Time) (DispatchReport, error) {
+	rep := DispatchReport{Check: check, Through: now}
+	domains := e.inv.Domains(check)
+	err := e.st.InTx(ctx, func(tx *sql.Tx) error {
+		last, ok, err := e.st.DispatchedThroughTx(ctx, tx, check)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			rep.First, rep.From = true, now
+			return e.st.SetDispatchedThroughTx(ctx, tx, check, now)
+		}
+		rep.From = last
+		if !now.After(last) {
+			// The clock went back (or two dispatches raced): nothing
+			// new is due, and the window must not move backwards.
+			rep.Through = last
+			return nil
+		}
+		due := e.schedules[check].Due(check, domains, last, now)
+		rep.Sites = len(due)
+		params := e.batches(check, due, TriggerSchedule)
+		rep.Jobs = len(params)
+		if len(params) > 0 {
+			if _, err := e.client.InsertManyTx(ctx, tx, params); err != nil {
+				return fmt.Errorf("enqueue %d batches: %w", len(params), err)
+			}
+		}
+		return e.st.SetDispatchedThroughTx(ctx, tx, check, now)
+	})
+	if err != nil {
+		return rep, fmt.Errorf("dispatch %s: %w", check, err)
+	}
+	return rep, nil
+}
+
+// Record records results outside a check job (for instance a check run
+// synchronously for the API): one transaction with the lifecycle, the
+// notices and their notify jobs. Storm counting applies as in check jobs.
+func (e *Engine) Record(ctx context.Context, results []store.SiteResult) (store.Recorded, error) {
+	var rec store.Recorded
+	err := e.st.InTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		rec, err = e.recordTx(ctx, tx, e.cfg.Now(), results)
+		return err
+	})
+	return rec, err
+}
+
+// recordTx records a batch in tx: storm accounting, the store's central
+// write, the storm alarm and the notify jobs.
+func (e *Engine) recordTx(ctx context.Context, tx *sql.Tx, now time.Time, results []store.SiteResult) (store.Recorded, error) {
+	type count struct{ checked, failed int }
+	perCheck := map[string]*count{}
+	for _, r := range results {
+		c := perCheck[r.Result.Check]
+		if c == nil {
+			c = &count{}
+			perCheck[r.Result.Check] = c
+		}
+		switch r.Result.Outcome {
+		case checks.Pass:
+			c.checked++
+		case checks.Fail:
+			c.checked++
+			c.failed++
+		}
+	}
+	storming := map[string]lifecycle.StormStatus{}
+	for check, c := range perCheck {
+		if check == "" {
+			continue
+		}
+		storming[check] = e.storm.Observe(now, check, c.checked, c.failed)
+	}
+	rec, err := e.st.RecordResults(ctx, tx, store.Batch{
+		Now: now, Lifecycle: e.cfg.Lifecycle, Results: results,
+		Hold: func(check string) bool { return storming[check].Storming },
+	})
+	if err != nil {
+		return rec, err
+	}
+	for _, r := range rec.Rejected {
+		e.log.Warn("result not recorded", "reason", r)
+	}
+	queued := rec.QueuedIDs()
+	checksSorted := make([]string, 0, len(storming))
+	for check := range storming {
+		checksSorted = append(checksSorted, check)
+	}
+	sort.Strings(checksSorted)
+	for _, check := range checksSorted {
+		st := storming[check]
+		switch {
+		case st.Started:
+			e.log.Warn("storm: holding owner notices", "check", check, "failed", st.Failed, "checked", st.Checked)
+			n, err := e.st.CreateNoticeTx(ctx, tx, now, "", store.NoticeOps, store.NoticePayload{
+				Storm: &store.StormInfo{Check: check, Checked: st.Checked, Failed: st.Failed, Since: now},
+			}, store.NoticeQueued)
+			if err != nil {
+				return rec, err
+			}
+			rec.Notices = append(rec.Notices, n)
+			queued = append(queued, n.ID)
+		case st.Ended:
+			e.log.Info("storm over; held notices wait for an operator to release or drop them", "check", check)
+		}
+	}
+	if err := e.insertNotify(ctx, tx, queued); err != nil {
+		return rec, err
+	}
+	return rec, nil
+}
+
+func (e *Engine) insertNotify(ctx context.Context, tx *sql.Tx, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	params := make([]river.InsertManyParams, len(ids))
+	for i, id := range ids {
+		params[i] = river.InsertManyParams{Args: NotifyArgs{NoticeID: id},
+			InsertOpts: &river.InsertOpts{Queue: QueueNotices, MaxAttempts: e.cfg.NotifyMaxAttempts}}
+	}
+	if _, err := e.client.InsertManyTx(ctx, tx, params); err != nil {
+		return fmt.Errorf("enqueue %d notices: %w", len(ids), err)
+	}
+	return nil
+}
+
+// Tick sends the reminders and escalations due at now, in transactions of
+// at most TickLimit violations, and returns how many transitions it made.
+func (e *Engine) Tick(ctx context.Context, now time.Time) (int, error) {
+	total := 0
+	for {
+		var n int
+		err := e.st.InTx(ctx, func(tx *sql.Tx) error {
+			rec, err := e.st.TickDue(ctx, tx, now, e.cfg.Lifecycle, e.cfg.TickLimit)
+			if err != nil {
+				return err
+			}
+			n = len(rec.Transitions)
+			return e.insertNotify(ctx, tx, rec.QueuedIDs())
+		})
+		if err != nil {
+			return total, fmt.Errorf("tick: %w", err)
+		}
+		total += n
+		if n == 0 {
+			return total, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return total, fmt.Errorf("tick: %w", err)
+		}
+	}
+}
+
+// ReleaseHeld queues the notices held during a storm (of domain, or all
+// when domain is "") and enqueues their delivery.
+func (e *Engine) ReleaseHeld(ctx context.Context, domain string) (int, error) {
+	var n int
+	err := e.st.InTx(ctx, func(tx *sql.Tx) error {
+		ids, err := e.st.ReleaseHeldTx(ctx, tx, e.cfg.Now(), domain)
+		if err != nil {
+			return err
+		}
+		n = len(ids)
+		return e.insertNotify(ctx, tx, ids)
+	})
+	return n, err
+}
+
+// Withdraw retires a site's violations of check ("" = all) that can no
+// longer be judged (the check stopped applying, the site left the
+// inventory). Recorded, not announced.
+func (e *Engine) Withdraw(ctx context.Context, domain, check, reason string) ([]lifecycle.Transition, error) {
+	var trs []lifecycle.Transition
+	err := e.st.InTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		trs, err = e.st.WithdrawTx(ctx, tx, e.cfg.Now(), e.cfg.Lifecycle, domain, check, reason)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("withdraw %s violations of %s: %w", check, domain, err)
+	}
+	return trs, nil
+}

@@ -1,0 +1,276 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/monitor/lifecycle"
+)
+
+// LatestResults returns the latest result of each check on domain.
+func (s *Store) LatestResults(ctx context.Context, domain string) ([]SiteResult, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT domain, check_name, outcome, reason, findings, details, duration_ms, checked_at
+		FROM results WHERE domain = ? ORDER BY check_name`, domain)
+	if err != nil {
+		return nil, fmt.Errorf("load latest results of %s: %w", domain, err)
+	}
+	defer rows.Close()
+	var out []SiteResult
+	for rows.Next() {
+		var r SiteResult
+		var outcome, findings, details string
+		var at int64
+		if err := rows.Scan(&r.Domain, &r.Result.Check, &outcome, &r.Result.Reason, &findings, &details, &r.Result.DurationMS, &at); err != nil {
+			return nil, fmt.Errorf("load latest results of %s: %w", domain, err)
+		}
+		r.Result.Outcome = checks.Outcome(outcome)
+		r.At = time.UnixMicro(at).UTC()
+		if err := json.Unmarshal([]byte(findings), &r.Result.Findings); err != nil {
+			return nil, fmt.Errorf("decode %s findings of %s: %w", r.Result.Check, domain, err)
+		}
+		if err := json.Unmarshal([]byte(details), &r.Result.Details); err != nil {
+			return nil, fmt.Errorf("decode %s details of %s: %w", r.Result.Check, domain, err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// ViolationFilter selects violation states.
+type ViolationFilter struct {
+	Domain   string             // "" = all sites
+	Statuses []lifecycle.Status // empty = all tracked (pending, open, escalated, resolved)
+	Limit    int                // default 1000
+}
+
+// Violations lists violation states, by domain and code.
+func (s *Store) Violations(ctx context.Context, f ViolationFilter) ([]lifecycle.State, error) {
+	q := `SELECT ` + stateColumns + ` FROM violations WHERE 1 = 1`
+	var args []any
+	if f.Domain != "" {
+		q += ` AND domain = ?`
+		args = append(args, f.Domain)
+	}
+	if len(f.Statuses) > 0 {
+		q += ` AND status IN (?` + repeat(",?", len(f.Statuses)-1) + `)`
+		for _, st := range f.Statuses {
+			args = append(args, string(st))
+		}
+	}
+	q += ` ORDER BY domain, code LIMIT ?`
+	args = append(args, limitOr(f.Limit, 1000))
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list violations: %w", err)
+	}
+	st, err := scanStates(rows)
+	if err != nil {
+		return nil, fmt.Errorf("list violations: %w", err)
+	}
+	return st, nil
+}
+
+// ViolationCount is one cell of the violations{code,state} gauge.
+type ViolationCount struct {
+	Code   string
+	Status lifecycle.Status
+	Count  int
+}
+
+// ViolationCounts counts open and escalated violations per code.
+func (s *Store) ViolationCounts(ctx context.Context) ([]ViolationCount, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT code, status, COUNT(*) FROM violations
+		WHERE status IN ('open', 'escalated') GROUP BY code, status ORDER BY code, status`)
+	if err != nil {
+		return nil, fmt.Errorf("count violations: %w", err)
+	}
+	defer rows.Close()
+	var out []ViolationCount
+	for rows.Next() {
+		var c ViolationCount
+		var st string
+		if err := rows.Scan(&c.Code, &st, &c.Count); err != nil {
+			return nil, fmt.Errorf("count violations: %w", err)
+		}
+		c.Status = lifecycle.Status(st)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// StoredTransition is a recorded transition with its notice.
+type StoredTransition struct {
+	lifecycle.Transition
+	ID       int64  `json:"id"`
+	NoticeID string `json:"notice_id,omitempty"`
+}
+
+// Transitions lists the transitions of domain ("" = all), newest first.
+func (s *Store) Transitions(ctx context.Context, domain string, limit int) ([]StoredTransition, error) {
+	q := `SELECT id, domain, code, from_state, to_state, kind, at, reason, message, evidence, opened_at, deadline, ops, COALESCE(notice_id, '')
+		FROM transitions`
+	var args []any
+	if domain != "" {
+		q += ` WHERE domain = ?`
+		args = append(args, domain)
+	}
+	q += ` ORDER BY at DESC, id DESC LIMIT ?`
+	args = append(args, limitOr(limit, 100))
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list transitions: %w", err)
+	}
+	defer rows.Close()
+	var out []StoredTransition
+	for rows.Next() {
+		var t StoredTransition
+		var from, to, kind string
+		var at int64
+		var opened, deadline sql.NullInt64
+		var ops int
+		if err := rows.Scan(&t.ID, &t.Domain, &t.Code, &from, &to, &kind, &at, &t.Reason, &t.Message, &t.Evidence,
+			&opened, &deadline, &ops, &t.NoticeID); err != nil {
+			return nil, fmt.Errorf("list transitions: %w", err)
+		}
+		t.From, t.To, t.Kind = lifecycle.Status(from), lifecycle.Status(to), lifecycle.Kind(kind)
+		t.At = time.UnixMicro(at).UTC()
+		t.OpenedAt, t.Deadline = fromMicros(opened), fromMicros(deadline)
+		t.Ops = ops != 0
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// PruneRuns deletes history runs older than before, in chunks of chunk
+// rows (default 5000), each its own short statement so checks are never
+// blocked for long. It returns how many rows went.
+func (s *Store) PruneRuns(ctx context.Context, before time.Time, chunk int) (int64, error) {
+	chunk = limitOr(chunk, 5000)
+	var total int64
+	for {
+		res, err := s.db.ExecContext(ctx, `DELETE FROM runs WHERE id IN
+			(SELECT id FROM runs WHERE checked_at < ? LIMIT ?)`, before.UnixMicro(), chunk)
+		if err != nil {
+			return total, fmt.Errorf("prune run history: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		total += n
+		if n < int64(chunk) {
+			return total, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return total, fmt.Errorf("prune run history: %w", err)
+		}
+	}
+}
+
+// Runs lists the history of domain's check runs, newest first.
+func (s *Store) Runs(ctx context.Context, domain, check string, limit int) ([]SiteResult, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT domain, check_name, outcome, reason, findings, duration_ms, checked_at
+		FROM runs WHERE domain = ? AND (? = '' OR check_name = ?) ORDER BY checked_at DESC, id DESC LIMIT ?`,
+		domain, check, check, limitOr(limit, 100))
+	if err != nil {
+		return nil, fmt.Errorf("list runs of %s: %w", domain, err)
+	}
+	defer rows.Close()
+	var out []SiteResult
+	for rows.Next() {
+		var r SiteResult
+		var outcome, findings string
+		var at int64
+		if err := rows.Scan(&r.Domain, &r.Result.Check, &outcome, &r.Result.Reason, &findings, &r.Result.DurationMS, &at); err != nil {
+			return nil, fmt.Errorf("list runs of %s: %w", domain, err)
+		}
+		r.Result.Outcome = checks.Outcome(outcome)
+		r.At = time.UnixMicro(at).UTC()
+		if err := json.Unmarshal([]byte(findings), &r.Result.Findings); err != nil {
+			return nil, fmt.Errorf("decode findings of %s run: %w", domain, err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// DispatchedThroughTx is the end of the last window of check whose due
+// sites were enqueued; ok is false when the check was never dispatched.
+func (s *Store) DispatchedThroughTx(ctx context.Context, tx *sql.Tx, check string) (t time.Time, ok bool, err error) {
+	var v int64
+	err = tx.QueryRowContext(ctx, `SELECT through FROM dispatch_state WHERE check_name = ?`, check).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("read dispatch state of %s: %w", check, err)
+	}
+	return time.UnixMicro(v).UTC(), true, nil
+}
+
+// SetDispatchedThroughTx records that check's due sites were enqueued up
+// to t, in the transaction that enqueued them.
+func (s *Store) SetDispatchedThroughTx(ctx context.Context, tx *sql.Tx, check string, t time.Time) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO dispatch_state (check_name, through) VALUES (?, ?)
+		ON CONFLICT (check_name) DO UPDATE SET through = excluded.through`, check, t.UnixMicro()); err != nil {
+		return fmt.Errorf("write dispatch state of %s: %w", check, err)
+	}
+	return nil
+}
+
+// PhoneStatus returns the cached number status of e164 if it has not
+// expired at now. The number is personal data: errors carry it masked.
+func (s *Store) PhoneStatus(ctx context.Context, e164 string, now time.Time) (status string, ok bool, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT status FROM phone_cache WHERE e164 = ? AND expires_at > ?`,
+		e164, now.UnixMicro()).Scan(&status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("read cached status of %s: %w", MaskPhone(e164), err)
+	}
+	return status, true, nil
+}
+
+// PutPhoneStatus caches the status of e164 until now+ttl.
+func (s *Store) PutPhoneStatus(ctx context.Context, e164, status string, now time.Time, ttl time.Duration) error {
+	if ttl <= 0 {
+		return fmt.Errorf("cache status of %s: ttl must be positive, got %s", MaskPhone(e164), ttl)
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO phone_cache (e164, status, checked_at, expires_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (e164) DO UPDATE SET status = excluded.status, checked_at = excluded.checked_at, expires_at = excluded.expires_at`,
+		e164, status, now.UnixMicro(), now.Add(ttl).UnixMicro()); err != nil {
+		return fmt.Errorf("cache status of %s: %w", MaskPhone(e164), err)
+	}
+	return nil
+}
+
+// PrunePhoneCache deletes expired entries.
+func (s *Store) PrunePhoneCache(ctx context.Context, now time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM phone_cache WHERE expires_at <= ?`, now.UnixMicro())
+	if err != nil {
+		return 0, fmt.Errorf("prune phone cache: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// MaskPhone keeps the first three and last four digits of a number
+// (+8613812345678 -> 138****5678) so that errors and logs never carry a
+// whole phone number.
+func MaskPhone(p string) string {
+	var digits []rune
+	for _, r := range p {
+		if r >= '0' && r <= '9' {
+			digits = append(digits, r)
+		}
+	}
+	if len(digits) > 11 && string(digits[:2]) == "86" {
+		digits = digits[2:]
+	}
+	if len(digits) < 8 {
+		return "****"
+	}
+	return string(digits[:3]) + "****" + string(digits[len(digits)-4:])
+}

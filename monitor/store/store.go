@@ -1,0 +1,269 @@
+// Package store keeps the daemon's state in one SQLite file: the latest
+// and past check results, the violation lifecycle, the transition history,
+// notices and their delivery attempts, the dispatcher's progress and the
+// phone-status cache. The River job tables live in the same file, so a
+// state change and the job that announces it commit together.
+//
+// Concurrency rule (measured with River on SQLite and one connection): a
+// transaction must never wait for a second connection. Methods that take a
+// *sql.Tx do all their work through it; methods without one use the pool
+// and must not be called while the caller holds a transaction. Network I/O
+// never happens inside a transaction.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Store is the daemon's SQLite database. It is safe for concurrent use; all
+// statements share one connection (see Open).
+type Store struct {
+	db     *sql.DB
+	path   string
+	logger *slog.Logger
+}
+
+// Option adjusts Open.
+type Option func(*options)
+
+type options struct {
+	logger      *slog.Logger
+	synchronous string
+}
+
+// WithLogger sets the logger for migration messages (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithSynchronousFull makes every commit wait for fsync of the WAL. The
+// default, NORMAL, is already safe against a killed process (kill -9, OOM,
+// panic): a commit is in the WAL before COMMIT returns, and the WAL is
+// replayed at the next open. What NORMAL can lose is the last commits
+// before a power cut or kernel crash, since the WAL is synced only at
+// checkpoints. FULL closes that gap at the cost of one fsync per
+// transaction (per batch of results, so affordable).
+func WithSynchronousFull() Option { return func(o *options) { o.synchronous = "FULL" } }
+
+// Open opens (creating it and its directory if needed) the database at
+// path and applies River's and our own migrations.
+//
+// The pool is limited to one connection: SQLite allows one writer, and
+// River's SQLite driver documents that several connections produce
+// SQLITE_BUSY errors under its parallel internal operations. With one
+// connection, Go's pool serialises access instead, and busy_timeout covers
+// other processes (a CLI audit) touching the same file.
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	o := options{synchronous: "NORMAL"}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if path == "" {
+		return nil, errors.New("open store: empty database path")
+	}
+	if path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("open store %q: want a file path (the daemon's state must survive restarts)", path)
+	}
+	// The driver cuts the name at the first '?' to read its parameters.
+	if strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("open store %q: the path must not contain '?' or '#'", path)
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("open store: create directory for %q: %w", path, err)
+		}
+	}
+	dsn := path + "?_pragma=busy_timeout(10000)" +
+		"&_pragma=journal_mode(WAL)" +
+		"&_pragma=foreign_keys(1)" +
+		"&_pragma=synchronous(" + o.synchronous + ")" +
+		// Take the write lock at BEGIN: a deferred transaction that
+		// later upgrades to writing fails at once with SQLITE_BUSY when
+		// another process writes, instead of waiting busy_timeout.
+		"&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open store %q: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	s := &Store{db: db, path: path, logger: o.logger}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %q: %w", path, err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// DB is the underlying pool, for River's driver (riversqlite.New(s.DB())).
+// Everyone else goes through Store's methods.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the database. River clients using it must be stopped first.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close store %q: %w", s.path, err)
+	}
+	return nil
+}
+
+// InTx runs fn in one transaction and commits if fn returns nil. fn must
+// do all its database work through tx (see the package comment).
+func (s *Store) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	migrator, err := rivermigrate.New(riversqlite.New(s.db), &rivermigrate.Config{Logger: s.logger})
+	if err != nil {
+		return fmt.Errorf("migrate job queue schema: %w", err)
+	}
+	res, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	if err != nil {
+		return fmt.Errorf("migrate job queue schema: %w", err)
+	}
+	for _, v := range res.Versions {
+		s.logger.Info("applied job queue migration", "version", v.Version, "name", v.Name)
+	}
+	ms, err := loadMigrations(migrationFS)
+	if err != nil {
+		return err
+	}
+	return s.applyMigrations(ctx, ms)
+}
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+var migrationName = regexp.MustCompile(`^(\d{4})_([a-z0-9_]+)\.sql$`)
+
+func loadMigrations(fsys fs.FS) ([]migration, error) {
+	entries, err := fs.ReadDir(fsys, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("read migrations: %w", err)
+	}
+	var ms []migration
+	for _, e := range entries {
+		m := migrationName.FindStringSubmatch(e.Name())
+		if m == nil {
+			return nil, fmt.Errorf("migration %q: name must be NNNN_name.sql", e.Name())
+		}
+		v, _ := strconv.Atoi(m[1])
+		body, err := fs.ReadFile(fsys, "migrations/"+e.Name())
+		if err != nil {
+			return nil, fmt.Errorf("read migration %q: %w", e.Name(), err)
+		}
+		ms = append(ms, migration{version: v, name: m[2], sql: string(body)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for i, m := range ms {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("migration %04d_%s: versions must run 1, 2, 3... without gaps or duplicates", m.version, m.name)
+		}
+	}
+	return ms, nil
+}
+
+// applyMigrations applies, in order, each migration not yet recorded in
+// schema_migrations, each in its own transaction with its record, so a
+// crash leaves the schema at a whole version.
+func (s *Store) applyMigrations(ctx context.Context, ms []migration) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		name       TEXT    NOT NULL,
+		applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	var current int
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if current > len(ms) {
+		return fmt.Errorf("database schema version %d is newer than this program knows (%d): refusing to run an older binary on it", current, len(ms))
+	}
+	for _, m := range ms[current:] {
+		err := s.InTx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+				m.version, m.name, time.Now().UnixMicro())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("apply migration %04d_%s: %w", m.version, m.name, err)
+		}
+		s.logger.Info("applied migration", "version", m.version, "name", m.name)
+	}
+	return nil
+}
+
+// SchemaVersion is the highest applied migration of our own schema.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return v, nil
+}
+
+// Times are stored as Unix microseconds; NULL is the zero time.
+
+func micros(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return time.UnixMicro(v.Int64).UTC()
+}
