@@ -1,0 +1,298 @@
+package checks
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"unicode"
+
+	"golang.org/x/net/html"
+	"golang.org/x/net/html/atom"
+	"golang.org/x/text/unicode/norm"
+)
+
+// How a placeholder page is told from a real one
+//
+// A page is a placeholder when either
+//
+//  1. it matches a signature (placeholders.json): a phrase of a known
+//     stand-in page (server default page, hosting panel page, parked,
+//     for-sale, under-construction or suspended page) appears in its title
+//     or visible text, AND its content measure is at most the signature's
+//     max_runes. The bound is what keeps a real page that merely quotes
+//     "Welcome to nginx!" or mentions "网站建设中" in a news item from
+//     matching: stand-in pages are short, articles are not; or
+//  2. it has almost no content: a content measure below MinContentRunes,
+//     and nothing else on the page that could carry content (no script, no
+//     frame, no meta refresh, no image or media). A page whose few words
+//     come with scripts is built by script, one with frames or a refresh
+//     shows another page, one with images may say everything in pictures:
+//     those cannot be judged from static HTML and are reported as
+//     undecided, never as placeholders.
+//
+// The content measure is the number of letters and digits in the visible
+// text (VisibleText: no script, style, template, noscript, comments or
+// attributes; the title is not part of it), after NFKC folding, with ICP
+// and PSB filing numbers and licence numbers removed: a blank page that
+// shows only its filing number is exactly the shell the rule is about, and
+// digits of the filing number must not make it look like content. A Han
+// character counts one, like a Latin letter, so a three-sentence Chinese
+// page of a noodle shop measures about 60 and a "Hello World!" page 10.
+
+// MinContentRunes is the content measure below which a page without
+// scripts, frames or images is a placeholder. 16 flags "Hello World!" (10),
+// "It works" (7), "网站建设中" (5) and a blank page with a filing number (0),
+// and leaves a shop's name, one sentence and a phone number (about 30) alone.
+const MinContentRunes = 16
+
+// Placeholder kinds.
+const (
+	PlaceholderDefaultPage       = "default_page"
+	PlaceholderSuspended         = "suspended"
+	PlaceholderForSale           = "for_sale"
+	PlaceholderUnderConstruction = "under_construction"
+	PlaceholderAlmostEmpty       = "almost_empty"
+)
+
+//go:embed placeholders.json
+var defaultPlaceholdersJSON []byte
+
+// PlaceholderSignature describes one kind of stand-in page. Phrases are
+// matched case-insensitively after NFKC folding and whitespace collapsing.
+type PlaceholderSignature struct {
+	ID          string   `json:"id"`
+	Kind        string   `json:"kind"`
+	Description string   `json:"description"`
+	Title       []string `json:"title,omitempty"` // phrases looked for in <title>
+	Text        []string `json:"text,omitempty"`  // phrases looked for in the visible text
+	// MaxRunes is the largest content measure a matching page may have;
+	// longer pages only quote the phrase. Required: a signature without a
+	// bound would flag articles.
+	MaxRunes int `json:"max_runes"`
+}
+
+// LoadPlaceholderSignatures reads signatures in the placeholders.json
+// format and validates them.
+func LoadPlaceholderSignatures(r io.Reader) ([]PlaceholderSignature, error) {
+	var doc struct {
+		Comment    string                 `json:"comment"`
+		Signatures []PlaceholderSignature `json:"signatures"`
+	}
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("reading placeholder signatures: %w", err)
+	}
+	if len(doc.Signatures) == 0 {
+		return nil, errors.New("reading placeholder signatures: no signature")
+	}
+	seen := map[string]bool{}
+	for i, s := range doc.Signatures {
+		switch {
+		case s.ID == "":
+			return nil, fmt.Errorf("placeholder signature %d: no id", i+1)
+		case seen[s.ID]:
+			return nil, fmt.Errorf("placeholder signature %q: duplicate id", s.ID)
+		case s.Kind == "":
+			return nil, fmt.Errorf("placeholder signature %q: no kind", s.ID)
+		case len(s.Title)+len(s.Text) == 0:
+			return nil, fmt.Errorf("placeholder signature %q: no phrase", s.ID)
+		case s.MaxRunes <= 0:
+			return nil, fmt.Errorf("placeholder signature %q: max_runes must be positive", s.ID)
+		}
+		seen[s.ID] = true
+		for j, p := range s.Title {
+			if doc.Signatures[i].Title[j] = foldText(p); doc.Signatures[i].Title[j] == "" {
+				return nil, fmt.Errorf("placeholder signature %q: empty title phrase", s.ID)
+			}
+		}
+		for j, p := range s.Text {
+			if doc.Signatures[i].Text[j] = foldText(p); doc.Signatures[i].Text[j] == "" {
+				return nil, fmt.Errorf("placeholder signature %q: empty text phrase", s.ID)
+			}
+		}
+	}
+	return doc.Signatures, nil
+}
+
+// PlaceholderDetector tells placeholder pages from real ones.
+type PlaceholderDetector struct {
+	sigs     []PlaceholderSignature
+	minRunes int
+}
+
+// NewPlaceholderDetector builds a detector on the given signatures (see
+// LoadPlaceholderSignatures) with the MinContentRunes threshold.
+func NewPlaceholderDetector(sigs []PlaceholderSignature) *PlaceholderDetector {
+	return &PlaceholderDetector{sigs: sigs, minRunes: MinContentRunes}
+}
+
+// DefaultPlaceholderDetector uses the signatures shipped in
+// placeholders.json.
+func DefaultPlaceholderDetector() (*PlaceholderDetector, error) {
+	sigs, err := LoadPlaceholderSignatures(bytes.NewReader(defaultPlaceholdersJSON))
+	if err != nil {
+		return nil, err
+	}
+	return NewPlaceholderDetector(sigs), nil
+}
+
+// PlaceholderVerdict is what the detector made of a page.
+type PlaceholderVerdict struct {
+	Placeholder bool
+	// Undecided, when not empty, says why the page cannot be judged from
+	// its HTML (built by script, framed, only images).
+	Undecided string
+	Kind      string // a Placeholder* kind, when Placeholder
+	Signature string // matched signature id; empty for the content measure
+	Phrase    string // the phrase matched
+	In        string // "title" or "text"
+	// ContentRunes is the content measure (letters and digits of the
+	// visible text, filing numbers excluded).
+	ContentRunes int
+	Evidence     string
+}
+
+// filingNumberRE matches what a page shows to satisfy the footer rule
+// (ICP filing and licence numbers, PSB numbers), which is not content.
+var filingNumberRE = regexp.MustCompile(`(?i)\p{Han}?\s*ICP\s*[备證证]?\s*[:：]?\s*\d{6,10}\s*号?(?:\s*-\s*\d+[AXK]?)?\s*号?|\p{Han}?\s*公网安备\s*\d{6,14}\s*号?|[A-Z]\d-\d{6,8}`)
+
+// Detect judges one page (UTF-8 HTML).
+func (d *PlaceholderDetector) Detect(body []byte) PlaceholderVerdict {
+	info := scanPage(body)
+	text := foldText(VisibleText(body))
+	v := PlaceholderVerdict{ContentRunes: contentRunes(text)}
+	title := foldText(info.title)
+	for _, s := range d.sigs {
+		if v.ContentRunes > s.MaxRunes {
+			continue
+		}
+		where, phrase := "", ""
+		for _, p := range s.Title {
+			if strings.Contains(title, p) {
+				where, phrase = "title", p
+				break
+			}
+		}
+		if where == "" {
+			for _, p := range s.Text {
+				if strings.Contains(text, p) {
+					where, phrase = "text", p
+					break
+				}
+			}
+		}
+		if where == "" {
+			continue
+		}
+		v.Placeholder, v.Kind, v.Signature, v.Phrase, v.In = true, s.Kind, s.ID, phrase, where
+		v.Evidence = fmt.Sprintf("%s: %q in the page %s; %d letters and digits of visible text", s.Description, phrase, where, v.ContentRunes)
+		return v
+	}
+	if v.ContentRunes >= d.minRunes {
+		return v
+	}
+	switch {
+	case info.scripts > 0:
+		v.Undecided = fmt.Sprintf("needs_rendering: %d letters and digits of visible text and %d scripts: the page is built by script", v.ContentRunes, info.scripts)
+	case info.frames > 0:
+		v.Undecided = fmt.Sprintf("the page shows other pages in %d frames", info.frames)
+	case info.refresh:
+		v.Undecided = "the page forwards elsewhere with a meta refresh"
+	case info.media > 0:
+		v.Undecided = fmt.Sprintf("the page shows %d images or media and %d letters and digits of text: a person should look", info.media, v.ContentRunes)
+	default:
+		v.Placeholder, v.Kind = true, PlaceholderAlmostEmpty
+		shown := []rune(strings.TrimSpace(text))
+		if len(shown) > 60 {
+			shown = append(shown[:60], '…')
+		}
+		v.Evidence = fmt.Sprintf("almost no visible text: %d letters and digits (filing numbers excluded; fewer than %d is a placeholder): %q",
+			v.ContentRunes, d.minRunes, string(shown))
+	}
+	return v
+}
+
+// foldText is NFKC, lower case and single spaces: the form both phrases and
+// pages are compared in.
+func foldText(s string) string {
+	return strings.Join(strings.Fields(strings.ToLower(norm.NFKC.String(s))), " ")
+}
+
+func contentRunes(folded string) int {
+	n := 0
+	for _, r := range filingNumberRE.ReplaceAllString(folded, " ") {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			n++
+		}
+	}
+	return n
+}
+
+// pageInfo is what, besides visible text, tells how a page shows content.
+type pageInfo struct {
+	title   string
+	scripts int  // script elements (with a src or a body)
+	frames  int  // frame and iframe elements
+	refresh bool // <meta http-equiv=refresh>
+	media   int  // img, picture, video, object, embed, canvas, svg
+}
+
+func scanPage(body []byte) pageInfo {
+	var p pageInfo
+	z := html.NewTokenizer(bytes.NewReader(body))
+	inTitle, inScript, scriptCounted := false, false, false
+	for {
+		switch z.Next() {
+		case html.ErrorToken:
+			return p
+		case html.StartTagToken, html.SelfClosingTagToken:
+			name, hasAttr := z.TagName()
+			attrs := map[string]string{}
+			for hasAttr {
+				var k, v []byte
+				k, v, hasAttr = z.TagAttr()
+				attrs[string(k)] = string(v)
+			}
+			switch atom.Lookup(name) {
+			case atom.Title:
+				inTitle = true
+			case atom.Script:
+				inScript, scriptCounted = true, false
+				if attrs["src"] != "" {
+					p.scripts++
+					scriptCounted = true
+				}
+			case atom.Frame, atom.Iframe:
+				p.frames++
+			case atom.Meta:
+				if strings.EqualFold(attrs["http-equiv"], "refresh") {
+					p.refresh = true
+				}
+			case atom.Img, atom.Picture, atom.Video, atom.Object, atom.Embed, atom.Canvas, atom.Svg:
+				p.media++
+			}
+		case html.EndTagToken:
+			name, _ := z.TagName()
+			switch atom.Lookup(name) {
+			case atom.Title:
+				inTitle = false
+			case atom.Script:
+				inScript = false
+			}
+		case html.TextToken:
+			switch {
+			case inTitle:
+				p.title += string(z.Text())
+			case inScript && !scriptCounted && len(bytes.TrimSpace(z.Text())) > 0:
+				p.scripts++
+				scriptCounted = true
+			}
+		}
+	}
+}
