@@ -80,8 +80,8 @@ func TestPlaceholderInline(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name, body string
-		placeholder  bool
+		name, body  string
+		placeholder bool
 	}{
 		{"empty body", ``, true},
 		{"full-width phrase", `<title>x</title><h1>ＷＥＬＣＯＭＥ　ＴＯ　ＮＧＩＮＸ！</h1>`, true},
