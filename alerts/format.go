@@ -61,9 +61,10 @@ func daysLeft(now, deadline time.Time) int {
 	return int((d + 24*time.Hour - 1) / (24 * time.Hour))
 }
 
-// unmaskedMobile finds an 11-digit Chinese mobile number that is not part of
-// a longer digit run (PSB numbers have 14 digits, ICP numbers 6–10).
-var unmaskedMobile = regexp.MustCompile(`(^|[^0-9])(1[3-9][0-9])([0-9]{4})([0-9]{4})($|[^0-9])`)
+// unmaskedMobile finds an 11-digit Chinese mobile number, optionally with
+// its country code, that is not part of a longer digit run (PSB numbers
+// have 14 digits, ICP numbers 6–10).
+var unmaskedMobile = regexp.MustCompile(`(^|[^0-9])((?:\+?86|0086)?[ -]?1[3-9][0-9])([0-9]{4})([0-9]{4})($|[^0-9])`)
 
 // maskPhones masks mobile numbers as 138****5678. The checks already mask
 // them; this is a second line so that no caller can leak one into a group

@@ -344,7 +344,7 @@ type itemData struct {
 	Deadline    string // "" when none
 	ResolvedAt  string
 	DaysLeft    int // whole days to the deadline, rounded up; 0 or less when due
-	DaysOverdue int
+	DaysOverdue int // whole days past the deadline, at least 1 once past
 }
 
 type stormData struct {
@@ -463,8 +463,10 @@ func (r *Renderer) item(n *Notice, v ViolationChange, lang string, mode int, loc
 	}
 	if !v.Deadline.IsZero() {
 		it.DaysLeft = daysLeft(n.SentAt, v.Deadline)
-		if it.DaysLeft < 0 {
-			it.DaysOverdue = -it.DaysLeft
+		if over := n.SentAt.Sub(v.Deadline); over > 0 {
+			// Whole days past the deadline, and at least one: "overdue by
+			// 2 days" at 2 days 1 hour, "1 day" an hour after.
+			it.DaysOverdue = max(1, int(over/(24*time.Hour)))
 		}
 	}
 	name := "codes/" + v.Code
