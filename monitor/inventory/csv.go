@@ -26,7 +26,9 @@ func parseCSV(name string, data []byte, b *builder) (string, error) {
 		// Excel on Chinese Windows saves CSV in the ANSI code page, GBK;
 		// GB18030 is its superset.
 		dec, err := simplifiedchinese.GB18030.NewDecoder().Bytes(data)
-		if err != nil || !utf8.Valid(dec) {
+		// The decoder turns undecodable bytes into U+FFFD rather than
+		// failing: a file full of them is neither encoding.
+		if err != nil || !utf8.Valid(dec) || bytes.ContainsRune(dec, utf8.RuneError) {
 			return "", fmt.Errorf("inventory %s: neither UTF-8 nor GB18030 text", name)
 		}
 		data, encoding = dec, "gb18030"

@@ -176,11 +176,24 @@ type record struct {
 	domain, icp, psb, status, entity, url  string
 	ownerChannel, ownerURL, ownerSecretEnv string
 	ipRanges, contacts, tags               []string
-	// lines of individual fields, when the format knows them (YAML).
+	// lines of individual fields and list items, when the format knows
+	// them (YAML).
 	fieldLines map[string]int
+	itemLines  map[string][]int
+	// notRecord: what stood in the record's place was not one (a YAML
+	// scalar in the list); its problems say so and nothing else is linted.
+	notRecord bool
 	// problems found while reading the record (wrong cell count, unknown
 	// key); the record is rejected with them.
 	problems []LintError
+}
+
+// lineOfItem is the line of item i of a list field.
+func (r *record) lineOfItem(field string, i int) int {
+	if ls := r.itemLines[field]; i < len(ls) {
+		return ls[i]
+	}
+	return r.lineOf(field)
 }
 
 func (r *record) lineOf(field string) int {
@@ -209,9 +222,16 @@ func (b *builder) add(r *record) {
 	fail := func(field, format string, args ...any) {
 		errs = append(errs, LintError{Line: r.lineOf(field), Domain: r.domain, Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
+	failItem := func(field string, i int, format string, args ...any) {
+		errs = append(errs, LintError{Line: r.lineOfItem(field, i), Domain: r.domain, Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
 	for _, p := range r.problems {
 		p.Domain = r.domain
 		errs = append(errs, p)
+	}
+	if r.notRecord {
+		b.lint = append(b.lint, errs...)
+		return
 	}
 	s := &Site{Line: r.line}
 
@@ -270,19 +290,19 @@ func (b *builder) add(r *record) {
 		}
 	}
 
-	for _, item := range r.ipRanges {
+	for i, item := range r.ipRanges {
 		ipr, err := checks.ParseIPRange(item)
 		if err != nil {
-			fail(FieldIPRanges, "%v", err)
+			failItem(FieldIPRanges, i, "%v", err)
 			continue
 		}
 		s.IPRanges = append(s.IPRanges, ipr)
 	}
 
-	for _, item := range r.contacts {
+	for i, item := range r.contacts {
 		c, msg := parseContact(item)
 		if msg != "" {
-			fail(FieldContacts, "%s", msg)
+			failItem(FieldContacts, i, "%s", msg)
 			continue
 		}
 		s.Contacts = append(s.Contacts, c)
@@ -290,19 +310,19 @@ func (b *builder) add(r *record) {
 
 	b.lintOwner(r, s, fail)
 
-	for _, item := range r.tags {
+	for i, item := range r.tags {
 		k, v, ok := strings.Cut(item, "=")
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 		switch {
 		case !ok || k == "":
-			fail(FieldTags, "tag %q: want key=value", item)
+			failItem(FieldTags, i, "tag %q: want key=value", item)
 			continue
 		case strings.ContainsAny(k, " \t"):
-			fail(FieldTags, "tag key %q contains spaces", k)
+			failItem(FieldTags, i, "tag key %q contains spaces", k)
 			continue
 		}
 		if _, dup := s.Tags[k]; dup {
-			fail(FieldTags, "tag %q given twice", k)
+			failItem(FieldTags, i, "tag %q given twice", k)
 			continue
 		}
 		if s.Tags == nil {
@@ -345,18 +365,20 @@ func (b *builder) lintOwner(r *record, s *Site, fail func(field, format string, 
 // checkHTTPURL returns why s is not an absolute http(s) URL, or "". Owner
 // URLs are not quoted back whole: webhook URLs carry tokens.
 func checkHTTPURL(s string, quote bool) string {
-	shown := config.RedactURL(s)
-	if quote {
-		shown = fmt.Sprintf("%q", s)
+	shown := func() string {
+		if quote {
+			return fmt.Sprintf("%q", s)
+		}
+		return config.RedactURL(s)
 	}
 	u, err := url.Parse(s)
 	switch {
 	case err != nil:
-		return fmt.Sprintf("%s is not a valid URL", shown)
+		return fmt.Sprintf("%s is not a valid URL", shown())
 	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Sprintf("%s: want an http:// or https:// URL", shown)
+		return fmt.Sprintf("%s: want an http:// or https:// URL", shown())
 	case u.Host == "":
-		return fmt.Sprintf("%s: URL has no host", shown)
+		return fmt.Sprintf("%s: URL has no host", shown())
 	}
 	return ""
 }

@@ -50,6 +50,7 @@ func yamlRecord(n *yaml.Node) *record {
 	}
 	if n.Kind != yaml.MappingNode {
 		problem(n.Line, "", "want a site (a mapping of domain, icp, status, ...), got %s", kindName(n))
+		rec.notRecord = true
 		return rec
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -78,6 +79,9 @@ func yamlRecord(n *yaml.Node) *record {
 				problem(v.Line, field, "want a list or a ';'-separated string, got %s", kindName(v))
 				continue
 			}
+			if v.Kind != yaml.ScalarNode {
+				rec.setItemLines(field, v)
+			}
 			switch field {
 			case FieldIPRanges:
 				rec.ipRanges = items
@@ -95,6 +99,28 @@ func yamlRecord(n *yaml.Node) *record {
 		}
 	}
 	return rec
+}
+
+// setItemLines records the line of each item of a list or mapping field,
+// in the order yamlList returns them (it drops empty scalars).
+func (r *record) setItemLines(field string, v *yaml.Node) {
+	if r.itemLines == nil {
+		r.itemLines = map[string][]int{}
+	}
+	var lines []int
+	if v.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			lines = append(lines, v.Content[i].Line)
+		}
+	} else {
+		for _, item := range v.Content {
+			if item.Kind == yaml.ScalarNode && strings.TrimSpace(item.Value) == "" {
+				continue
+			}
+			lines = append(lines, item.Line)
+		}
+	}
+	r.itemLines[field] = lines
 }
 
 // yamlList reads a list field: a sequence of strings, a ';'-separated
