@@ -1,0 +1,366 @@
+package checks
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// Finding codes of the shell check (DESIGN §2.2).
+const (
+	CodeShellUnresolvable = "shell_unresolvable"
+	CodeShellOffProvider  = "shell_off_provider"
+	CodeShellUnreachable  = "shell_unreachable"
+	CodeShellPlaceholder  = "shell_placeholder"
+	// CodeShellPartlyOffProvider (warning): some addresses are outside the
+	// filed and provider ranges, others inside.
+	CodeShellPartlyOffProvider = "shell_partly_off_provider"
+	// CodeShellHomepageError (warning): the homepage answers 4xx. The
+	// server is there; a 403 is often our crawler being turned away.
+	CodeShellHomepageError = "shell_homepage_error"
+)
+
+// ShellCheck looks for empty-shell sites (空壳网站): a filed site that does
+// not resolve, resolves away from its access provider, cannot be reached,
+// or shows a placeholder instead of a website.
+//
+// Off-provider policy: a violation only when EVERY address of the domain
+// and www. lies outside both the site's filed ranges and the provider's
+// ranges, and every lookup was complete. A site that still has one address
+// at the provider is still hosted there: CDNs, GeoDNS and multi-homed
+// sites legitimately add addresses elsewhere, and the apex is often parked
+// at a registrar's forwarding service while www. is on the provider. Such
+// a mix is the warning shell_partly_off_provider, listing the outside
+// addresses for a person to look at. A site fronted entirely by a CDN is
+// off-provider unless the operator adds the CDN's ranges to the provider's
+// ranges (or the filing's).
+//
+// Reachability policy ("their server is down" versus "our network is
+// down"): only answers that came from their side are facts. An HTTP 5xx,
+// a refused connection (an RST from their address: our packets reached
+// it), a certificate that does not verify, and a redirect loop say the
+// homepage cannot be had: shell_unreachable. A timeout, a reset, an
+// unreachable network, a DNS failure in the fetcher, a TLS handshake that
+// broke off, or an address our egress policy will not connect to may be on
+// our side or in between: inconclusive. And reachability is only judged
+// when our own resolution of the domain succeeded.
+type ShellCheck struct {
+	r        *Resolver
+	f        *Fetcher
+	provider []IPRange
+	detector *PlaceholderDetector
+	initErr  error
+}
+
+var _ Checker = (*ShellCheck)(nil)
+
+// NewShellCheck builds the shell check. providerRanges are the access
+// provider's own address ranges; the site's filed ranges come with each
+// Site. The placeholder signatures are those shipped in placeholders.json.
+func NewShellCheck(r *Resolver, f *Fetcher, providerRanges []IPRange) *ShellCheck {
+	d, err := DefaultPlaceholderDetector()
+	return &ShellCheck{r: r, f: f, provider: slices.Clone(providerRanges), detector: d, initErr: err}
+}
+
+// WithPlaceholderDetector replaces the placeholder detector (for operators
+// who maintain their own signatures).
+func (c *ShellCheck) WithPlaceholderDetector(d *PlaceholderDetector) *ShellCheck {
+	c.detector, c.initErr = d, nil
+	return c
+}
+
+func (c *ShellCheck) Name() string { return CheckShell }
+
+func (c *ShellCheck) Applies(site *Site) (bool, string) {
+	if site == nil {
+		return false, "no site"
+	}
+	if site.Status != StatusFiled {
+		return false, fmt.Sprintf("the empty-shell check applies to filed sites; this site is %s", orNone(string(site.Status)))
+	}
+	return true, ""
+}
+
+// Check resolves the domain and www., compares the addresses with the
+// filed and provider ranges, fetches the homepage (Site.URL when set) and
+// judges it.
+func (c *ShellCheck) Check(ctx context.Context, site *Site) Result {
+	switch {
+	case c.initErr != nil:
+		return inconclusive(fmt.Sprintf("placeholder signatures: %v", c.initErr))
+	case c.r == nil:
+		return inconclusive("no DNS resolver configured")
+	}
+	domain, err := NormalizeDomain(site.Domain)
+	if err != nil {
+		return inconclusive(fmt.Sprintf("cannot check the domain: %v", err))
+	}
+	details := map[string]string{}
+	var findings []Finding
+	var undecided []string
+
+	// 1. Resolution.
+	names := []string{domain, "www." + domain}
+	results := make([]AddrResult, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, n := range names {
+		wg.Go(func() { results[i], errs[i] = c.r.LookupAddrs(ctx, n) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return inconclusive(fmt.Sprintf("looking up %s: %v", names[i], err))
+		}
+	}
+	var addrs []netip.Addr
+	owner := map[netip.Addr]string{}
+	complete := true
+	var resolution []string
+	for _, res := range results {
+		resolution = append(resolution, fmt.Sprintf("%s: %s", res.Name, describeAddrResult(res)))
+		for _, a := range res.Addrs {
+			if _, ok := owner[a]; !ok {
+				owner[a] = res.Name
+				addrs = append(addrs, a)
+			}
+		}
+		if !allFacts(res) {
+			complete = false
+		}
+	}
+	details["resolution"] = strings.Join(resolution, "; ")
+	if len(addrs) == 0 {
+		if results[0].Kind.IsFact() && results[1].Kind.IsFact() {
+			findings = append(findings, Finding{
+				Code:     CodeShellUnresolvable,
+				Severity: Violation,
+				Message:  fmt.Sprintf("%s and www.%s do not resolve to any address: the filed site is not online", domain, domain),
+				Evidence: strings.Join(resolution, "; ") + " (asked " + strings.Join(c.r.Servers(), ", ") + ")",
+			})
+			return Result{Outcome: Fail, Findings: findings, Details: details}
+		}
+		r := inconclusive("could not resolve the site: " + joinCapped(unknownReasons(results), 3))
+		r.Details = details
+		return r
+	}
+	slices.SortFunc(addrs, netip.Addr.Compare)
+	details["addresses"] = joinAddrs(addrs)
+
+	// 2. Addresses against the filed and provider ranges.
+	allowed := append(slices.Clone(site.IPRanges), c.provider...)
+	if len(allowed) == 0 {
+		details["off_provider"] = "not checked: no filed or provider IP ranges"
+	} else {
+		var outside []string
+		for _, a := range addrs {
+			if !InRanges(a, allowed) {
+				outside = append(outside, fmt.Sprintf("%s (%s)", a, owner[a]))
+			}
+		}
+		ranges := fmt.Sprintf("filed ranges [%s], provider ranges [%s]", joinRanges(site.IPRanges), joinRanges(c.provider))
+		switch {
+		case len(outside) == 0:
+			details["off_provider"] = "all addresses inside the filed or provider ranges"
+		case len(outside) == len(addrs) && complete:
+			findings = append(findings, Finding{
+				Code:     CodeShellOffProvider,
+				Severity: Violation,
+				Message:  fmt.Sprintf("%s resolves only to addresses outside its filed IP ranges and the provider's ranges: the site is no longer hosted where it was filed", domain),
+				Evidence: fmt.Sprintf("%s outside %s", strings.Join(outside, ", "), ranges),
+			})
+		case len(outside) == len(addrs):
+			undecided = append(undecided, "every address found is outside the filed and provider ranges, but some lookups failed: "+
+				joinCapped(unknownReasons(results), 3))
+		default:
+			findings = append(findings, Finding{
+				Code:     CodeShellPartlyOffProvider,
+				Severity: Warning,
+				Message:  fmt.Sprintf("some addresses of %s are outside its filed IP ranges and the provider's ranges (a CDN or another host?)", domain),
+				Evidence: fmt.Sprintf("%s outside %s; inside: %d of %d", strings.Join(outside, ", "), ranges, len(addrs)-len(outside), len(addrs)),
+			})
+		}
+	}
+
+	// 3. The homepage.
+	if c.f == nil {
+		undecided = append(undecided, "reachability not checked: no fetcher configured")
+		details["reachability"] = "not checked"
+	} else {
+		// Fetch where people can reach the site: a site served only on
+		// www. is asked for there, as the apex would fail in our fetcher
+		// for want of an address and not for want of a site.
+		host := domain
+		if len(results[0].Addrs) == 0 {
+			host = "www." + domain
+		}
+		page, err := c.f.Homepage(ctx, host, site.URL)
+		fs, why := c.judgeHomepage(page, err, details)
+		findings = append(findings, fs...)
+		if why != "" {
+			undecided = append(undecided, why)
+		}
+	}
+
+	r := Result{Outcome: OutcomeOf(findings), Findings: findings, Details: details}
+	if r.Outcome == Pass && len(undecided) > 0 {
+		r.Outcome, r.Reason = Inconclusive, strings.Join(undecided, "; ")
+	}
+	return r
+}
+
+// judgeHomepage turns a fetch into findings, or into a reason it cannot be
+// judged.
+func (c *ShellCheck) judgeHomepage(page *Page, err error, details map[string]string) ([]Finding, string) {
+	if page != nil {
+		details["homepage"] = fmt.Sprintf("%s (HTTP %d)", page.URL, page.Status)
+	}
+	if err == nil {
+		return c.judgePage(page, details)
+	}
+	var fe *FetchError
+	if !errors.As(err, &fe) {
+		return nil, fmt.Sprintf("fetching the homepage: %v", err)
+	}
+	unreachable := func(why string) []Finding {
+		details["reachability"] = "unreachable"
+		return []Finding{{
+			Code:     CodeShellUnreachable,
+			Severity: Violation,
+			Message:  "the homepage cannot be fetched: " + why,
+			Evidence: fe.Error(),
+		}}
+	}
+	switch fe.Reason {
+	case ReasonHTTPStatus:
+		if fe.Status >= 500 {
+			return unreachable(fmt.Sprintf("the server answers HTTP %d", fe.Status)), ""
+		}
+		details["reachability"] = fmt.Sprintf("answers HTTP %d", fe.Status)
+		fs := []Finding{{
+			Code:     CodeShellHomepageError,
+			Severity: Warning,
+			Message:  fmt.Sprintf("the homepage answers HTTP %d instead of a page", fe.Status),
+			Evidence: fe.Error(),
+		}}
+		// A hosting provider's "suspended" or "stopped" page often comes
+		// with 403 or 404: look for signatures, but never let the bare
+		// shortness of an error page count.
+		if page != nil && len(page.Body) > 0 {
+			if v := c.detector.Detect(page.Body); v.Placeholder && v.Signature != "" {
+				fs = append(fs, placeholderFinding(v, page))
+			}
+		}
+		return fs, ""
+	case ReasonConnect:
+		if errors.Is(fe, syscall.ECONNREFUSED) {
+			return unreachable("the connection is refused"), ""
+		}
+	case ReasonTLS:
+		if certificateError(fe) {
+			return unreachable("its TLS certificate does not verify"), ""
+		}
+	case ReasonRedirects:
+		if errors.Is(fe, errRedirectLoop) {
+			return unreachable("its redirects loop"), ""
+		}
+	case ReasonNotHTML, ReasonTooLarge:
+		details["reachability"] = "reachable"
+		return nil, fmt.Sprintf("placeholder not judged: %v", fe)
+	}
+	details["reachability"] = "unknown"
+	return nil, fmt.Sprintf("reachability unknown (%s may be on our side): %v", fe.Reason, fe)
+}
+
+func certificateError(err error) bool {
+	var (
+		certErr   *tls.CertificateVerificationError
+		unknownCA x509.UnknownAuthorityError
+		hostErr   x509.HostnameError
+		invalid   x509.CertificateInvalidError
+	)
+	return errors.As(err, &certErr) || errors.As(err, &unknownCA) || errors.As(err, &hostErr) || errors.As(err, &invalid)
+}
+
+func (c *ShellCheck) judgePage(page *Page, details map[string]string) ([]Finding, string) {
+	details["reachability"] = "reachable"
+	v := c.detector.Detect(page.Body)
+	details["content_runes"] = fmt.Sprint(v.ContentRunes)
+	switch {
+	case v.Placeholder:
+		return []Finding{placeholderFinding(v, page)}, ""
+	case v.Undecided != "":
+		return nil, "placeholder not judged: " + v.Undecided
+	}
+	return nil, ""
+}
+
+func placeholderFinding(v PlaceholderVerdict, page *Page) Finding {
+	what := map[string]string{
+		PlaceholderDefaultPage:       "a web server's or hosting panel's default page",
+		PlaceholderSuspended:         "a suspended or stopped site page",
+		PlaceholderForSale:           "a parked or for-sale domain page",
+		PlaceholderUnderConstruction: "an under-construction page",
+		PlaceholderAlmostEmpty:       "a page with almost no content",
+	}[v.Kind]
+	if what == "" {
+		what = "a placeholder page (" + v.Kind + ")"
+	}
+	return Finding{
+		Code:     CodeShellPlaceholder,
+		Severity: Violation,
+		Message:  "the homepage is " + what + " instead of the filed website",
+		Evidence: fmt.Sprintf("%s: %s", page.URL, v.Evidence),
+	}
+}
+
+func allFacts(res AddrResult) bool {
+	for _, a := range res.Answers {
+		if !a.Kind.IsFact() {
+			return false
+		}
+	}
+	return true
+}
+
+func unknownReasons(results []AddrResult) []string {
+	var out []string
+	for _, res := range results {
+		for _, a := range res.Answers {
+			if !a.Kind.IsFact() {
+				out = append(out, fmt.Sprintf("%s %s at %s: %v", a.Name, a.TypeString(), a.Server, a.Err))
+			}
+		}
+	}
+	return out
+}
+
+func describeAddrResult(res AddrResult) string {
+	if res.Kind == KindRecords {
+		return joinAddrs(res.Addrs)
+	}
+	return res.Kind.String()
+}
+
+func joinAddrs(addrs []netip.Addr) string {
+	s := make([]string, len(addrs))
+	for i, a := range addrs {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+func joinRanges(rs []IPRange) string {
+	s := make([]string, len(rs))
+	for i, r := range rs {
+		s[i] = r.String()
+	}
+	return strings.Join(s, ", ")
+}

@@ -1,0 +1,210 @@
+package checks
+
+import (
+	"context"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/beianwatch/beianwatch/egress"
+)
+
+func mustRange(t testing.TB, s string) IPRange {
+	t.Helper()
+	r, err := ParseIPRange(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// shellFreePort returns a loopback port nothing listens on.
+func shellFreePort(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	ln.Close()
+	return port
+}
+
+func shellFixture(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "placeholder", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestShellCheckApplies(t *testing.T) {
+	c := NewShellCheck(nil, nil, nil)
+	for _, st := range Statuses {
+		ok, why := c.Applies(&Site{Domain: "ok.test", Status: st})
+		if ok != (st == StatusFiled) {
+			t.Errorf("%s: applies = %v", st, ok)
+		}
+		if !ok && !strings.Contains(why, "filed") {
+			t.Errorf("%s: reason %q", st, why)
+		}
+	}
+}
+
+func TestShellCheck(t *testing.T) {
+	dnsSrv := startFakeDNS(t, "testdata/dns/shell.zone", false, map[string]string{
+		"dnsfail.test": behaveServfail, "www.dnsfail.test": behaveServfail,
+		"www.flaky.test": behaveServfail,
+	})
+	r := quickResolver(t, ResolverConfig{Servers: []string{dnsSrv.addr}})
+
+	pages := map[string]struct {
+		status int
+		body   []byte
+	}{
+		"ok.test":          {200, shellFixture(t, "noodle-shop.html")},
+		"www.wwwonly.test": {200, shellFixture(t, "noodle-shop.html")},
+		"moved.test":       {200, shellFixture(t, "noodle-shop.html")},
+		"mixed.test":       {200, shellFixture(t, "noodle-shop.html")},
+		"flaky.test":       {200, shellFixture(t, "noodle-shop.html")},
+		"placeholder.test": {200, shellFixture(t, "nginx-debian.html")},
+		"spa.test":         {200, shellFixture(t, "spa-shell.html")},
+		"error500.test":    {502, []byte("<html><body><h1>502 Bad Gateway</h1></body></html>")},
+		"forbidden.test":   {403, []byte("<html><body><h1>403 Forbidden</h1></body></html>")},
+		"suspended.test":   {403, shellFixture(t, "suspended-cpanel.html")},
+	}
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		host, _, _ := net.SplitHostPort(req.Host)
+		if req.URL.Path == "/real" {
+			host = "ok.test"
+		}
+		if host == "slow.test" {
+			select {
+			case <-req.Context().Done():
+			case <-time.After(3 * time.Second):
+			}
+			return
+		}
+		p, ok := pages[host]
+		if !ok {
+			http.NotFound(w, req)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(p.status)
+		w.Write(p.body)
+	}))
+	t.Cleanup(web.Close)
+	tlsWeb := httptest.NewUnstartedServer(web.Config.Handler)
+	tlsWeb.Config.ErrorLog = log.New(io.Discard, "", 0) // our refusals of its certificate are expected
+	tlsWeb.StartTLS()
+	t.Cleanup(tlsWeb.Close)
+	_, webPort, _ := net.SplitHostPort(web.Listener.Addr().String())
+	_, tlsPort, _ := net.SplitHostPort(tlsWeb.Listener.Addr().String())
+
+	// https is refused everywhere and http answers: the usual small site.
+	newFetcher := func(httpsPort, httpPort string) *Fetcher {
+		f := NewFetcher(FetcherConfig{Timeout: 500 * time.Millisecond, Policy: egress.Policy{AllowPrivate: true}, Resolver: r})
+		f.httpsPort, f.httpPort = httpsPort, httpPort
+		return f
+	}
+	normal := newFetcher(shellFreePort(t), webPort)
+	dead := newFetcher(shellFreePort(t), shellFreePort(t))
+
+	loopback := []IPRange{mustRange(t, "127.0.0.0/8"), mustRange(t, "::1")}
+	provider := []IPRange{mustRange(t, "198.51.100.0/24")}
+
+	tests := []struct {
+		name      string
+		site      Site
+		fetcher   *Fetcher
+		provider  []IPRange
+		outcome   Outcome
+		codes     []string // finding codes, in order
+		evidence  string   // substring of the first finding's evidence
+		reasonHas string
+	}{
+		{name: "a real site", site: Site{Domain: "ok.test", IPRanges: loopback}, outcome: Pass},
+		{name: "inside the provider's ranges only", site: Site{Domain: "ok.test"}, provider: loopback, outcome: Pass},
+		{name: "www only", site: Site{Domain: "wwwonly.test", IPRanges: loopback}, outcome: Pass},
+		{name: "default nginx page", site: Site{Domain: "placeholder.test", IPRanges: loopback}, outcome: Fail,
+			codes: []string{CodeShellPlaceholder}, evidence: "welcome to nginx!"},
+		{name: "script-built page cannot be judged", site: Site{Domain: "spa.test", IPRanges: loopback},
+			outcome: Inconclusive, reasonHas: "needs_rendering"},
+		{name: "NODATA for the domain, NXDOMAIN for www", site: Site{Domain: "gone.test", IPRanges: loopback}, outcome: Fail,
+			codes: []string{CodeShellUnresolvable}, evidence: "gone.test: NODATA; www.gone.test: NXDOMAIN"},
+		{name: "NXDOMAIN for both", site: Site{Domain: "vanished.test", IPRanges: loopback}, outcome: Fail,
+			codes: []string{CodeShellUnresolvable}},
+		{name: "still unresolvable with a homepage URL", site: Site{Domain: "vanished.test", URL: web.URL + "/real"}, outcome: Fail,
+			codes: []string{CodeShellUnresolvable}},
+		{name: "resolver failing is not a violation", site: Site{Domain: "dnsfail.test", IPRanges: loopback},
+			outcome: Inconclusive, reasonHas: "SERVFAIL"},
+		{name: "every address outside the ranges", site: Site{Domain: "moved.test", IPRanges: []IPRange{mustRange(t, "203.0.113.10-203.0.113.20")}},
+			provider: provider, outcome: Fail, codes: []string{CodeShellOffProvider}, evidence: "127.0.0.1 (moved.test), ::1 (moved.test) outside filed ranges [203.0.113.10-203.0.113.20], provider ranges [198.51.100.0-198.51.100.255]"},
+		{name: "some addresses outside is a warning", site: Site{Domain: "mixed.test", IPRanges: []IPRange{mustRange(t, "127.0.0.1")}},
+			outcome: Pass, codes: []string{CodeShellPartlyOffProvider}, evidence: "127.0.0.2 (www.mixed.test)"},
+		{name: "outside, but a lookup failed", site: Site{Domain: "flaky.test", IPRanges: []IPRange{mustRange(t, "203.0.113.1")}},
+			outcome: Inconclusive, reasonHas: "some lookups failed"},
+		{name: "no ranges known", site: Site{Domain: "ok.test"}, outcome: Pass},
+		{name: "5xx", site: Site{Domain: "error500.test", IPRanges: loopback}, outcome: Fail,
+			codes: []string{CodeShellUnreachable}, evidence: "HTTP 502"},
+		{name: "403 is a warning", site: Site{Domain: "forbidden.test", IPRanges: loopback}, outcome: Pass,
+			codes: []string{CodeShellHomepageError}},
+		{name: "403 with a suspended page", site: Site{Domain: "suspended.test", IPRanges: loopback}, outcome: Fail,
+			codes: []string{CodeShellHomepageError, CodeShellPlaceholder}},
+		{name: "connection refused on https and http", site: Site{Domain: "refused.test", IPRanges: loopback}, fetcher: dead,
+			outcome: Fail, codes: []string{CodeShellUnreachable}, evidence: "refused"},
+		{name: "timeout may be ours", site: Site{Domain: "slow.test", IPRanges: loopback}, outcome: Inconclusive, reasonHas: "timeout"},
+		{name: "certificate that does not verify", site: Site{Domain: "badcert.test", IPRanges: loopback,
+			URL: "https://badcert.test:" + tlsPort + "/"}, outcome: Fail, codes: []string{CodeShellUnreachable}, evidence: "tls"},
+		{name: "homepage URL is fetched instead of the domain", site: Site{Domain: "placeholder.test", IPRanges: loopback,
+			URL: "http://ok.test:" + webPort + "/real"}, outcome: Pass},
+		{name: "bad domain", site: Site{Domain: "-x.test"}, outcome: Inconclusive, reasonHas: "hyphen"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := tt.fetcher
+			if f == nil {
+				f = normal
+			}
+			site := tt.site
+			site.Status = StatusFiled
+			res := Run(context.Background(), NewShellCheck(r, f, tt.provider), &site)
+			var codes []string
+			for _, f := range res.Findings {
+				codes = append(codes, f.Code)
+			}
+			if res.Outcome != tt.outcome || strings.Join(codes, ",") != strings.Join(tt.codes, ",") {
+				t.Fatalf("outcome %v with %v, want %v with %v\n%+v", res.Outcome, codes, tt.outcome, tt.codes, res)
+			}
+			if tt.evidence != "" && !strings.Contains(res.Findings[0].Evidence, tt.evidence) {
+				t.Errorf("evidence %q lacks %q", res.Findings[0].Evidence, tt.evidence)
+			}
+			if tt.reasonHas != "" && !strings.Contains(res.Reason, tt.reasonHas) {
+				t.Errorf("reason %q lacks %q", res.Reason, tt.reasonHas)
+			}
+		})
+	}
+}
+
+func TestShellCheckWithoutFetcher(t *testing.T) {
+	dnsSrv := startFakeDNS(t, "testdata/dns/shell.zone", false, nil)
+	r := quickResolver(t, ResolverConfig{Servers: []string{dnsSrv.addr}})
+	res := Run(context.Background(), NewShellCheck(r, nil, nil), &Site{Domain: "ok.test", Status: StatusFiled})
+	if res.Outcome != Inconclusive || !strings.Contains(res.Reason, "no fetcher") {
+		t.Errorf("%+v", res)
+	}
+	// An unresolvable site is a fact even without a fetcher.
+	res = Run(context.Background(), NewShellCheck(r, nil, nil), &Site{Domain: "gone.test", Status: StatusFiled})
+	if res.Outcome != Fail {
+		t.Errorf("%+v", res)
+	}
+}
