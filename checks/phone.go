@@ -296,33 +296,33 @@ func parseLandline(n string) (Phone, error) {
 	if ac[1] == '1' && ac != "010" {
 		return Phone{}, invalidPhone("unknown area code %s", ac)
 	}
-	takes7, takes8 := isFixedLine(ac+"2345678"), isFixedLine(ac+"23456789")
-	if !takes7 && !takes8 {
-		return Phone{}, invalidPhone("unknown area code %s", ac)
+	if (len(local) == 7 || len(local) == 8) && isFixedLine(n) {
+		return Phone{E164: "+86" + n[1:], Kind: PhoneLandline, AreaCode: ac}, nil
 	}
+	// Invalid: probe the area code with sample local numbers to say why.
+	takes7, takes8 := isFixedLine(ac+"2345678"), isFixedLine(ac+"23456789")
 	switch {
+	case !takes7 && !takes8:
+		return Phone{}, invalidPhone("unknown area code %s", ac)
 	case len(local) < 7:
 		return Phone{}, invalidPhone("too short (%d-digit local number after area code %s)", len(local), ac)
 	case len(local) > 8:
 		return Phone{}, invalidPhone("too long (%d-digit local number after area code %s)", len(local), ac)
+	case len(local) == 7 && !takes7:
+		return Phone{}, invalidPhone("wrong length (7-digit local number; area code %s uses 8)", ac)
+	case len(local) == 8 && !takes8:
+		return Phone{}, invalidPhone("wrong length (8-digit local number; area code %s uses 7)", ac)
 	}
-	if !isFixedLine(n) {
-		switch {
-		case len(local) == 7 && !takes7:
-			return Phone{}, invalidPhone("wrong length (7-digit local number; area code %s uses 8)", ac)
-		case len(local) == 8 && !takes8:
-			return Phone{}, invalidPhone("wrong length (8-digit local number; area code %s uses 7)", ac)
-		}
-		return Phone{}, invalidPhone("not a valid local number for area code %s", ac)
-	}
-	return Phone{E164: "+86" + n[1:], Kind: PhoneLandline, AreaCode: ac}, nil
+	return Phone{}, invalidPhone("not a valid local number for area code %s", ac)
 }
 
 func isFixedLine(national string) bool {
 	num, err := phonenumbers.Parse(national, "CN")
-	if err != nil || !phonenumbers.IsValidNumberForRegion(num, "CN") {
+	if err != nil || num.GetCountryCode() != 86 {
 		return false
 	}
+	// GetNumberType is UNKNOWN for numbers that match no CN pattern, so it
+	// is the validity test too.
 	t := phonenumbers.GetNumberType(num)
 	return t == phonenumbers.FIXED_LINE || t == phonenumbers.FIXED_LINE_OR_MOBILE
 }

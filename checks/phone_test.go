@@ -262,7 +262,7 @@ func FuzzParsePhone(f *testing.F) {
 }
 
 func BenchmarkParsePhone(b *testing.B) {
-	for _, in := range []string{"13812345678", "+86 138 1234 5678", "0755-86123456-8888"} {
+	for _, in := range []string{"13812345678", "+86 138 1234 5678", "010-62345678", "0755-86123456-8888"} {
 		b.Run(in, func(b *testing.B) {
 			for b.Loop() {
 				if _, err := ParsePhone(in); err != nil {
