@@ -23,7 +23,7 @@ func contactSite(contacts ...string) *Site {
 	return s
 }
 
-func codesOf(fs []Finding) []string {
+func contactCodes(fs []Finding) []string {
 	var out []string
 	for _, f := range fs {
 		out = append(out, f.Code+"/"+string(f.Severity))
@@ -62,7 +62,7 @@ func TestContactCheckFormatOnly(t *testing.T) {
 			if r.Check != "contact" || r.Outcome != tc.outcome {
 				t.Fatalf("check %q outcome %q (reason %q), want %q", r.Check, r.Outcome, r.Reason, tc.outcome)
 			}
-			if got := codesOf(r.Findings); strings.Join(got, ",") != strings.Join(tc.findings, ",") {
+			if got := contactCodes(r.Findings); strings.Join(got, ",") != strings.Join(tc.findings, ",") {
 				t.Errorf("findings %v, want %v", got, tc.findings)
 			}
 			if tc.evidence != "" && (len(r.Findings) == 0 || !strings.Contains(r.Findings[0].Evidence, tc.evidence)) {
@@ -80,8 +80,8 @@ func TestContactCheckFormatOnly(t *testing.T) {
 
 // statusProvider answers from a number -> status table; numbers missing
 // from it get an HTTP 500.
-func statusProvider(t testing.TB, table map[string]string) *fakeProvider {
-	return newFakeProvider(t, func(n string, _ *http.Request) (int, string) {
+func statusProvider(t testing.TB, table map[string]string) *fakePhoneProvider {
+	return newFakePhoneProvider(t, func(n string, _ *http.Request) (int, string) {
 		st, ok := table[n]
 		if !ok {
 			return 500, "boom " + n
@@ -129,9 +129,9 @@ func TestContactCheckReachability(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := Run(context.Background(), c, tc.site)
 			if r.Outcome != tc.outcome {
-				t.Fatalf("outcome %q (reason %q, findings %v), want %q", r.Outcome, r.Reason, codesOf(r.Findings), tc.outcome)
+				t.Fatalf("outcome %q (reason %q, findings %v), want %q", r.Outcome, r.Reason, contactCodes(r.Findings), tc.outcome)
 			}
-			if got := codesOf(r.Findings); strings.Join(got, ",") != strings.Join(tc.findings, ",") {
+			if got := contactCodes(r.Findings); strings.Join(got, ",") != strings.Join(tc.findings, ",") {
 				t.Errorf("findings %v, want %v", got, tc.findings)
 			}
 			if tc.reason != "" && !strings.Contains(r.Reason, tc.reason) {
@@ -152,7 +152,7 @@ func TestContactCheckReachability(t *testing.T) {
 }
 
 func TestContactCheckSlowProviderIsInconclusive(t *testing.T) {
-	fp := newFakeProvider(t, func(_ string, r *http.Request) (int, string) {
+	fp := newFakePhoneProvider(t, func(_ string, r *http.Request) (int, string) {
 		select {
 		case <-r.Context().Done():
 		case <-time.After(3 * time.Second):
@@ -174,7 +174,7 @@ func TestContactCheck200SitesOneCall(t *testing.T) {
 	for _, concurrent := range []bool{false, true} {
 		t.Run(fmt.Sprintf("concurrent=%v", concurrent), func(t *testing.T) {
 			fp := statusProvider(t, map[string]string{"+8613812345678": "vacant"})
-			clock := newFakeClock()
+			clock := newContactClock()
 			c := NewContactCheck(newTestStatusClient(t, fp.srv.URL, rate.NewLimiter(rate.Every(time.Hour), 1), NewMemoryPhoneCache(clock.Now), clock.Now))
 			var wg sync.WaitGroup
 			results := make([]Result, 200)
@@ -191,7 +191,7 @@ func TestContactCheck200SitesOneCall(t *testing.T) {
 			wg.Wait()
 			for i, r := range results {
 				if r.Outcome != Fail || len(r.Findings) != 2 || r.Findings[0].Code != CodeContactVacant {
-					t.Fatalf("site %d: %q %v (%s)", i, r.Outcome, codesOf(r.Findings), r.Reason)
+					t.Fatalf("site %d: %q %v (%s)", i, r.Outcome, contactCodes(r.Findings), r.Reason)
 				}
 			}
 			if n := fp.calls.Load(); n != 1 {
@@ -213,7 +213,7 @@ func TestContactRules(t *testing.T) {
 	c := NewContactCheck(nil)
 	c.Rules = []ContactRule{MobileRequired(Warning, RoleSiteHead, RoleEntityHead)}
 	r := Run(context.Background(), c, contactSite("site_head:010-62345678", "emergency:010-62345679", "entity_head:13812345678"))
-	if got := codesOf(r.Findings); strings.Join(got, ",") != "contact_not_mobile/warning" || r.Outcome != Pass {
+	if got := contactCodes(r.Findings); strings.Join(got, ",") != "contact_not_mobile/warning" || r.Outcome != Pass {
 		t.Fatalf("MobileRequired: %q %v", r.Outcome, got)
 	}
 	if !strings.Contains(r.Findings[0].Evidence, "role=site_head number=010****5678 kind=landline") {
@@ -243,13 +243,13 @@ func TestContactCheckNeverLeaksNumbers(t *testing.T) {
 			table[p.E164] = st
 		}
 	}
-	fp := newFakeProvider(t, func(n string, _ *http.Request) (int, string) {
+	fp := newFakePhoneProvider(t, func(n string, _ *http.Request) (int, string) {
 		if st, ok := table[n]; ok {
 			return 200, `{"status":"` + st + `"}`
 		}
 		return 500, `{"error": "upstream failed for ` + n + ` with token ` + testPhoneToken + `"}`
 	})
-	var logs syncBuffer
+	var logs lockedLogBuffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	client := newTestStatusClient(t, fp.srv.URL, nil, nil, nil, WithPhoneLogger(logger))
 	check := NewContactCheck(client)

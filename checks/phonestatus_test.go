@@ -22,51 +22,51 @@ import (
 
 const testPhoneToken = "tok-3f9a-secret-value"
 
-// syncBuffer is a bytes.Buffer safe for a log handler written from several
+// lockedLogBuffer is a bytes.Buffer safe for a log handler written from several
 // goroutines.
-type syncBuffer struct {
+type lockedLogBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *lockedLogBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *lockedLogBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
 }
 
-// fakeClock is an injectable clock tests move by hand.
-type fakeClock struct {
+// contactClock is an injectable clock tests move by hand.
+type contactClock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+func newContactClock() *contactClock {
+	return &contactClock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
 }
 
-func (c *fakeClock) Now() time.Time {
+func (c *contactClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.t
 }
 
-func (c *fakeClock) Advance(d time.Duration) {
+func (c *contactClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
 }
 
-// fakeProvider speaks the generic number-status contract. It fails the test
+// fakePhoneProvider speaks the generic number-status contract. It fails the test
 // if a request lacks the token or carries anything but an E.164 number, and
 // answers per number with a fixture body, a status code or a delay.
-type fakeProvider struct {
+type fakePhoneProvider struct {
 	t     testing.TB
 	srv   *httptest.Server
 	calls atomic.Int64
@@ -76,15 +76,15 @@ type fakeProvider struct {
 	seen   []string
 }
 
-func newFakeProvider(t testing.TB, answer func(number string, r *http.Request) (int, string)) *fakeProvider {
+func newFakePhoneProvider(t testing.TB, answer func(number string, r *http.Request) (int, string)) *fakePhoneProvider {
 	t.Helper()
-	fp := &fakeProvider{t: t, answer: answer}
+	fp := &fakePhoneProvider{t: t, answer: answer}
 	fp.srv = httptest.NewServer(http.HandlerFunc(fp.serve))
 	t.Cleanup(fp.srv.Close)
 	return fp
 }
 
-func (fp *fakeProvider) serve(w http.ResponseWriter, r *http.Request) {
+func (fp *fakePhoneProvider) serve(w http.ResponseWriter, r *http.Request) {
 	fp.calls.Add(1)
 	if r.Method != http.MethodPost {
 		fp.t.Errorf("provider got method %s, want POST", r.Method)
@@ -118,7 +118,7 @@ func (fp *fakeProvider) serve(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte(resp))
 }
 
-func fixture(t *testing.T, name string) string {
+func contactFixture(t *testing.T, name string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "contact", name))
 	if err != nil {
@@ -142,7 +142,7 @@ func newTestStatusClient(t *testing.T, url string, limiter *rate.Limiter, cache 
 func TestPhoneStatusContract(t *testing.T) {
 	// Each mobile number of the 1380000xxxx block gets one behaviour.
 	behaviours := map[string]func(r *http.Request) (int, string){
-		"+8613800000001": func(*http.Request) (int, string) { return 200, fixture(t, "status_ok.json") },
+		"+8613800000001": func(*http.Request) (int, string) { return 200, contactFixture(t, "status_ok.json") },
 		"+8613800000002": func(*http.Request) (int, string) { return 200, `{"status":"vacant"}` },
 		"+8613800000003": func(*http.Request) (int, string) { return 200, `{"status":"suspended"}` },
 		"+8613800000004": func(*http.Request) (int, string) { return 200, `{"status":"powered_off"}` },
@@ -152,7 +152,7 @@ func TestPhoneStatusContract(t *testing.T) {
 		"+8613800000010": func(*http.Request) (int, string) { return 401, `{"error":"bad token"}` },
 		"+8613800000011": func(*http.Request) (int, string) { return 500, "internal error" },
 		"+8613800000012": func(*http.Request) (int, string) { return 429, "" },
-		"+8613800000013": func(*http.Request) (int, string) { return 200, fixture(t, "status_malformed.txt") },
+		"+8613800000013": func(*http.Request) (int, string) { return 200, contactFixture(t, "status_malformed.txt") },
 		"+8613800000014": func(*http.Request) (int, string) { return 200, `{"status": 3}` },
 		"+8613800000015": func(*http.Request) (int, string) { return 200, `{"state": "ok"}` },
 		"+8613800000016": func(*http.Request) (int, string) { return 200, `{"status": "alive"}` },
@@ -168,7 +168,7 @@ func TestPhoneStatusContract(t *testing.T) {
 			return 200, `{"status":"vacant"}`
 		},
 	}
-	fp := newFakeProvider(t, func(n string, r *http.Request) (int, string) {
+	fp := newFakePhoneProvider(t, func(n string, r *http.Request) (int, string) {
 		if b, ok := behaviours[n]; ok {
 			return b(r)
 		}
@@ -200,7 +200,7 @@ func TestPhoneStatusContract(t *testing.T) {
 		{"+8613800000020", "", "unexpected provider answer (HTTP 404)"},
 		{"+8613800000021", "", "timed out"},
 	}
-	var logs syncBuffer
+	var logs lockedLogBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c := newTestStatusClient(t, fp.srv.URL, nil, nil, nil, WithPhoneLogger(logger))
 	for _, tc := range cases {
@@ -239,7 +239,7 @@ func TestPhoneStatusContract(t *testing.T) {
 }
 
 func TestPhoneStatusRefusesWithoutTokenOrE164(t *testing.T) {
-	fp := newFakeProvider(t, func(string, *http.Request) (int, string) { return 200, `{"status":"ok"}` })
+	fp := newFakePhoneProvider(t, func(string, *http.Request) (int, string) { return 200, `{"status":"ok"}` })
 	if _, err := NewPhoneStatusClient(fp.srv.URL, "  ", http.DefaultClient, nil, nil, nil); !errors.Is(err, ErrNoPhoneToken) {
 		t.Errorf("constructor without token: %v, want ErrNoPhoneToken", err)
 	}
@@ -294,13 +294,13 @@ func TestNewPhoneStatusClientValidation(t *testing.T) {
 
 func TestPhoneStatusCacheTTL(t *testing.T) {
 	status := map[string]string{"+8613812345678": "ok", "+8613912345678": "vacant", "+8615012345678": "unknown"}
-	fp := newFakeProvider(t, func(n string, _ *http.Request) (int, string) {
+	fp := newFakePhoneProvider(t, func(n string, _ *http.Request) (int, string) {
 		if n == "+8618612345678" {
 			return 503, ""
 		}
 		return 200, `{"status":"` + status[n] + `"}`
 	})
-	clock := newFakeClock()
+	clock := newContactClock()
 	cache := NewMemoryPhoneCache(clock.Now)
 	c := newTestStatusClient(t, fp.srv.URL, nil, cache, clock.Now)
 	ctx := context.Background()
@@ -337,7 +337,7 @@ func TestPhoneStatusCacheTTL(t *testing.T) {
 }
 
 func TestPhoneStatusRateLimit(t *testing.T) {
-	fp := newFakeProvider(t, func(string, *http.Request) (int, string) { return 200, `{"status":"ok"}` })
+	fp := newFakePhoneProvider(t, func(string, *http.Request) (int, string) { return 200, `{"status":"ok"}` })
 	// One lookup now, the next in an hour.
 	c := newTestStatusClient(t, fp.srv.URL, rate.NewLimiter(rate.Every(time.Hour), 1), nil, nil)
 	if _, err := c.Lookup(context.Background(), "+8613812345678"); err != nil {
@@ -358,23 +358,23 @@ func TestPhoneStatusRateLimit(t *testing.T) {
 	}
 }
 
-// countingCache misses always and counts reads, so that only the shared
+// countingPhoneCache misses always and counts reads, so that only the shared
 // in-flight call can save provider calls.
-type countingCache struct{ gets atomic.Int64 }
+type countingPhoneCache struct{ gets atomic.Int64 }
 
-func (c *countingCache) Get(context.Context, string) (string, bool, error) {
+func (c *countingPhoneCache) Get(context.Context, string) (string, bool, error) {
 	c.gets.Add(1)
 	return "", false, nil
 }
-func (c *countingCache) Put(context.Context, string, string, time.Duration) error { return nil }
+func (c *countingPhoneCache) Put(context.Context, string, string, time.Duration) error { return nil }
 
 func TestPhoneStatusConcurrentLookupsShareOneCall(t *testing.T) {
 	release := make(chan struct{})
-	fp := newFakeProvider(t, func(string, *http.Request) (int, string) {
+	fp := newFakePhoneProvider(t, func(string, *http.Request) (int, string) {
 		<-release
 		return 200, `{"status":"suspended"}`
 	})
-	cache := &countingCache{}
+	cache := &countingPhoneCache{}
 	c := newTestStatusClient(t, fp.srv.URL, nil, cache, nil)
 	const n = 200
 	var wg sync.WaitGroup
@@ -410,7 +410,7 @@ func TestPhoneStatusConcurrentLookupsShareOneCall(t *testing.T) {
 // A caller that gives up does not cancel the call others share.
 func TestPhoneStatusCallerCancelDoesNotCancelSharedCall(t *testing.T) {
 	release := make(chan struct{})
-	fp := newFakeProvider(t, func(string, *http.Request) (int, string) {
+	fp := newFakePhoneProvider(t, func(string, *http.Request) (int, string) {
 		<-release
 		return 200, `{"status":"ok"}`
 	})
@@ -438,7 +438,7 @@ func TestPhoneStatusCallerCancelDoesNotCancelSharedCall(t *testing.T) {
 }
 
 func TestMemoryPhoneCache(t *testing.T) {
-	clock := newFakeClock()
+	clock := newContactClock()
 	m := NewMemoryPhoneCache(clock.Now)
 	ctx := context.Background()
 	if _, ok, _ := m.Get(ctx, "+8613812345678"); ok {
