@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -51,13 +52,21 @@ var sampleEvidence = map[string]string{
 	"contact_unreachable":         "site_head: 136****2222 unreachable",
 }
 
+var (
+	sharedRendererOnce sync.Once
+	sharedRenderer     *Renderer
+	sharedRendererErr  error
+)
+
+// newTestRenderer returns a default renderer, built once: a Renderer is
+// safe for concurrent use, and building one runs its self-test.
 func newTestRenderer(t testing.TB) *Renderer {
 	t.Helper()
-	r, err := NewRenderer(RendererOptions{})
-	if err != nil {
-		t.Fatalf("NewRenderer: %v", err)
+	sharedRendererOnce.Do(func() { sharedRenderer, sharedRendererErr = NewRenderer(RendererOptions{}) })
+	if sharedRendererErr != nil {
+		t.Fatalf("NewRenderer: %v", sharedRendererErr)
 	}
-	return r
+	return sharedRenderer
 }
 
 func opened(code string) ViolationChange {
