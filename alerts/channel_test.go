@@ -639,6 +639,8 @@ func TestNetworkErrors(t *testing.T) {
 	}
 
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Reading the body lets the server notice the client hanging up.
+		_, _ = io.Copy(io.Discard, r.Body)
 		select {
 		case <-r.Context().Done():
 		case <-time.After(5 * time.Second):
@@ -661,7 +663,9 @@ func (egressRefusal) Permanent() bool { return true }
 
 type refusingTransport struct{}
 
-func (refusingTransport) RoundTrip(*http.Request) (*http.Response, error) { return nil, egressRefusal{} }
+func (refusingTransport) RoundTrip(*http.Request) (*http.Response, error) {
+	return nil, egressRefusal{}
+}
 
 func TestPermanentTransportError(t *testing.T) {
 	c, err := NewChannel(ChannelWeCom, "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=key0123456789abcdef", "",
