@@ -158,9 +158,15 @@ type PlaceholderVerdict struct {
 	Evidence     string
 }
 
-// filingNumberRE matches what a page shows to satisfy the footer rule
-// (ICP filing and licence numbers, PSB numbers), which is not content.
-var filingNumberRE = regexp.MustCompile(`(?i)\p{Han}?\s*ICP\s*[备證证]?\s*[:：]?\s*\d{6,10}\s*号?(?:\s*-\s*\d+[AXK]?)?\s*号?|\p{Han}?\s*公网安备\s*\d{6,14}\s*号?|[A-Z]\d-\d{6,8}`)
+// What a page shows to satisfy the footer rule (ICP filing and licence
+// numbers, PSB numbers) is not content. The text is folded to lower case
+// first; each pattern starts with a literal so that a long page is scanned
+// quickly.
+var (
+	icpNumberRE     = regexp.MustCompile(`icp\s*[备證证]?\s*[:：]?\s*\d{6,10}\s*号?(?:\s*-\s*\d+[axk]?)?\s*号?`)
+	psbNumberRE     = regexp.MustCompile(`公网安备\s*\d{6,14}\s*号?`)
+	licenceNumberRE = regexp.MustCompile(`b[12]-\d{6,8}`)
+)
 
 // Detect judges one page (UTF-8 HTML).
 func (d *PlaceholderDetector) Detect(body []byte) PlaceholderVerdict {
@@ -225,8 +231,11 @@ func foldText(s string) string {
 }
 
 func contentRunes(folded string) int {
+	for _, re := range []*regexp.Regexp{icpNumberRE, psbNumberRE, licenceNumberRE} {
+		folded = re.ReplaceAllString(folded, " ")
+	}
 	n := 0
-	for _, r := range filingNumberRE.ReplaceAllString(folded, " ") {
+	for _, r := range folded {
 		if unicode.IsLetter(r) || unicode.IsDigit(r) {
 			n++
 		}

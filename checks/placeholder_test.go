@@ -124,3 +124,17 @@ func TestLoadPlaceholderSignatures(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkPlaceholderDetect(b *testing.B) {
+	d, err := DefaultPlaceholderDetector()
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := shellFixture(b, "apache2-debian.html")
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if v := d.Detect(body); !v.Placeholder {
+			b.Fatal("not detected")
+		}
+	}
+}
