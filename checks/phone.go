@@ -29,7 +29,7 @@ const (
 type Phone struct {
 	E164     string    // +8613812345678, +861062345678
 	Kind     PhoneKind // mobile or landline
-	Ext      string    // landline extension (分机), digits only; "" when none
+	Ext      string    // extension (分机), digits only; "" when none
 	Segment  string    // mobiles: the three-digit segment (号段), e.g. "138"
 	AreaCode string    // landlines: the area code with its trunk 0, e.g. "010", "0755"
 }
@@ -366,10 +366,16 @@ func maskDigits(d string) string {
 // phoneLike finds runs that may be phone numbers inside free text.
 var phoneLike = regexp.MustCompile(`\+?\d[\d\s\-().]*\d`)
 
+// ipv4Like spares addresses in network errors from masking.
+var ipv4Like = regexp.MustCompile(`^\d{1,3}(?:\.\d{1,3}){3}$`)
+
 // maskNumbersIn masks every phone-like run of five or more digits in s, for
 // text we do not control (a provider's error, a malformed role).
 func maskNumbersIn(s string) string {
 	return phoneLike.ReplaceAllStringFunc(s, func(m string) string {
+		if ipv4Like.MatchString(m) {
+			return m
+		}
 		n := 0
 		for i := 0; i < len(m); i++ {
 			if m[i] >= '0' && m[i] <= '9' {

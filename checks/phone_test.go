@@ -161,12 +161,12 @@ func TestPhoneFormsAreMasked(t *testing.T) {
 }
 
 func TestMaskNumbersIn(t *testing.T) {
-	in := "call 138 1234 5678 or +86-10-62345678, ref 2024"
+	in := "call 138 1234 5678 or +86-10-62345678 or 138.1234.5678, ref 2024, dial tcp 203.0.113.5:443"
 	got := maskNumbersIn(in)
 	assertNoNumberLeak(t, got, "13812345678")
 	assertNoNumberLeak(t, got, "1062345678")
-	if !strings.Contains(got, "ref 2024") {
-		t.Errorf("short numbers should survive: %q", got)
+	if !strings.Contains(got, "ref 2024") || !strings.Contains(got, "203.0.113.5:443") {
+		t.Errorf("short numbers and addresses should survive: %q", got)
 	}
 }
 
