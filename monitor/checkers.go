@@ -1,0 +1,152 @@
+// Package monitor is the beianwatch daemon: it wires configuration,
+// inventory, the store and River engine, the checks and the notices
+// together, and serves the HTTP API and metrics. The one-shot commands
+// (check, audit) build their checks here too, so that there is one
+// implementation of every check.
+package monitor
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/miekg/dns"
+	"golang.org/x/time/rate"
+
+	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/egress"
+	"github.com/beianwatch/beianwatch/monitor/config"
+)
+
+// CheckerOptions are what building the checks needs beyond the config.
+type CheckerOptions struct {
+	// Getenv reads secrets (the phone API token); nil means os.Getenv.
+	Getenv func(string) string
+	// PhoneCache caches number statuses; nil means in memory.
+	PhoneCache checks.PhoneCache
+	// Clock is injected for tests; nil means time.Now.
+	Clock func() time.Time
+	// Logger receives debug lines; nil discards them.
+	Logger *slog.Logger
+	// RevealContacts puts whole phone numbers in the contact check's
+	// evidence (the CLI's --reveal-contacts); everything else stays masked.
+	RevealContacts bool
+	// ResolvConf is where the system's resolvers are read when the config
+	// names none; empty means /etc/resolv.conf.
+	ResolvConf string
+}
+
+// Checkers are the four checks built from one configuration, sharing one
+// resolver, one fetcher and one HTTP client.
+type Checkers struct {
+	Resolver *checks.Resolver
+	Fetcher  *checks.Fetcher
+	// Client is the SSRF-safe client for APIs and webhooks.
+	Client *http.Client
+	ByName map[string]checks.Checker
+}
+
+// NewCheckers builds the checks for cfg.
+func NewCheckers(cfg *config.Config, opts CheckerOptions) (*Checkers, error) {
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	clock := opts.Clock
+	if clock == nil {
+		clock = time.Now
+	}
+	servers := cfg.DNS.Resolvers
+	if len(servers) == 0 {
+		var err error
+		if servers, err = systemResolvers(opts.ResolvConf); err != nil {
+			return nil, err
+		}
+	}
+	res, err := checks.NewResolver(checks.ResolverConfig{
+		Servers:       servers,
+		Authoritative: cfg.DNS.Authoritative,
+		Timeout:       cfg.DNS.Timeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("building the DNS resolver: %w", err)
+	}
+	policy := egress.Policy{AllowPrivate: cfg.AllowPrivate}
+	// Fetches resolve through the same servers as the checks, so the shell
+	// check's addresses are the ones the page is fetched from.
+	fetcher := checks.NewFetcher(checks.FetcherConfig{
+		Timeout:      cfg.HTTP.Timeout,
+		MaxBody:      int64(cfg.HTTP.MaxBody),
+		MaxRedirects: cfg.HTTP.MaxRedirects,
+		Policy:       policy,
+		Resolver:     res,
+		UserAgent:    cfg.HTTP.UserAgent,
+	})
+	httpTimeout := cfg.HTTP.Timeout
+	if httpTimeout <= 0 {
+		httpTimeout = checks.DefaultFetchTimeout
+	}
+	client := egress.NewClient(policy, res, httpTimeout)
+
+	contact := checks.NewContactCheck(nil)
+	contact.Reveal = opts.RevealContacts
+	contact.Logger = opts.Logger
+	if cfg.PhoneAPI.URL != "" {
+		token := getenv(cfg.PhoneAPI.TokenEnv)
+		if token == "" {
+			return nil, fmt.Errorf("phone_api.url is set but the token variable %s is empty", cfg.PhoneAPI.TokenEnv)
+		}
+		perSecond := cfg.PhoneAPI.RatePerSecond
+		if perSecond <= 0 {
+			perSecond = 5
+		}
+		cache := opts.PhoneCache
+		if cache == nil {
+			cache = checks.NewMemoryPhoneCache(clock)
+		}
+		var popts []checks.PhoneStatusOption
+		if cfg.PhoneAPI.CacheTTLOK > 0 || cfg.PhoneAPI.CacheTTLBad > 0 {
+			popts = append(popts, checks.WithPhoneCacheTTL(cfg.PhoneAPI.CacheTTLOK, cfg.PhoneAPI.CacheTTLBad))
+		}
+		if opts.Logger != nil {
+			popts = append(popts, checks.WithPhoneLogger(opts.Logger))
+		}
+		st, err := checks.NewPhoneStatusClient(cfg.PhoneAPI.URL, token, client,
+			rate.NewLimiter(rate.Limit(perSecond), 1), cache, clock, popts...)
+		if err != nil {
+			return nil, fmt.Errorf("building the number-status client: %w", err)
+		}
+		contact.Status = st
+	}
+
+	byName := map[string]checks.Checker{
+		checks.CheckFooter:  checks.NewFooterCheck(fetcher, checks.FooterOptions{EntityOnlyIsViolation: cfg.Checks.EntityOnlyViolation}),
+		checks.CheckShell:   checks.NewShellCheck(res, fetcher, cfg.Provider.Ranges),
+		checks.CheckDNS:     checks.NewDNSCheck(res),
+		checks.CheckContact: contact,
+	}
+	return &Checkers{Resolver: res, Fetcher: fetcher, Client: client, ByName: byName}, nil
+}
+
+// systemResolvers reads the machine's resolvers, for runs without a
+// configured resolver list.
+func systemResolvers(path string) ([]string, error) {
+	if path == "" {
+		path = "/etc/resolv.conf"
+	}
+	cc, err := dns.ClientConfigFromFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("no resolvers configured and %s is unreadable: %w", path, err)
+	}
+	if len(cc.Servers) == 0 {
+		return nil, fmt.Errorf("no resolvers configured and none in %s", path)
+	}
+	out := make([]string, 0, len(cc.Servers))
+	for _, s := range cc.Servers {
+		out = append(out, net.JoinHostPort(s, cc.Port))
+	}
+	return out, nil
+}
