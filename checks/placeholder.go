@@ -46,8 +46,9 @@ import (
 
 // MinContentRunes is the content measure below which a page without
 // scripts, frames or images is a placeholder. 16 flags "Hello World!" (10),
-// "It works" (7), "网站建设中" (5) and a blank page with a filing number (0),
-// and leaves a shop's name, one sentence and a phone number (about 30) alone.
+// "It works" (7), "网站建设中" (5) and a blank page that shows only its
+// filing number (1: the province character), and leaves a shop's name, one
+// sentence and a phone number (about 30) alone.
 const MinContentRunes = 16
 
 // Placeholder kinds.

@@ -14,7 +14,12 @@ import (
 
 	"github.com/miekg/dns"
 	"golang.org/x/net/idna"
+
+	"github.com/beianwatch/beianwatch/egress"
 )
+
+// The fetcher may resolve site hosts through our Resolver.
+var _ egress.HostResolver = (*Resolver)(nil)
 
 // Resolver defaults and bounds.
 const (
