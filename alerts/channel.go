@@ -63,12 +63,12 @@ type Attempt struct {
 	Target     string        `json:"target"` // RedactURL of the destination
 	NoticeID   string        `json:"notice_id"`
 	StartedAt  time.Time     `json:"started_at"`
-	Duration   time.Duration `json:"duration"`
+	Duration   time.Duration `json:"duration_ns"`
 	StatusCode int           `json:"status_code,omitempty"` // 0 when no response
 	Result     Result        `json:"result"`
 	// RetryAfter is how long the receiver asked us to wait (Retry-After,
 	// or the vendor's documented rate-limit window); 0 when unknown.
-	RetryAfter time.Duration `json:"retry_after,omitempty"`
+	RetryAfter time.Duration `json:"retry_after_ns,omitempty"`
 	// VendorCode is the errcode/code of a DingTalk, WeCom or Feishu reply
 	// when it is not 0.
 	VendorCode string `json:"vendor_code,omitempty"`

@@ -126,7 +126,8 @@ type Notice struct {
 
 // NewOwnerNotice builds the owner's rectification notice for one transition
 // batch of one site. batch identifies the batch durably (for example the id
-// of the state-change row), so that the notice ID survives restarts.
+// of the state-change row), so that the notice ID survives restarts. Set
+// Provider afterwards to name the access provider in the text.
 func NewOwnerNotice(site SiteRef, batch string, changes []ViolationChange, lang string, sentAt time.Time) *Notice {
 	return &Notice{
 		ID:         NoticeID(KindOwner, TypeRectification, site.Domain, batch),

@@ -257,7 +257,8 @@ func psbDigits(s string) string { return psbCodeRE.FindString(strings.ReplaceAll
 // Fix returns the title and how-to-fix text of a finding code in a
 // language ("" means the renderer's default), as plain text without site
 // specifics (placeholders stand for the domain and numbers). The audit
-// report reuses it.
+// report reuses it. The text contains example HTML (<a href=…>): escape it
+// before putting it into a page.
 func (r *Renderer) Fix(code, lang string) (title, fix string, err error) {
 	l, err := r.language(lang)
 	if err != nil {
@@ -303,17 +304,28 @@ func execBlock(t *template.Template, block string, data any) (string, error) {
 	return tidy(b.String()), nil
 }
 
-var (
-	trailingSpace = regexp.MustCompile(`(?m)[ \t]+$`)
-	blankRuns     = regexp.MustCompile(`\n{3,}`)
-)
-
 // tidy lets templates be written for people: trailing blanks go, runs of
 // blank lines collapse to one, and the ends are trimmed.
 func tidy(s string) string {
-	s = trailingSpace.ReplaceAllString(s, "")
-	s = blankRuns.ReplaceAllString(s, "\n\n")
-	return strings.TrimSpace(s)
+	var b strings.Builder
+	b.Grow(len(s))
+	blank := 0
+	for line := range strings.SplitSeq(s, "\n") {
+		line = strings.TrimRight(line, " \t")
+		if line == "" {
+			blank++
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString("\n")
+			if blank > 0 {
+				b.WriteString("\n")
+			}
+		}
+		blank = 0
+		b.WriteString(line)
+	}
+	return strings.TrimSpace(b.String())
 }
 
 // noticeData is what notice.tmpl, escalation.tmpl and storm.tmpl see.
