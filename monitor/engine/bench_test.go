@@ -1,0 +1,78 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/monitor/store"
+)
+
+// BenchmarkDispatchFullInterval dispatches one whole 6h interval for
+// 100,000 sites in one-minute windows (360 dispatches, about 2,000 batch
+// jobs inserted): the work a day-one daemon does every six hours.
+func BenchmarkDispatchFullInterval(b *testing.B) {
+	ctx := context.Background()
+	sites := domains(100000)
+	for b.Loop() {
+		b.StopTimer()
+		h := newHarness(b)
+		h.inv["footer"] = sites
+		e := h.engine(b)
+		start, end := mustSchedule(b, "@every 6h").IntervalAt(t0)
+		if _, err := e.Dispatch(ctx, start); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		for now := start.Add(time.Minute); !now.After(end); now = now.Add(time.Minute) {
+			if _, err := e.Dispatch(ctx, now); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		if n := h.count(b, `SELECT COUNT(*) FROM river_job WHERE kind = 'check_batch'`); n < 2000 {
+			b.Fatalf("only %d jobs", n)
+		}
+		h.st.Close()
+		b.StartTimer()
+	}
+}
+
+// BenchmarkDueOneMinute is the pure scheduling part of one dispatch: which
+// of 100,000 sites are due in a one-minute window.
+func BenchmarkDueOneMinute(b *testing.B) {
+	sites := domains(100000)
+	s := mustSchedule(b, "@every 6h")
+	for b.Loop() {
+		s.Due("footer", sites, t0, t0.Add(time.Minute))
+	}
+}
+
+// BenchmarkRecordBatch50 records a batch of 50 results (10 failing, so
+// violations open and notices with notify jobs are created every other
+// batch) in one transaction, as a check worker does.
+func BenchmarkRecordBatch50(b *testing.B) {
+	ctx := context.Background()
+	h := newHarness(b)
+	e := h.engine(b)
+	i := 0
+	for b.Loop() {
+		batch := make([]store.SiteResult, 50)
+		for j := range batch {
+			d := fmt.Sprintf("site%06d.example.cn", (i*50+j)%20000)
+			r := checks.Result{Check: "footer", Outcome: checks.Pass, Findings: []checks.Finding{}}
+			if j%5 == 0 {
+				r.Outcome = checks.Fail
+				r.Findings = []checks.Finding{{Code: "footer_link_missing", Severity: checks.Violation, Message: "not linked", Evidence: "京ICP备12345678号-1"}}
+			}
+			batch[j] = store.SiteResult{Domain: d, Result: r}
+		}
+		h.clock.Set(t0.Add(time.Duration(i) * time.Minute))
+		if _, err := e.Record(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
