@@ -205,6 +205,9 @@ func knownCheck(name string) bool {
 
 // Start starts working jobs (and, as leader, the periodic jobs).
 func (e *Engine) Start(ctx context.Context) error {
+	if err := e.st.RecomputeDue(ctx, e.cfg.Lifecycle); err != nil {
+		return err
+	}
 	if err := e.client.Start(ctx); err != nil {
 		return fmt.Errorf("start job client: %w", err)
 	}

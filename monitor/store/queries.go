@@ -274,3 +274,18 @@ func MaskPhone(p string) string {
 	}
 	return string(digits[:3]) + "****" + string(digits[len(digits)-4:])
 }
+
+// RecomputeDue refreshes every open violation's next due time for cfg.
+// Call it at start: next_due is written with the configuration of the
+// time, and a changed remind_every must apply to violations opened before.
+func (s *Store) RecomputeDue(ctx context.Context, cfg lifecycle.Config) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("recompute due times: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE violations SET next_due = CASE
+			WHEN status = 'open' THEN MIN(COALESCE(deadline, 9223372036854775807), COALESCE(last_notified_at, 0) + ?)
+			ELSE NULL END`, cfg.RemindEvery.Microseconds()); err != nil {
+		return fmt.Errorf("recompute due times: %w", err)
+	}
+	return nil
+}

@@ -356,11 +356,47 @@ func TestTickDueRemindsAndEscalatesWithOpsNotice(t *testing.T) {
 	if kinds[NoticeOwner] != 1 || kinds[NoticeOps] != 1 || len(rec.QueuedIDs()) != 2 {
 		t.Fatalf("escalation notices %v, want one owner and one ops", kinds)
 	}
+	if err := s.RecomputeDue(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
 	if rec := tick(2000 * time.Hour); len(rec.Transitions) != 0 {
 		t.Fatalf("escalated violation ticked again: %+v", rec.Transitions)
 	}
 	if c := count(t, s, `SELECT COUNT(*) FROM violations WHERE next_due IS NOT NULL`); c != 0 {
 		t.Errorf("escalated violation still has a next_due")
+	}
+}
+
+func TestRecomputeDueAppliesANewRemindEvery(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	record(t, s, t0, fail("a.cn", "footer", "footer_icp_missing"))
+	record(t, s, t0, fail("a.cn", "footer", "footer_icp_missing"))
+	cfg := lifecycle.DefaultConfig()
+	cfg.RemindEvery = 24 * time.Hour // was 72h when the violation opened
+	tick := func() int {
+		var n int
+		err := s.InTx(ctx, func(tx *sql.Tx) error {
+			rec, err := s.TickDue(ctx, tx, t0.Add(25*time.Hour), cfg, 10)
+			n = len(rec.Transitions)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := tick(); n != 0 {
+		t.Fatalf("stale next_due should hide the violation until recomputed, got %d", n)
+	}
+	if err := s.RecomputeDue(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if n := tick(); n != 1 {
+		t.Fatalf("after recomputing, %d reminders at +25h, want 1", n)
+	}
+	if c := count(t, s, `SELECT COUNT(*) FROM violations WHERE next_due = ?`, t0.Add(49*time.Hour).UnixMicro()); c != 1 {
+		t.Errorf("next_due after the reminder is not +49h")
 	}
 }
 
