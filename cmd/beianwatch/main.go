@@ -48,8 +48,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	switch args[0] {
+	case "run":
+		return cmdRun(ctx, e, args[1:])
 	case "check":
 		return cmdCheck(ctx, e, args[1:])
+	case "validate":
+		return cmdValidate(e, args[1:])
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return exitOK
@@ -67,7 +71,9 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: beianwatch COMMAND [flags]
 
 commands:
+  run            the daemon: check the inventory on schedule, notify owners
   check DOMAIN   check one site now, no daemon, no database
+  validate       check a configuration file and its inventory
   version        print the version
 
 Run "beianwatch COMMAND --help" for a command's flags.

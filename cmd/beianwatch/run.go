@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	"github.com/beianwatch/beianwatch/monitor"
+	"github.com/beianwatch/beianwatch/monitor/config"
+	"github.com/beianwatch/beianwatch/monitor/inventory"
+)
+
+func cmdRun(ctx context.Context, e *env, args []string) int {
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	configPath := fs.String("config", "", "configuration file (default: the embedded default: SQLite under ./data, 127.0.0.1:9470, example inventory)")
+	logFormat := fs.String("log-format", "", "log format, text or json (overrides log.format)")
+	logLevel := fs.String("log-level", "", "log level: debug, info, warn, error (overrides log.level)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return exitOK
+		}
+		fmt.Fprintf(e.stderr, "beianwatch run: %v\n", err)
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "beianwatch run: unexpected arguments %q\n", fs.Args())
+		return exitUsage
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "beianwatch run: %v\n", err)
+		return exitUsage
+	}
+	if *logFormat != "" {
+		cfg.Log.Format = *logFormat
+	}
+	if *logLevel != "" {
+		cfg.Log.Level = *logLevel
+	}
+	logger, err := newLogger(e, cfg.Log)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "beianwatch run: %v\n", err)
+		return exitUsage
+	}
+	d, err := monitor.New(ctx, cfg, monitor.Options{Logger: logger, Getenv: e.getenv, Version: version})
+	if err != nil {
+		logger.Error("cannot start", "err", err)
+		return exitUsage
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				logger.Info("SIGHUP: reloading the inventory")
+				d.Reload()
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	if err := d.Run(ctx); err != nil {
+		logger.Error("stopped with an error", "err", err)
+		return 1
+	}
+	logger.Info("stopped")
+	return exitOK
+}
+
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return config.Default(), nil
+	}
+	return config.Load(path)
+}
+
+func newLogger(e *env, l config.Log) (*slog.Logger, error) {
+	var level slog.Level
+	switch strings.ToLower(l.Level) {
+	case "", "info":
+		level = slog.LevelInfo
+	case "debug":
+		level = slog.LevelDebug
+	case "warn", "warning":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	default:
+		return nil, fmt.Errorf("unknown log level %q", l.Level)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch strings.ToLower(l.Format) {
+	case "", "text":
+		return slog.New(slog.NewTextHandler(e.stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(e.stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("unknown log format %q (text or json)", l.Format)
+}
+
+func cmdValidate(e *env, args []string) int {
+	fs := pflag.NewFlagSet("validate", pflag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	configPath := fs.String("config", "", "configuration file to validate")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return exitOK
+		}
+		fmt.Fprintf(e.stderr, "beianwatch validate: %v\n", err)
+		return exitUsage
+	}
+	if *configPath == "" {
+		fmt.Fprintln(e.stderr, "beianwatch validate: --config FILE is required")
+		return exitUsage
+	}
+	cfg, err := config.Load(*configPath)
+	if err != nil {
+		var errs config.Errors
+		if errors.As(err, &errs) {
+			for _, er := range errs {
+				fmt.Fprintln(e.stderr, er.Error())
+			}
+		} else {
+			fmt.Fprintln(e.stderr, err)
+		}
+		return exitUsage
+	}
+	status := exitOK
+	for _, ref := range cfg.SecretRefs() {
+		if e.getenv(ref.Env) == "" {
+			fmt.Fprintf(e.stdout, "%s: warning: %s names variable %s, which is not set here\n", *configPath, ref.Key, ref.Env)
+		}
+	}
+	if _, lint, err := inventory.Load(cfg.Inventory.Path); err != nil {
+		fmt.Fprintf(e.stderr, "%s: %v\n", cfg.Inventory.Path, err)
+		status = exitUsage
+	} else {
+		for _, l := range lint {
+			fmt.Fprintf(e.stdout, "%s: %s\n", cfg.Inventory.Path, l.Error())
+		}
+		if len(lint) > 0 {
+			fmt.Fprintf(e.stdout, "%d inventory records rejected\n", len(lint))
+		}
+	}
+	if status == exitOK {
+		fmt.Fprintf(e.stdout, "%s: ok\n", *configPath)
+	}
+	return status
+}

@@ -1,0 +1,316 @@
+package monitor
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/monitor/config"
+	"github.com/beianwatch/beianwatch/monitor/lifecycle"
+	"github.com/beianwatch/beianwatch/monitor/store"
+)
+
+// Handler serves /metrics, /healthz and /readyz openly and /api/v1 behind
+// the bearer token.
+func (d *Daemon) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{Registry: d.registry}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !d.ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	api := http.NewServeMux()
+	api.HandleFunc("GET /api/v1/sites", d.apiSites)
+	api.HandleFunc("GET /api/v1/sites/{domain}", d.apiSite)
+	api.HandleFunc("POST /api/v1/sites/{domain}/check", d.apiTrigger)
+	api.HandleFunc("GET /api/v1/violations", d.apiViolations)
+	api.HandleFunc("GET /api/v1/notices", d.apiNotices)
+	api.HandleFunc("GET /api/v1/notices/{id}", d.apiNotice)
+	mux.Handle("/api/", d.authorize(api))
+	return mux
+}
+
+func (d *Daemon) authorize(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d.apiToken == "" {
+			writeError(w, http.StatusServiceUnavailable, errAPIDisabled)
+			return
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(d.apiToken)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="beianwatch"`)
+			writeError(w, http.StatusUnauthorized, errors.New("missing or wrong bearer token"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// page is the envelope of every list.
+type page[T any] struct {
+	Items  []T `json:"items"`
+	Total  int `json:"total"`
+	Limit  int `json:"limit"`
+	Offset int `json:"offset"`
+}
+
+func paginate[T any](r *http.Request, all []T) (page[T], error) {
+	limit, offset := 100, 0
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return page[T]{}, errors.New("limit must be 1..1000")
+		}
+		limit = n
+	}
+	if v := r.URL.Query().Get("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return page[T]{}, errors.New("offset must be a non-negative integer")
+		}
+		offset = n
+	}
+	p := page[T]{Total: len(all), Limit: limit, Offset: offset, Items: []T{}}
+	if offset < len(all) {
+		p.Items = all[offset:min(len(all), offset+limit)]
+	}
+	return p, nil
+}
+
+// apiSite is a site as the API shows it: no secrets, masked phones, the
+// owner's webhook URL redacted.
+type apiSite struct {
+	Domain       string            `json:"domain"`
+	ICP          string            `json:"icp,omitempty"`
+	PSB          string            `json:"psb,omitempty"`
+	Status       checks.Status     `json:"status"`
+	Entity       string            `json:"entity,omitempty"`
+	URL          string            `json:"url,omitempty"`
+	IPRanges     []string          `json:"ip_ranges,omitempty"`
+	Contacts     []apiContact      `json:"contacts,omitempty"`
+	OwnerChannel string            `json:"owner_channel,omitempty"`
+	OwnerURL     string            `json:"owner_url,omitempty"`
+	Tags         map[string]string `json:"tags,omitempty"`
+	Line         int               `json:"line"`
+}
+
+type apiContact struct {
+	Role  string `json:"role"`
+	Phone string `json:"phone"` // masked
+}
+
+func (d *Daemon) toAPISite(domain string) (apiSite, bool) {
+	s := d.site(domain)
+	if s == nil {
+		return apiSite{}, false
+	}
+	a := apiSite{Domain: s.Domain, Status: s.Status, Entity: s.Entity, URL: s.URL, Tags: s.Tags, Line: s.Line,
+		OwnerChannel: s.Owner.Kind}
+	if s.ICP != nil {
+		a.ICP = s.ICP.String()
+	}
+	if s.PSB != nil {
+		a.PSB = s.PSB.String()
+	}
+	for _, r := range s.IPRanges {
+		a.IPRanges = append(a.IPRanges, r.String())
+	}
+	for _, c := range s.Contacts {
+		a.Contacts = append(a.Contacts, apiContact{Role: c.Role, Phone: checks.MaskPhone(c.Phone)})
+	}
+	if s.Owner.URL != "" {
+		a.OwnerURL = config.RedactURL(s.Owner.URL)
+	}
+	return a, true
+}
+
+func (d *Daemon) apiSites(w http.ResponseWriter, r *http.Request) {
+	inv := d.watcher.Current()
+	status := r.URL.Query().Get("status")
+	all := make([]apiSite, 0, inv.Len())
+	for _, s := range inv.Sites {
+		if status != "" && string(s.Status) != status {
+			continue
+		}
+		if a, ok := d.toAPISite(s.Domain); ok {
+			all = append(all, a)
+		}
+	}
+	p, err := paginate(r, all)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (d *Daemon) apiSite(w http.ResponseWriter, r *http.Request) {
+	domain, err := checks.NormalizeDomain(r.PathValue("domain"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	site, ok := d.toAPISite(domain)
+	if !ok {
+		writeError(w, http.StatusNotFound, errors.New("no such site in the inventory"))
+		return
+	}
+	ctx := r.Context()
+	latest, err := d.store.LatestResults(ctx, domain)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	viol, err := d.store.Violations(ctx, store.ViolationFilter{Domain: domain})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	hist, err := d.store.Transitions(ctx, domain, 200)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"site": site, "latest": orEmpty(latest), "violations": orEmpty(viol), "history": orEmpty(hist),
+	})
+}
+
+func (d *Daemon) apiTrigger(w http.ResponseWriter, r *http.Request) {
+	domain, err := checks.NormalizeDomain(r.PathValue("domain"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	s := d.site(domain)
+	if s == nil {
+		writeError(w, http.StatusNotFound, errors.New("no such site in the inventory"))
+		return
+	}
+	names := checks.AllChecks
+	if only := r.URL.Query().Get("only"); only != "" {
+		names = strings.Split(only, ",")
+	}
+	queued := []string{}
+	for _, name := range names {
+		if _, known := d.checkers.ByName[name]; !known {
+			writeError(w, http.StatusBadRequest, errors.New("unknown check "+strconv.Quote(name)))
+			return
+		}
+		if !d.applicant.applies(name, &s.Site) {
+			continue
+		}
+		if _, err := d.engine.Trigger(r.Context(), name, []string{domain}); err != nil {
+			writeError(w, http.StatusInternalServerError, err)
+			return
+		}
+		queued = append(queued, name)
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"domain": domain, "queued": queued})
+}
+
+func (d *Daemon) apiViolations(w http.ResponseWriter, r *http.Request) {
+	f := store.ViolationFilter{Domain: r.URL.Query().Get("site"), Limit: 100000}
+	if st := r.URL.Query().Get("state"); st != "" {
+		for _, s := range strings.Split(st, ",") {
+			switch lifecycle.Status(s) {
+			case lifecycle.StatusPending, lifecycle.StatusOpen, lifecycle.StatusEscalated, lifecycle.StatusResolved:
+				f.Statuses = append(f.Statuses, lifecycle.Status(s))
+			default:
+				writeError(w, http.StatusBadRequest, errors.New("state must be pending, open, escalated or resolved"))
+				return
+			}
+		}
+	} else {
+		f.Statuses = []lifecycle.Status{lifecycle.StatusOpen, lifecycle.StatusEscalated}
+	}
+	all, err := d.store.Violations(r.Context(), f)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	if code := r.URL.Query().Get("code"); code != "" {
+		kept := all[:0]
+		for _, v := range all {
+			if v.Code == code {
+				kept = append(kept, v)
+			}
+		}
+		all = kept
+	}
+	p, err := paginate(r, orEmpty(all))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (d *Daemon) apiNotices(w http.ResponseWriter, r *http.Request) {
+	f := store.NoticeFilter{Domain: r.URL.Query().Get("site"), Limit: 100000}
+	if st := r.URL.Query().Get("state"); st != "" {
+		for _, s := range strings.Split(st, ",") {
+			f.States = append(f.States, store.NoticeState(s))
+		}
+	}
+	all, err := d.store.Notices(r.Context(), f)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	p, err := paginate(r, orEmpty(all))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (d *Daemon) apiNotice(w http.ResponseWriter, r *http.Request) {
+	n, err := d.store.Notice(r.Context(), r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, err)
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	attempts, err := d.store.Attempts(r.Context(), n.ID)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"notice": n, "attempts": orEmpty(attempts)})
+}
+
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, err error) {
+	writeJSON(w, status, map[string]string{"error": err.Error()})
+}

@@ -1,0 +1,377 @@
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/beianwatch/beianwatch/alerts"
+	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/monitor/config"
+	"github.com/beianwatch/beianwatch/monitor/engine"
+	"github.com/beianwatch/beianwatch/monitor/inventory"
+	"github.com/beianwatch/beianwatch/monitor/lifecycle"
+	"github.com/beianwatch/beianwatch/monitor/store"
+)
+
+// Options are the daemon's collaborators beyond its configuration; the
+// zero value is the production setup.
+type Options struct {
+	Logger   *slog.Logger
+	Getenv   func(string) string // nil: os.Getenv
+	Now      func() time.Time    // nil: time.Now; tests drive reminders with it
+	Registry *prometheus.Registry
+	Version  string
+	// GracePeriod is how long in-flight checks may run on shutdown before
+	// they are cancelled (and retried by the next daemon); default 30s.
+	GracePeriod time.Duration
+	// Listener, when set, is used instead of listening on cfg.Listen
+	// (tests pass a port-0 listener).
+	Listener net.Listener
+}
+
+// Daemon is `beianwatch run`.
+type Daemon struct {
+	cfg      *config.Config
+	opts     Options
+	log      *slog.Logger
+	getenv   func(string) string
+	now      func() time.Time
+	store    *store.Store
+	watcher  *inventory.Watcher
+	checkers *Checkers
+	engine   *engine.Engine
+	registry *prometheus.Registry
+	metrics  *daemonMetrics
+	apiToken string
+
+	ready     atomic.Bool
+	reloadOK  atomic.Bool
+	reloadMu  sync.Mutex
+	applicant applicability
+}
+
+// New opens the store (running migrations), loads the inventory and builds
+// the engine. Nothing runs until Run.
+func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error) {
+	d := &Daemon{cfg: cfg, opts: opts, log: opts.Logger, getenv: opts.Getenv, now: opts.Now, registry: opts.Registry}
+	if d.log == nil {
+		d.log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if d.getenv == nil {
+		d.getenv = os.Getenv
+	}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	if d.registry == nil {
+		d.registry = prometheus.NewRegistry()
+	}
+	if d.opts.GracePeriod <= 0 {
+		d.opts.GracePeriod = 30 * time.Second
+	}
+	if cfg.API.TokenEnv != "" {
+		d.apiToken = d.getenv(cfg.API.TokenEnv)
+	}
+
+	inv, lint, err := inventory.Load(cfg.Inventory.Path)
+	if err != nil {
+		return nil, fmt.Errorf("loading the inventory: %w", err)
+	}
+	d.logLint(lint)
+	d.log.Info("inventory loaded", "path", cfg.Inventory.Path, "sites", inv.Len(), "rejected", len(lint))
+
+	st, err := store.Open(ctx, cfg.Storage.Path, store.WithLogger(d.log))
+	if err != nil {
+		return nil, fmt.Errorf("opening the store: %w", err)
+	}
+	d.store = st
+
+	d.checkers, err = NewCheckers(cfg, CheckerOptions{
+		Getenv: d.getenv, Clock: d.now, Logger: d.log,
+		PhoneCache: storePhoneCache{st: st, now: d.now},
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	d.applicant = applicability{checkers: d.checkers.ByName}
+
+	renderer, err := alerts.NewRenderer(alerts.RendererOptions{
+		OverrideDir: cfg.Notices.TemplatesDir, Language: cfg.Notices.Language, TimeZone: cfg.Notices.Timezone,
+	})
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("loading notice templates: %w", err)
+	}
+	d.metrics = newDaemonMetrics(d)
+
+	d.watcher = inventory.NewWatcher(cfg.Inventory.Path, inv, d.onReload)
+	d.reloadOK.Store(true)
+
+	nt := &notifier{
+		cfg: cfg, renderer: renderer, client: d.checkers.Client, getenv: d.getenv, now: d.now,
+		sites: d.siteView, observe: d.metrics.observeNotice,
+	}
+	eng, err := engine.New(engine.Config{
+		Lifecycle:         lifecycleConfig(cfg),
+		Storm:             lifecycle.StormConfig{Window: cfg.Lifecycle.Storm.Window, Share: cfg.Lifecycle.Storm.Share, MinSites: cfg.Lifecycle.Storm.MinSites},
+		Schedules:         schedules(cfg),
+		BatchSize:         cfg.Checks.BatchSize,
+		NotifyMaxAttempts: cfg.Notices.MaxAttempts,
+		DispatchEvery:     dispatchEvery(cfg),
+		TickEvery:         dispatchEvery(cfg),
+		HistoryRetention:  cfg.Retention.History,
+		QuietUntil:        d.quietUntil,
+		Logger:            d.log,
+		Now:               d.now,
+	}, engine.Deps{
+		Store:     st,
+		Runner:    &siteRunner{d: d},
+		Notifier:  nt,
+		Inventory: d,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	d.engine = eng
+	return d, nil
+}
+
+// Run serves until ctx ends, then shuts down: stop taking work, let
+// in-flight checks finish within the grace period, close the store.
+func (d *Daemon) Run(ctx context.Context) error {
+	defer d.store.Close()
+	ln := d.opts.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", d.cfg.Listen); err != nil {
+			return fmt.Errorf("listening on %s: %w", d.cfg.Listen, err)
+		}
+	}
+	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Serve(ln) }()
+	d.log.Info("listening", "addr", ln.Addr().String(), "api", d.apiToken != "")
+
+	wctx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWatch()
+	if err := d.watcher.Start(wctx); err != nil {
+		d.log.Warn("inventory file watch unavailable; reload with SIGHUP", "err", err)
+	}
+	// River's context must outlive ctx so that Stop can drain gracefully.
+	if err := d.engine.Start(context.WithoutCancel(ctx)); err != nil {
+		srv.Close()
+		return fmt.Errorf("starting the engine: %w", err)
+	}
+	d.ready.Store(true)
+	d.log.Info("beianwatch running", "sites", d.watcher.Current().Len(), "store", d.store.Path())
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-srvErr:
+		runErr = fmt.Errorf("HTTP server: %w", err)
+	}
+	d.ready.Store(false)
+	d.log.Info("shutting down", "grace", d.opts.GracePeriod)
+	shutCtx, cancel := context.WithTimeout(context.Background(), d.opts.GracePeriod)
+	defer cancel()
+	if err := d.engine.Stop(shutCtx); err != nil {
+		d.log.Warn("engine did not stop cleanly; unfinished jobs run again on next start", "err", err)
+	}
+	srv.Shutdown(shutCtx)
+	stopWatch()
+	<-d.watcher.Done()
+	return runErr
+}
+
+// Reload re-reads the inventory (SIGHUP).
+func (d *Daemon) Reload() {
+	if _, _, err := d.watcher.Reload(); err != nil {
+		d.log.Error("inventory reload failed; keeping the last good inventory", "err", err)
+	}
+}
+
+func (d *Daemon) onReload(inv *inventory.Inventory, lint []inventory.LintError, err error) {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	if err != nil {
+		d.reloadOK.Store(false)
+		d.log.Error("inventory reload failed; keeping the last good inventory", "err", err, "sites", inv.Len())
+		return
+	}
+	d.reloadOK.Store(true)
+	d.logLint(lint)
+	d.log.Info("inventory reloaded", "sites", inv.Len(), "rejected", len(lint))
+}
+
+func (d *Daemon) logLint(lint []inventory.LintError) {
+	for _, l := range lint {
+		d.log.Warn("inventory record rejected", "line", l.Line, "domain", l.Domain, "field", l.Field, "reason", l.Msg)
+	}
+	if d.metrics != nil {
+		d.metrics.rejected.Store(int64(len(lint)))
+	}
+}
+
+// Domains lists the sites check applies to (engine.Inventory).
+func (d *Daemon) Domains(check string) []string {
+	inv := d.watcher.Current()
+	out := make([]string, 0, inv.Len())
+	for _, s := range inv.Sites {
+		if d.applicant.applies(check, &s.Site) {
+			out = append(out, s.Domain)
+		}
+	}
+	return out
+}
+
+func (d *Daemon) site(domain string) *inventory.Site { return d.watcher.Current().Lookup(domain) }
+
+func (d *Daemon) siteView(domain string) *siteView {
+	s := d.site(domain)
+	if s == nil {
+		return nil
+	}
+	v := &siteView{ref: alerts.SiteRef{Domain: s.Domain, Entity: s.Entity}, owner: s.Owner}
+	if s.ICP != nil {
+		v.ref.ICP = s.ICP.String()
+	}
+	if s.PSB != nil {
+		v.ref.PSB = s.PSB.String()
+	}
+	return v
+}
+
+// quietUntil defers owner notices during quiet hours; escalations and
+// storm notices to ops go out at once.
+func (d *Daemon) quietUntil(now time.Time, n store.Notice) time.Time {
+	q := d.cfg.Notices.QuietHours
+	if n.Kind != store.NoticeOwner || !q.Contains(now, d.cfg.Notices.Location) {
+		return time.Time{}
+	}
+	return q.Until(now, d.cfg.Notices.Location)
+}
+
+// applicability says which checks apply to a site.
+type applicability struct{ checkers map[string]checks.Checker }
+
+func (a applicability) applies(check string, s *checks.Site) bool {
+	c := a.checkers[check]
+	if c == nil {
+		return false
+	}
+	ok, _ := c.Applies(s)
+	return ok
+}
+
+func lifecycleConfig(cfg *config.Config) lifecycle.Config {
+	return lifecycle.Config{
+		FailureThreshold:    cfg.Lifecycle.FailureThreshold,
+		SuccessThreshold:    cfg.Lifecycle.SuccessThreshold,
+		RectificationPeriod: cfg.Lifecycle.RectificationPeriod,
+		PeriodByCode:        cfg.Lifecycle.RectificationPeriods,
+		RemindEvery:         cfg.Lifecycle.RemindEvery,
+	}
+}
+
+func schedules(cfg *config.Config) map[string]string {
+	out := map[string]string{}
+	for _, name := range checks.AllChecks {
+		if s, ok := cfg.Schedules.ByCheck(name); ok && !s.Off() {
+			out[name] = s.Spec
+		}
+	}
+	return out
+}
+
+// dispatchEvery is how often the dispatcher and the reminder tick run:
+// once a minute, or as often as the fastest schedule needs.
+func dispatchEvery(cfg *config.Config) time.Duration {
+	every := time.Minute
+	now := time.Now()
+	for _, name := range checks.AllChecks {
+		s, ok := cfg.Schedules.ByCheck(name)
+		if !ok || s.Off() {
+			continue
+		}
+		next := s.Next(now)
+		if iv := s.Next(next).Sub(next); iv > 0 && iv/4 < every {
+			every = max(iv/4, time.Second)
+		}
+	}
+	return every
+}
+
+// siteRunner runs one check on a batch of sites for the engine.
+type siteRunner struct{ d *Daemon }
+
+func (r *siteRunner) Run(ctx context.Context, check string, domains []string) []store.SiteResult {
+	d := r.d
+	c := d.checkers.ByName[check]
+	conc := d.cfg.Checks.Concurrency
+	if conc <= 0 {
+		conc = 16
+	}
+	out := make([]store.SiteResult, len(domains))
+	found := make([]bool, len(domains))
+	sem := make(chan struct{}, conc)
+	var wg sync.WaitGroup
+	for i, dom := range domains {
+		s := d.site(dom)
+		if s == nil || c == nil {
+			continue // left the inventory since dispatch
+		}
+		site := s.Site
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			res := checks.Run(ctx, c, &site)
+			if ctx.Err() != nil && res.Outcome != checks.Pass && res.Outcome != checks.NotApplicable {
+				// The batch ran out of time: what we saw is our problem.
+				res = checks.Result{Check: check, Outcome: checks.Inconclusive, Reason: "check batch deadline reached", Findings: []checks.Finding{}, DurationMS: res.DurationMS}
+			}
+			d.metrics.observeCheck(res)
+			out[i], found[i] = store.SiteResult{Domain: site.Domain, Result: res, At: d.now()}, true
+		}()
+	}
+	wg.Wait()
+	kept := out[:0]
+	for i := range out {
+		if found[i] {
+			kept = append(kept, out[i])
+		}
+	}
+	return kept
+}
+
+// storePhoneCache keeps number statuses in the store, so that restarts
+// and many sites sharing a number do not pay for lookups again.
+type storePhoneCache struct {
+	st  *store.Store
+	now func() time.Time
+}
+
+var _ checks.PhoneCache = storePhoneCache{}
+
+func (c storePhoneCache) Get(ctx context.Context, e164 string) (string, bool, error) {
+	return c.st.PhoneStatus(ctx, e164, c.now())
+}
+
+func (c storePhoneCache) Put(ctx context.Context, e164, status string, ttl time.Duration) error {
+	return c.st.PutPhoneStatus(ctx, e164, status, c.now(), ttl)
+}
+
+var errAPIDisabled = errors.New("the API is disabled: set the token variable named by api.token_env")

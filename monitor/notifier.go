@@ -1,0 +1,143 @@
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/beianwatch/beianwatch/alerts"
+	"github.com/beianwatch/beianwatch/monitor/config"
+	"github.com/beianwatch/beianwatch/monitor/engine"
+	"github.com/beianwatch/beianwatch/monitor/lifecycle"
+	"github.com/beianwatch/beianwatch/monitor/store"
+)
+
+// notifier delivers stored notices: it renders them with the alerts
+// templates and sends them through the owner's channel (from the
+// inventory) or the provider's ops channel (from the config).
+type notifier struct {
+	cfg      *config.Config
+	renderer *alerts.Renderer
+	client   *http.Client
+	sites    func(domain string) *siteView
+	getenv   func(string) string
+	now      func() time.Time
+	observe  func(channel, kind, result string, d time.Duration)
+}
+
+var _ engine.Notifier = (*notifier)(nil)
+
+// siteView is what the notifier needs of an inventory site.
+type siteView struct {
+	ref   alerts.SiteRef
+	owner config.Channel
+}
+
+// errRetryAfter carries a receiver's Retry-After to the engine.
+type errRetryAfter struct {
+	after time.Duration
+	err   error
+}
+
+func (e *errRetryAfter) Error() string { return e.err.Error() }
+func (e *errRetryAfter) Unwrap() error { return e.err }
+
+// RetryAfter is how long the receiver asked us to wait, if it did.
+func (e *errRetryAfter) RetryAfter() time.Duration { return e.after }
+
+func (n *notifier) Deliver(ctx context.Context, sn store.Notice) (engine.Delivery, error) {
+	an, ch, err := n.build(sn)
+	if err != nil {
+		return engine.Delivery{}, engine.Permanent(err)
+	}
+	rendered, err := n.renderer.Render(an)
+	if err != nil {
+		return engine.Delivery{Channel: ch.Kind}, engine.Permanent(fmt.Errorf("rendering notice %s: %w", sn.ID, err))
+	}
+	secret := ""
+	if ch.SecretEnv != "" {
+		secret = n.getenv(ch.SecretEnv)
+		if secret == "" && ch.Kind == alerts.ChannelWebhook {
+			// An unsigned notice would be refused by any careful receiver;
+			// the operator must set the variable (retried, not dead).
+			return engine.Delivery{Channel: ch.Kind}, fmt.Errorf("signing secret variable %s is not set", ch.SecretEnv)
+		}
+	}
+	channel, err := alerts.NewChannel(ch.Kind, ch.URL, secret, n.client, n.now)
+	if err != nil {
+		return engine.Delivery{Channel: ch.Kind}, engine.Permanent(fmt.Errorf("channel for notice %s: %w", sn.ID, err))
+	}
+	att, err := channel.Send(ctx, rendered)
+	if n.observe != nil {
+		n.observe(ch.Kind, string(sn.Kind), string(att.Result), att.Duration)
+	}
+	d := engine.Delivery{Channel: ch.Kind, StatusCode: att.StatusCode, BodyExcerpt: att.Response}
+	switch {
+	case err == nil:
+		return d, nil
+	case att.Result == alerts.Permanent:
+		return d, engine.Permanent(err)
+	case att.RetryAfter > 0:
+		return d, &errRetryAfter{after: att.RetryAfter, err: err}
+	default:
+		return d, err
+	}
+}
+
+// build turns a stored notice into an alerts notice and picks its channel.
+func (n *notifier) build(sn store.Notice) (*alerts.Notice, config.Channel, error) {
+	lang := n.cfg.Notices.Language
+	ops := n.cfg.Provider.OpsChannel
+	if sn.Payload.Storm != nil {
+		s := sn.Payload.Storm
+		an := alerts.NewStormNotice(n.cfg.Provider.Name, alerts.StormSummary{
+			Check: s.Check, Failing: s.Failed, Total: s.Checked, Since: s.Since,
+		}, sn.ID, lang, sn.CreatedAt)
+		an.ID = sn.ID
+		if ops.IsZero() {
+			return nil, ops, errors.New("storm notice: no ops channel configured")
+		}
+		return an, ops, nil
+	}
+	site := n.sites(sn.Domain)
+	if site == nil {
+		return nil, config.Channel{}, fmt.Errorf("notice %s: site %s is no longer in the inventory", sn.ID, sn.Domain)
+	}
+	changes := make([]alerts.ViolationChange, 0, len(sn.Payload.Transitions))
+	for _, t := range sn.Payload.Transitions {
+		vc := alerts.ViolationChange{
+			Code: t.Code, Transition: string(t.Kind), Severity: "violation",
+			Evidence: t.Evidence, Message: t.Message, OpenedAt: t.OpenedAt, Deadline: t.Deadline,
+		}
+		if t.Kind == lifecycle.KindResolved {
+			at := t.At
+			vc.ResolvedAt = &at
+		}
+		changes = append(changes, vc)
+	}
+	var an *alerts.Notice
+	var ch config.Channel
+	if sn.Kind == store.NoticeOps {
+		an = alerts.NewEscalationNotice(n.cfg.Provider.Name, site.ref, sn.ID, changes, lang, sn.CreatedAt)
+		ch = ops
+	} else {
+		an = alerts.NewOwnerNotice(site.ref, sn.ID, changes, lang, sn.CreatedAt)
+		an.Provider = n.cfg.Provider.Name
+		ch = site.owner
+		if ch.IsZero() {
+			// No owner channel on file: the provider hears instead, so
+			// that nobody goes untold.
+			ch = ops
+		}
+	}
+	an.ID = sn.ID
+	if tz := n.cfg.Notices.Timezone; tz != "" {
+		an.TimeZone = tz
+	}
+	if ch.IsZero() {
+		return nil, ch, fmt.Errorf("notice %s for %s: no owner channel and no ops channel configured", sn.ID, sn.Domain)
+	}
+	return an, ch, nil
+}
