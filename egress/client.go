@@ -20,8 +20,22 @@ var ErrTooManyRedirects = errors.New("too many redirects")
 // policy's sight) and leaves compression to the caller, who must cap the
 // decompressed size itself.
 func NewTransport(p Policy, r HostResolver) *http.Transport {
-	d := NewDialer(p, r, DefaultDialTimeout)
+	return NewTransportWith(p, r, TransportOptions{})
+}
+
+// TransportOptions adjust NewTransportWith.
+type TransportOptions struct {
+	// Limiter, when set, bounds the connections open at once to each
+	// address (see ConnLimiter). Keep-alive is then off: every request
+	// closes its connection, so no idle connection sits on a slot.
+	Limiter *ConnLimiter
+}
+
+// NewTransportWith is NewTransport with options.
+func NewTransportWith(p Policy, r HostResolver, o TransportOptions) *http.Transport {
+	d := NewDialer(p, r, DefaultDialTimeout).WithConnLimiter(o.Limiter)
 	return &http.Transport{
+		DisableKeepAlives:      o.Limiter != nil,
 		Proxy:                  nil,
 		DialContext:            d.DialContext,
 		ForceAttemptHTTP2:      true,

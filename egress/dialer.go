@@ -47,6 +47,7 @@ type Dialer struct {
 	policy   Policy
 	resolver HostResolver
 	timeout  time.Duration
+	limiter  *ConnLimiter // nil: no per-address limit
 }
 
 // NewDialer returns a Dialer enforcing p. r resolves host names (nil means
@@ -60,6 +61,16 @@ func NewDialer(p Policy, r HostResolver, timeout time.Duration) *Dialer {
 		timeout = DefaultDialTimeout
 	}
 	return &Dialer{policy: p, resolver: r, timeout: timeout}
+}
+
+// WithConnLimiter makes every connection d opens hold a slot of l for its
+// address until it is closed; nil removes the limit. Time spent waiting
+// for a slot does not count against the dial timeout: the wait is our
+// politeness, not the site's slowness, and only the caller's context
+// bounds it. It returns d.
+func (d *Dialer) WithConnLimiter(l *ConnLimiter) *Dialer {
+	d.limiter = l
+	return d
 }
 
 // DialContext resolves addr's host with the injected resolver, then tries the
@@ -91,10 +102,12 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 		return nil, fmt.Errorf("dialing %q: bad port: %w", addr, err)
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, d.timeout)
-	defer cancel()
-
-	addrs, err := d.resolve(ctx, lookupNet, host)
+	// The dial's budget: resolution and connecting, but not waiting for a
+	// slot of the limiter (see dialAddr).
+	deadline := time.Now().Add(d.timeout)
+	rctx, cancel := context.WithDeadline(ctx, deadline)
+	addrs, err := d.resolve(rctx, lookupNet, host)
+	cancel()
 	if err != nil {
 		return nil, err
 	}
@@ -113,18 +126,14 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 			}
 			continue
 		}
-		nd := net.Dialer{ControlContext: d.control}
-		if dl, ok := partialDeadline(ctx, len(addrs)-i); ok {
-			nd.Deadline = dl
-		}
-		conn, err := nd.DialContext(ctx, network, ap.String())
+		conn, err := d.dialAddr(ctx, &deadline, network, ap, len(addrs)-i)
 		if err == nil {
 			return conn, nil
 		}
 		if firstErr == nil {
 			firstErr = err
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || !time.Now().Before(deadline) {
 			break
 		}
 	}
@@ -140,6 +149,39 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 	default:
 		return nil, &ResolveError{Host: host, Err: errNoAddresses}
 	}
+}
+
+// dialAddr connects to one address within the dial's deadline, after
+// taking a slot of the limiter if there is one. The wait for the slot is
+// bounded by ctx alone and moves the deadline on by as long as it took.
+func (d *Dialer) dialAddr(ctx context.Context, deadline *time.Time, network string, ap netip.AddrPort, remaining int) (net.Conn, error) {
+	var release func()
+	if d.limiter != nil {
+		start := time.Now()
+		r, err := d.limiter.Acquire(ctx, ap.Addr())
+		if err != nil {
+			return nil, err
+		}
+		release = r
+		*deadline = deadline.Add(time.Since(start))
+	}
+	dctx, cancel := context.WithDeadline(ctx, *deadline)
+	defer cancel()
+	nd := net.Dialer{ControlContext: d.control}
+	if dl, ok := partialDeadline(dctx, remaining); ok {
+		nd.Deadline = dl
+	}
+	conn, err := nd.DialContext(dctx, network, ap.String())
+	if err != nil {
+		if release != nil {
+			release()
+		}
+		return nil, err
+	}
+	if release != nil {
+		return &limitedConn{Conn: conn, release: release}, nil
+	}
+	return conn, nil
 }
 
 // resolve returns the unique addresses for host, unmapped, in resolver order.
