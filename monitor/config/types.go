@@ -53,10 +53,10 @@ func (s *Schedule) parseScalar(v string) error {
 	if err != nil {
 		return fmt.Errorf("bad cron spec %q: %v", v, err)
 	}
-	if e, ok := sched.(cron.ConstantDelaySchedule); ok && e.Delay < time.Minute {
-		// Checking every site more often than once a minute is a typo
-		// ("@every 6s" for "@every 6h"), not a schedule.
-		return fmt.Errorf("bad cron spec %q: interval %v is shorter than a minute", v, e.Delay)
+	if e, ok := sched.(cron.ConstantDelaySchedule); ok && e.Delay < time.Second {
+		// robfig/cron rounds @every down to whole seconds; "@every 500ms"
+		// would silently become "@every 1s" (or never).
+		return fmt.Errorf("bad cron spec %q: interval %v is shorter than a second", v, e.Delay)
 	}
 	*s = Schedule{Spec: v, Sched: sched}
 	return nil

@@ -26,8 +26,9 @@ type Schedule struct {
 }
 
 // minInterval is the shortest interval accepted: the dispatcher runs about
-// once a minute, so anything shorter would just be rounded up to it.
-const minInterval = time.Minute
+// as often as the fastest schedule needs (a quarter of its interval, at
+// least every second); sub-minute schedules are for labs, demos and tests.
+const minInterval = time.Second
 
 // ParseSchedule parses a cron spec (robfig/cron standard syntax, with
 // descriptors such as @hourly, @daily, @weekly and @every).
