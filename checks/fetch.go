@@ -80,6 +80,10 @@ type FetcherConfig struct {
 	Policy       egress.Policy // which addresses may be connected to; zero = public only
 	Resolver     egress.HostResolver
 	UserAgent    string
+	// Limiter, when set, bounds the connections open at once to each
+	// address, so that a provider's shared host is not hammered; nil
+	// means no limit.
+	Limiter *egress.ConnLimiter
 }
 
 // Fetcher defaults.
@@ -132,7 +136,7 @@ func NewFetcher(cfg FetcherConfig) *Fetcher {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = DefaultUserAgent
 	}
-	return &Fetcher{cfg: cfg, transport: egress.NewTransport(cfg.Policy, cfg.Resolver)}
+	return &Fetcher{cfg: cfg, transport: egress.NewTransportWith(cfg.Policy, cfg.Resolver, egress.TransportOptions{Limiter: cfg.Limiter})}
 }
 
 var (

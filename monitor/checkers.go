@@ -44,6 +44,9 @@ type CheckerOptions struct {
 type Checkers struct {
 	Resolver *checks.Resolver
 	Fetcher  *checks.Fetcher
+	// Limiter bounds the fetcher's connections per server address
+	// (checks.per_ip_concurrency); webhooks and APIs are not limited.
+	Limiter *egress.ConnLimiter
 	// Client is the SSRF-safe client for APIs and webhooks.
 	Client *http.Client
 	ByName map[string]checks.Checker
@@ -75,6 +78,10 @@ func NewCheckers(cfg *config.Config, opts CheckerOptions) (*Checkers, error) {
 		return nil, fmt.Errorf("building the DNS resolver: %w", err)
 	}
 	policy := egress.Policy{AllowPrivate: cfg.AllowPrivate}
+	var limiter *egress.ConnLimiter
+	if cfg.Checks.PerIPConcurrency > 0 {
+		limiter = egress.NewConnLimiter(cfg.Checks.PerIPConcurrency)
+	}
 	// Fetches resolve through the same servers as the checks, so the shell
 	// check's addresses are the ones the page is fetched from.
 	fetcher := checks.NewFetcher(checks.FetcherConfig{
@@ -84,6 +91,7 @@ func NewCheckers(cfg *config.Config, opts CheckerOptions) (*Checkers, error) {
 		Policy:       policy,
 		Resolver:     res,
 		UserAgent:    cfg.HTTP.UserAgent,
+		Limiter:      limiter,
 	})
 	httpTimeout := cfg.HTTP.Timeout
 	if httpTimeout <= 0 {
@@ -128,7 +136,7 @@ func NewCheckers(cfg *config.Config, opts CheckerOptions) (*Checkers, error) {
 		checks.CheckDNS:     checks.NewDNSCheck(res),
 		checks.CheckContact: contact,
 	}
-	return &Checkers{Resolver: res, Fetcher: fetcher, Client: client, ByName: byName}, nil
+	return &Checkers{Resolver: res, Fetcher: fetcher, Limiter: limiter, Client: client, ByName: byName}, nil
 }
 
 // systemResolvers reads the machine's resolvers, for runs without a

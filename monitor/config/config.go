@@ -225,6 +225,10 @@ type Checks struct {
 	Concurrency int `yaml:"concurrency"`
 	// BatchSize is how many sites one check job carries.
 	BatchSize int `yaml:"batch_size"`
+	// PerIPConcurrency is how many connections may be open at once to one
+	// resolved address, whatever Concurrency says: providers put many
+	// filed sites on one shared host, and a scan must not hammer it.
+	PerIPConcurrency int `yaml:"per_ip_concurrency"`
 	// EntityOnlyViolation makes footer_icp_entity_only (outside Guangdong,
 	// only the entity number shown) a violation instead of a warning;
 	// providers' notices disagree on it.

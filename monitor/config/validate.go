@@ -137,6 +137,7 @@ func (d *decoder) validate(c *Config) {
 
 	d.atLeast("checks.concurrency", c.Checks.Concurrency, 1)
 	d.atLeast("checks.batch_size", c.Checks.BatchSize, 1)
+	d.atLeast("checks.per_ip_concurrency", c.Checks.PerIPConcurrency, 1)
 
 	d.positive("retention.history", c.Retention.History)
 
