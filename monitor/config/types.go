@@ -53,10 +53,10 @@ func (s *Schedule) parseScalar(v string) error {
 	if err != nil {
 		return fmt.Errorf("bad cron spec %q: %v", v, err)
 	}
-	if e, ok := sched.(cron.ConstantDelaySchedule); ok && e.Delay < time.Second {
+	if d, ok := everyDuration(v); ok && d < time.Second {
 		// robfig/cron rounds @every down to whole seconds; "@every 500ms"
 		// would silently become "@every 1s" (or never).
-		return fmt.Errorf("bad cron spec %q: interval %v is shorter than a second", v, e.Delay)
+		return fmt.Errorf("bad cron spec %q: interval %v is shorter than a second", v, d)
 	}
 	*s = Schedule{Spec: v, Sched: sched}
 	return nil
@@ -210,4 +210,15 @@ func parseClock(s string) (int, error) {
 		return 0, fmt.Errorf("bad clock %q", s)
 	}
 	return hh*60 + mm, nil
+}
+
+// everyDuration reads the duration of an "@every D" spec as written;
+// robfig/cron itself rounds it up to a second.
+func everyDuration(spec string) (time.Duration, bool) {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(spec), "@every ")
+	if !ok {
+		return 0, false
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(rest))
+	return d, err == nil
 }

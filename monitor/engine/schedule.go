@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -41,6 +42,12 @@ func ParseSchedule(spec string) (Schedule, error) {
 		return Schedule{}, fmt.Errorf("schedule %q: %w", spec, err)
 	}
 	if cd, ok := sch.(cron.ConstantDelaySchedule); ok {
+		// robfig/cron rounds "@every 500ms" up to a second; judge what was written.
+		if rest, ok := strings.CutPrefix(spec, "@every "); ok {
+			if d, err := time.ParseDuration(strings.TrimSpace(rest)); err == nil && d < cd.Delay {
+				cd.Delay = d
+			}
+		}
 		if cd.Delay < minInterval {
 			return Schedule{}, fmt.Errorf("schedule %q: interval %s is shorter than %s", spec, cd.Delay, minInterval)
 		}
