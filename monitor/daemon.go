@@ -37,6 +37,9 @@ type Options struct {
 	// Listener, when set, is used instead of listening on cfg.Listen
 	// (tests pass a port-0 listener).
 	Listener net.Listener
+	// PollInterval is how often idle job queues look for work (SQLite has
+	// no LISTEN/NOTIFY); default River's 1s. Tests shorten it.
+	PollInterval time.Duration
 }
 
 // Daemon is `beianwatch run`.
@@ -58,6 +61,9 @@ type Daemon struct {
 	reloadOK  atomic.Bool
 	reloadMu  sync.Mutex
 	applicant applicability
+	// last is the inventory the daemon last acted on, to tell what a
+	// reload removed or changed.
+	last *inventory.Inventory
 }
 
 // New opens the store (running migrations), loads the inventory and builds
@@ -115,6 +121,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 	}
 	d.metrics = newDaemonMetrics(d)
 
+	d.last = inv
 	d.watcher = inventory.NewWatcher(cfg.Inventory.Path, inv, d.onReload)
 	d.reloadOK.Store(true)
 
@@ -132,6 +139,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 		TickEvery:         dispatchEvery(cfg),
 		HistoryRetention:  cfg.Retention.History,
 		QuietUntil:        d.quietUntil,
+		FetchPollInterval: opts.PollInterval,
 		Logger:            d.log,
 		Now:               d.now,
 	}, engine.Deps{
@@ -214,6 +222,48 @@ func (d *Daemon) onReload(inv *inventory.Inventory, lint []inventory.LintError, 
 	d.reloadOK.Store(true)
 	d.logLint(lint)
 	d.log.Info("inventory reloaded", "sites", inv.Len(), "rejected", len(lint))
+	prev := d.last
+	d.last = inv
+	if d.engine != nil {
+		d.withdrawGone(prev, inv)
+	}
+}
+
+// withdrawGone retires the violations that can no longer be judged after
+// a reload: those of sites that left the inventory, and those of checks
+// that stopped applying (a first filing granted ends the DNS pause). They
+// are recorded as withdrawn; owners are not told.
+func (d *Daemon) withdrawGone(prev, next *inventory.Inventory) {
+	if prev == nil {
+		return
+	}
+	ctx := context.Background()
+	for _, old := range prev.Sites {
+		cur := next.Lookup(old.Domain)
+		for _, check := range checks.AllChecks {
+			var reason string
+			switch {
+			case cur == nil:
+				reason = "site removed from the inventory"
+			case d.applicant.applies(check, &old.Site) && !d.applicant.applies(check, &cur.Site):
+				reason = fmt.Sprintf("check no longer applies (status %s)", cur.Status)
+			default:
+				continue
+			}
+			if cur == nil {
+				check = ""
+			}
+			trs, err := d.engine.Withdraw(ctx, old.Domain, check, reason)
+			if err != nil {
+				d.log.Error("withdrawing violations", "domain", old.Domain, "check", check, "err", err)
+			} else if len(trs) > 0 {
+				d.log.Info("violations withdrawn", "domain", old.Domain, "check", check, "count", len(trs), "reason", reason)
+			}
+			if cur == nil {
+				break
+			}
+		}
+	}
 }
 
 func (d *Daemon) logLint(lint []inventory.LintError) {
