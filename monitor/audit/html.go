@@ -1,0 +1,317 @@
+package audit
+
+import (
+	_ "embed"
+	"fmt"
+	"html/template"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/beianwatch/beianwatch/checks"
+)
+
+//go:embed report.html.tmpl
+var htmlSource string
+
+// htmlTemplate is parsed once; it is read-only afterwards. html/template
+// escapes every value by its context: evidence is text from hostile pages.
+var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
+	"lower": strings.ToLower,
+}).Parse(htmlSource))
+
+// FixTexts gives the title and how-to-fix text of a finding code;
+// *alerts.Renderer implements it, so the report says what notices say.
+type FixTexts interface {
+	Fix(code, lang string) (title, fix string, err error)
+}
+
+// HTMLOptions configure WriteHTML.
+type HTMLOptions struct {
+	// Lang is zh (default) or en.
+	Lang string
+	// Fixes supplies the fix text per code; nil leaves it out.
+	Fixes FixTexts
+	// Provider is shown in the heading.
+	Provider string
+	// Location is the time zone of the times shown; nil means the times'
+	// own.
+	Location *time.Location
+}
+
+type htmlView struct {
+	Lang      string
+	L         map[string]string
+	Provider  string
+	Started   string
+	Finished  string
+	Duration  string
+	Summary   Summary
+	Partial   string
+	Checks    string
+	Codes     []codeView
+	Sites     []siteView
+	Verdicts  []verdictView
+	CheckList []string
+}
+
+type verdictView struct {
+	Outcome string
+	Label   string
+	Count   int
+}
+
+type codeView struct {
+	CodeCount
+	SeverityLabel string
+	Title         string
+	Fix           string
+}
+
+type siteView struct {
+	Domain, ICP, PSB, Status, Entity string
+	Verdict, VerdictLabel            string
+	VerdictRank                      int
+	Codes                            string // space-separated, for the filter
+	Search                           string
+	Findings                         int
+	Checks                           []checkView
+}
+
+type checkView struct {
+	Name, Label, Outcome, OutcomeLabel, Reason string
+	Findings                                   []findingView
+}
+
+type findingView struct {
+	Code, Severity, SeverityLabel, Title, Message, Evidence string
+}
+
+// WriteHTML writes one self-contained page: inline CSS and script, no
+// external asset, nothing fetched when it is opened. It works without
+// script too; the script adds sorting, filtering and live counts.
+func WriteHTML(w io.Writer, r *Report, o HTMLOptions) error {
+	lang := o.Lang
+	if lang == "" {
+		lang = "zh"
+	}
+	L, ok := labels[lang]
+	if !ok {
+		return fmt.Errorf("writing the HTML report: unknown language %q (want zh or en)", lang)
+	}
+	when := func(t time.Time) string {
+		if t.IsZero() {
+			return "—"
+		}
+		if o.Location != nil {
+			t = t.In(o.Location)
+		}
+		return t.Format("2006-01-02 15:04:05 MST")
+	}
+	s := r.Summary
+	v := htmlView{
+		Lang: lang, L: L, Provider: o.Provider, Summary: s,
+		Started: when(s.Started), Finished: when(s.Finished),
+		Duration: (time.Duration(s.DurationMS) * time.Millisecond).Round(100 * time.Millisecond).String(),
+	}
+	if s.Partial {
+		v.Partial = fmt.Sprintf(L["partial"], s.SitesChecked, s.SitesTotal)
+	}
+	var checkLabels []string
+	for _, c := range s.Checks {
+		checkLabels = append(checkLabels, labelOr(L, "check."+c, c))
+	}
+	v.Checks = strings.Join(checkLabels, lang2sep(lang))
+	for _, out := range []checks.Outcome{checks.Fail, checks.Inconclusive, checks.Pass, checks.NotApplicable} {
+		if n := s.Sites[out]; n > 0 || out != checks.NotApplicable {
+			v.Verdicts = append(v.Verdicts, verdictView{Outcome: string(out), Label: L["verdict."+string(out)], Count: n})
+		}
+	}
+
+	titles := map[string]string{}
+	for _, c := range s.Findings {
+		cv := codeView{CodeCount: c, SeverityLabel: labelOr(L, "severity."+string(c.Severity), string(c.Severity))}
+		if o.Fixes != nil {
+			if title, fix, err := o.Fixes.Fix(c.Code, lang); err == nil {
+				cv.Title, cv.Fix = title, fix
+			}
+		}
+		titles[c.Code] = cv.Title
+		v.Codes = append(v.Codes, cv)
+	}
+
+	for _, site := range r.Sites {
+		verdict := site.Verdict()
+		sv := siteView{
+			Domain: site.Domain, ICP: site.ICP, PSB: site.PSB, Entity: site.Entity,
+			Status:  labelOr(L, "status."+string(site.Status), string(site.Status)),
+			Verdict: string(verdict), VerdictLabel: L["verdict."+string(verdict)], VerdictRank: verdictRank(verdict),
+		}
+		var codes []string
+		for _, res := range site.Results {
+			cv := checkView{
+				Name: res.Check, Label: labelOr(L, "check."+res.Check, res.Check),
+				Outcome: string(res.Outcome), OutcomeLabel: L["verdict."+string(res.Outcome)], Reason: res.Reason,
+			}
+			for _, f := range res.Findings {
+				cv.Findings = append(cv.Findings, findingView{
+					Code: f.Code, Severity: string(f.Severity),
+					SeverityLabel: labelOr(L, "severity."+string(f.Severity), string(f.Severity)),
+					Title:         titles[f.Code], Message: f.Message, Evidence: clip(f.Evidence, 1000),
+				})
+				if !slices.Contains(codes, f.Code) {
+					codes = append(codes, f.Code)
+				}
+				sv.Findings++
+			}
+			sv.Checks = append(sv.Checks, cv)
+		}
+		sv.Codes = strings.Join(codes, " ")
+		sv.Search = strings.ToLower(strings.Join([]string{site.Domain, site.ICP, site.PSB, site.Entity, sv.Codes}, " "))
+		v.Sites = append(v.Sites, sv)
+	}
+	if err := htmlTemplate.Execute(w, v); err != nil {
+		return fmt.Errorf("writing the HTML report: %w", err)
+	}
+	return nil
+}
+
+func verdictRank(o checks.Outcome) int {
+	switch o {
+	case checks.Fail:
+		return 0
+	case checks.Inconclusive:
+		return 1
+	case checks.Pass:
+		return 2
+	}
+	return 3
+}
+
+func labelOr(L map[string]string, key, def string) string {
+	if s, ok := L[key]; ok {
+		return s
+	}
+	return def
+}
+
+func lang2sep(lang string) string {
+	if lang == "zh" {
+		return "、"
+	}
+	return ", "
+}
+
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+var labels = map[string]map[string]string{
+	"zh": {
+		"title":                       "备案合规核查报告",
+		"partial":                     "核查未完成（被中断）：本报告只包含已检查的 %d / %d 个网站。",
+		"started":                     "开始",
+		"finished":                    "结束",
+		"duration":                    "用时",
+		"checks":                      "检查项",
+		"sites":                       "网站",
+		"checked":                     "已检查",
+		"of":                          "共",
+		"by_code":                     "按问题汇总",
+		"no_findings":                 "未发现问题。",
+		"code":                        "问题代码",
+		"problem":                     "问题",
+		"severity":                    "级别",
+		"site_count":                  "网站数",
+		"finding_count":               "发现次数",
+		"fix":                         "整改方法",
+		"site_table":                  "网站明细",
+		"search":                      "搜索域名、备案号、主体或问题代码",
+		"all_verdicts":                "全部结论",
+		"all_codes":                   "全部问题",
+		"shown":                       "显示",
+		"domain":                      "域名",
+		"icp":                         "ICP备案号",
+		"status":                      "备案状态",
+		"verdict":                     "结论",
+		"findings":                    "问题",
+		"details":                     "检查详情",
+		"evidence":                    "证据",
+		"reason":                      "原因",
+		"all_passed":                  "全部检查通过",
+		"footer_note":                 "本报告由 beianwatch 生成。手机号码已打码。无法判定的检查不会作为违规处理。",
+		"sort_hint":                   "点击表头排序",
+		"verdict.pass":                "合规",
+		"verdict.fail":                "不合规",
+		"verdict.inconclusive":        "无法判定",
+		"verdict.not_applicable":      "不适用",
+		"severity.violation":          "违规",
+		"severity.warning":            "警告",
+		"severity.info":               "提示",
+		"check.footer":                "备案号悬挂",
+		"check.shell":                 "空壳网站",
+		"check.dns":                   "首次备案期间解析",
+		"check.contact":               "联系方式",
+		"status.filed":                "已备案",
+		"status.first_filing_pending": "首次备案审核中",
+		"status.change_pending":       "变更备案中",
+		"status.access_pending":       "新增接入中",
+		"status.cancelled":            "已注销",
+	},
+	"en": {
+		"title":                       "ICP filing compliance audit",
+		"partial":                     "Partial audit (interrupted): this report covers %d of %d sites.",
+		"started":                     "Started",
+		"finished":                    "Finished",
+		"duration":                    "Duration",
+		"checks":                      "Checks",
+		"sites":                       "Sites",
+		"checked":                     "checked",
+		"of":                          "of",
+		"by_code":                     "Findings by code",
+		"no_findings":                 "No findings.",
+		"code":                        "Code",
+		"problem":                     "Problem",
+		"severity":                    "Severity",
+		"site_count":                  "Sites",
+		"finding_count":               "Findings",
+		"fix":                         "How to fix",
+		"site_table":                  "Sites",
+		"search":                      "Search domain, filing number, entity or code",
+		"all_verdicts":                "All verdicts",
+		"all_codes":                   "All codes",
+		"shown":                       "Showing",
+		"domain":                      "Domain",
+		"icp":                         "ICP number",
+		"status":                      "Filing status",
+		"verdict":                     "Verdict",
+		"findings":                    "Findings",
+		"details":                     "Check details",
+		"evidence":                    "Evidence",
+		"reason":                      "Reason",
+		"all_passed":                  "All checks passed",
+		"footer_note":                 "Generated by beianwatch. Phone numbers are masked. An inconclusive check is never treated as a violation.",
+		"sort_hint":                   "click a column heading to sort",
+		"verdict.pass":                "pass",
+		"verdict.fail":                "fail",
+		"verdict.inconclusive":        "inconclusive",
+		"verdict.not_applicable":      "not applicable",
+		"severity.violation":          "violation",
+		"severity.warning":            "warning",
+		"severity.info":               "info",
+		"check.footer":                "footer",
+		"check.shell":                 "empty shell",
+		"check.dns":                   "DNS during first filing",
+		"check.contact":               "contacts",
+		"status.filed":                "filed",
+		"status.first_filing_pending": "first filing pending",
+		"status.change_pending":       "change pending",
+		"status.access_pending":       "access pending",
+		"status.cancelled":            "cancelled",
+	},
+}

@@ -1,0 +1,247 @@
+// Package audit builds and writes the report of a one-shot audit of the
+// whole inventory (`beianwatch audit`): every site's results in the
+// `check` JSON shape, a summary, and three renderings: JSON for tools, CSV
+// for spreadsheets and one self-contained HTML page for people.
+//
+// Everything that reaches a report has been through the checks' own
+// masking; the report masks mobile numbers once more in every free-text
+// field, because a report is made to be forwarded.
+package audit
+
+import (
+	"cmp"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/beianwatch/beianwatch/checks"
+)
+
+// SiteReport is one site's results, in the JSON shape of `beianwatch
+// check` (DESIGN §5.1) with the entity added.
+type SiteReport struct {
+	Domain  string          `json:"domain"`
+	ICP     string          `json:"icp,omitempty"`
+	PSB     string          `json:"psb,omitempty"`
+	Status  checks.Status   `json:"status"`
+	Entity  string          `json:"entity,omitempty"`
+	Results []checks.Result `json:"results"`
+}
+
+// Verdict is the site's overall outcome: fail when any check failed, else
+// inconclusive when any could not tell, else pass (not_applicable when no
+// check applied).
+func (s SiteReport) Verdict() checks.Outcome {
+	return verdictOf(s.Results)
+}
+
+func verdictOf(rs []checks.Result) checks.Outcome {
+	v := checks.NotApplicable
+	for _, r := range rs {
+		switch r.Outcome {
+		case checks.Fail:
+			return checks.Fail
+		case checks.Inconclusive:
+			v = checks.Inconclusive
+		case checks.Pass:
+			if v == checks.NotApplicable {
+				v = checks.Pass
+			}
+		}
+	}
+	return v
+}
+
+// CodeCount is how often one finding code was seen.
+type CodeCount struct {
+	Code     string          `json:"code"`
+	Check    string          `json:"check"`
+	Severity checks.Severity `json:"severity"`
+	// Sites is how many sites have the code; Findings how many findings
+	// (a page can show the same problem twice).
+	Sites    int `json:"sites"`
+	Findings int `json:"findings"`
+}
+
+// Summary is the head of a report.
+type Summary struct {
+	Started    time.Time `json:"started"`
+	Finished   time.Time `json:"finished"`
+	DurationMS int64     `json:"duration_ms"`
+	// Partial: the audit was stopped before every site was checked; the
+	// report covers the sites that were.
+	Partial bool `json:"partial"`
+	// Checks are the checks that were asked for.
+	Checks       []string `json:"checks"`
+	SitesTotal   int      `json:"sites_total"`
+	SitesChecked int      `json:"sites_checked"`
+	// Sites counts sites by verdict (pass, fail, inconclusive,
+	// not_applicable).
+	Sites map[checks.Outcome]int `json:"sites"`
+	// Results counts check results by check and outcome.
+	Results map[string]map[checks.Outcome]int `json:"results"`
+	// Findings counts finding codes, violations first, then by the number
+	// of sites.
+	Findings []CodeCount `json:"findings"`
+}
+
+// Report is a whole audit.
+type Report struct {
+	Summary Summary      `json:"summary"`
+	Sites   []SiteReport `json:"sites"`
+}
+
+// Builder collects sites as they are checked. It is not safe for
+// concurrent use (monitor.Runner serialises its callbacks).
+type Builder struct {
+	started time.Time
+	checks  []string
+	total   int
+	sites   []SiteReport
+}
+
+// NewBuilder starts a report of total sites, checked with checkNames.
+func NewBuilder(started time.Time, total int, checkNames []string) *Builder {
+	return &Builder{started: started, total: total, checks: slices.Clone(checkNames)}
+}
+
+// Add records one site. Free text is masked on the way in.
+func (b *Builder) Add(s SiteReport) {
+	s.Results = slices.Clone(s.Results)
+	for i := range s.Results {
+		s.Results[i] = maskResult(s.Results[i])
+	}
+	b.sites = append(b.sites, s)
+}
+
+// Len is the number of sites added.
+func (b *Builder) Len() int { return len(b.sites) }
+
+// Finish computes the summary. Sites are sorted by domain so that two
+// audits of the same inventory compare line by line.
+func (b *Builder) Finish(finished time.Time, partial bool) *Report {
+	rep := &Report{Sites: slices.Clone(b.sites)}
+	slices.SortFunc(rep.Sites, func(x, y SiteReport) int { return strings.Compare(x.Domain, y.Domain) })
+	sum := Summary{
+		Started: b.started, Finished: finished, DurationMS: finished.Sub(b.started).Milliseconds(),
+		Partial: partial, Checks: b.checks, SitesTotal: b.total, SitesChecked: len(rep.Sites),
+		Sites:   map[checks.Outcome]int{checks.Pass: 0, checks.Fail: 0, checks.Inconclusive: 0},
+		Results: map[string]map[checks.Outcome]int{},
+	}
+	codes := map[string]*CodeCount{}
+	for _, s := range rep.Sites {
+		sum.Sites[s.Verdict()]++
+		seen := map[string]bool{}
+		for _, r := range s.Results {
+			byOutcome := sum.Results[r.Check]
+			if byOutcome == nil {
+				byOutcome = map[checks.Outcome]int{}
+				sum.Results[r.Check] = byOutcome
+			}
+			byOutcome[r.Outcome]++
+			for _, f := range r.Findings {
+				c := codes[f.Code]
+				if c == nil {
+					c = &CodeCount{Code: f.Code, Check: r.Check, Severity: f.Severity}
+					codes[f.Code] = c
+				}
+				if rank(f.Severity) < rank(c.Severity) {
+					c.Severity = f.Severity // entity_only can be configured up to a violation
+				}
+				c.Findings++
+				if !seen[f.Code] {
+					seen[f.Code] = true
+					c.Sites++
+				}
+			}
+		}
+	}
+	for _, c := range codes {
+		sum.Findings = append(sum.Findings, *c)
+	}
+	slices.SortFunc(sum.Findings, func(x, y CodeCount) int {
+		return cmp.Or(cmp.Compare(rank(x.Severity), rank(y.Severity)), cmp.Compare(y.Sites, x.Sites), strings.Compare(x.Code, y.Code))
+	})
+	if sum.Findings == nil {
+		sum.Findings = []CodeCount{}
+	}
+	if sum.Checks == nil {
+		sum.Checks = []string{}
+	}
+	rep.Summary = sum
+	if rep.Sites == nil {
+		rep.Sites = []SiteReport{}
+	}
+	return rep
+}
+
+func rank(s checks.Severity) int {
+	switch s {
+	case checks.Violation:
+		return 0
+	case checks.Warning:
+		return 1
+	case checks.Info:
+		return 2
+	}
+	return 3
+}
+
+// ExitStatus follows `beianwatch check`: 1 when a violation was found, else
+// 3 when something was inconclusive or the audit is partial, else 0.
+func (r *Report) ExitStatus() int {
+	code := 0
+	if r.Summary.Partial {
+		code = 3
+	}
+	for _, s := range r.Sites {
+		switch s.Verdict() {
+		case checks.Fail:
+			return 1
+		case checks.Inconclusive:
+			code = 3
+		}
+	}
+	return code
+}
+
+// mobileRE finds an 11-digit Chinese mobile number, optionally with its
+// country code, that is not part of a longer digit run (ICP numbers have
+// 6–10 digits and PSB numbers 14, so they are never touched).
+var mobileRE = regexp.MustCompile(`(^|[^0-9])((?:\+?86|0086)?[ -]?1[3-9][0-9])([0-9]{4})([0-9]{4})($|[^0-9])`)
+
+// MaskMobiles masks mobile numbers in free text as 138****5678.
+func MaskMobiles(s string) string {
+	if !strings.ContainsAny(s, "0123456789") {
+		return s
+	}
+	// Twice: adjacent numbers share the separator between them.
+	for range 2 {
+		s = mobileRE.ReplaceAllString(s, "${1}${2}****${4}${5}")
+	}
+	return s
+}
+
+func maskResult(r checks.Result) checks.Result {
+	r.Reason = MaskMobiles(r.Reason)
+	if r.Findings == nil {
+		r.Findings = []checks.Finding{}
+	} else {
+		fs := make([]checks.Finding, len(r.Findings))
+		for i, f := range r.Findings {
+			f.Message = MaskMobiles(f.Message)
+			f.Evidence = MaskMobiles(f.Evidence)
+			fs[i] = f
+		}
+		r.Findings = fs
+	}
+	if r.Details != nil {
+		d := make(map[string]string, len(r.Details))
+		for k, v := range r.Details {
+			d[k] = MaskMobiles(v)
+		}
+		r.Details = d
+	}
+	return r
+}

@@ -1,0 +1,295 @@
+package audit
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/beianwatch/beianwatch/checks"
+)
+
+var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+func finding(code string, sev checks.Severity, msg, ev string) checks.Finding {
+	return checks.Finding{Code: code, Severity: sev, Message: msg, Evidence: ev}
+}
+
+func result(check string, o checks.Outcome, fs ...checks.Finding) checks.Result {
+	return checks.Result{Check: check, Outcome: o, Findings: fs}
+}
+
+// fixtureSites is an audit in known states: one site per interesting
+// shape, including hostile page text and an unmasked phone number.
+func fixtureSites() []SiteReport {
+	return []SiteReport{
+		{Domain: "ok.example.cn", ICP: "京ICP备12345678号-1", Status: checks.StatusFiled, Results: []checks.Result{
+			result("footer", checks.Pass), result("shell", checks.Pass)}},
+		{Domain: "obsolete.example.cn", ICP: "京ICP备12345678号-2", Status: checks.StatusFiled, Results: []checks.Result{
+			result("footer", checks.Fail, finding("footer_link_obsolete", checks.Violation, "linked to a dead host",
+				`<a href="http://www.miitbeian.gov.cn">京ICP备12345678号-2</a><script>alert(1)</script>`)),
+			result("shell", checks.Pass)}},
+		{Domain: "hostile.example.cn", ICP: "沪ICP备87654321号-1", Status: checks.StatusFiled, Results: []checks.Result{
+			result("footer", checks.Fail,
+				finding("footer_link_obsolete", checks.Violation, "linked to a dead host", "=HYPERLINK(\"http://evil\",\"x\")"),
+				finding("footer_link_obsolete", checks.Violation, "again, mobile copy", "-1"),
+				finding("footer_icp_format", checks.Warning, "non-standard form", "沪ICP备87654321-1号")),
+			result("shell", checks.Pass)}},
+		{Domain: "warn.example.cn", ICP: "粤ICP备2020123456号-1", Status: checks.StatusFiled, Results: []checks.Result{
+			result("footer", checks.Pass, finding("footer_not_at_bottom", checks.Warning, "near the top", "客服 13812345678"))}},
+		{Domain: "slow.example.cn", ICP: "京ICP备11111111号-1", Status: checks.StatusFiled, Results: []checks.Result{
+			{Check: "footer", Outcome: checks.Inconclusive, Reason: "fetch timed out; call 13987654321"},
+			result("shell", checks.Pass)}},
+		{Domain: "pending.example.cn", ICP: "京ICP备22222222号-1", Status: checks.StatusFirstFilingPending, Results: []checks.Result{
+			result("dns", checks.Fail, finding("dns_resolving_while_pending", checks.Violation, "resolves", "A 203.0.113.5"))}},
+	}
+}
+
+func build(partial bool) *Report {
+	b := NewBuilder(t0, 8, []string{"footer", "shell", "dns"})
+	for _, s := range fixtureSites() {
+		b.Add(s)
+	}
+	return b.Finish(t0.Add(1500*time.Millisecond), partial)
+}
+
+func TestSummary(t *testing.T) {
+	r := build(false)
+	s := r.Summary
+	if s.SitesChecked != 6 || s.SitesTotal != 8 || s.DurationMS != 1500 || s.Partial {
+		t.Fatalf("summary head = %+v", s)
+	}
+	wantSites := map[checks.Outcome]int{checks.Pass: 2, checks.Fail: 3, checks.Inconclusive: 1}
+	for o, n := range wantSites {
+		if s.Sites[o] != n {
+			t.Errorf("sites %s = %d, want %d", o, s.Sites[o], n)
+		}
+	}
+	if got := s.Results["footer"]; got[checks.Pass] != 2 || got[checks.Fail] != 2 || got[checks.Inconclusive] != 1 {
+		t.Errorf("footer results = %v", got)
+	}
+	want := []CodeCount{
+		{Code: "footer_link_obsolete", Check: "footer", Severity: checks.Violation, Sites: 2, Findings: 3},
+		{Code: "dns_resolving_while_pending", Check: "dns", Severity: checks.Violation, Sites: 1, Findings: 1},
+		{Code: "footer_icp_format", Check: "footer", Severity: checks.Warning, Sites: 1, Findings: 1},
+		{Code: "footer_not_at_bottom", Check: "footer", Severity: checks.Warning, Sites: 1, Findings: 1},
+	}
+	if len(s.Findings) != len(want) {
+		t.Fatalf("findings summary = %+v, want %+v", s.Findings, want)
+	}
+	for i := range want {
+		if s.Findings[i] != want[i] {
+			t.Errorf("findings[%d] = %+v, want %+v", i, s.Findings[i], want[i])
+		}
+	}
+	// Sorted by domain whatever the order they came in.
+	for i := 1; i < len(r.Sites); i++ {
+		if r.Sites[i-1].Domain > r.Sites[i].Domain {
+			t.Fatalf("sites not sorted: %s before %s", r.Sites[i-1].Domain, r.Sites[i].Domain)
+		}
+	}
+}
+
+func TestExitStatus(t *testing.T) {
+	pass := SiteReport{Domain: "a.cn", Results: []checks.Result{result("footer", checks.Pass)}}
+	fail := SiteReport{Domain: "b.cn", Results: []checks.Result{result("footer", checks.Fail)}}
+	inc := SiteReport{Domain: "c.cn", Results: []checks.Result{{Check: "footer", Outcome: checks.Inconclusive}}}
+	tests := []struct {
+		name    string
+		sites   []SiteReport
+		partial bool
+		want    int
+	}{
+		{"all pass", []SiteReport{pass}, false, 0},
+		{"nothing checked", nil, false, 0},
+		{"a violation", []SiteReport{pass, fail, inc}, false, 1},
+		{"inconclusive", []SiteReport{pass, inc}, false, 3},
+		{"partial without violation", []SiteReport{pass}, true, 3},
+		{"partial with violation", []SiteReport{pass, fail}, true, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := NewBuilder(t0, len(tt.sites)+1, []string{"footer"})
+			for _, s := range tt.sites {
+				b.Add(s)
+			}
+			if got := b.Finish(t0, tt.partial).ExitStatus(); got != tt.want {
+				t.Fatalf("ExitStatus = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestMaskMobiles(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"客服 13812345678", "客服 138****5678"},
+		{"+8613812345678", "+86138****5678"},
+		{"13812345678,13987654321", "138****5678,139****4321"},
+		{"京公网安备11010802012345号", "京公网安备11010802012345号"}, // 14 digits: a PSB code
+		{"京ICP备2020123456号-1", "京ICP备2020123456号-1"},
+		{"12345678901", "12345678901"}, // not a mobile segment
+		{"A 203.0.113.5", "A 203.0.113.5"},
+		{"010-62345678", "010-62345678"}, // landlines come masked from the contact check
+	}
+	for _, tt := range tests {
+		if got := MaskMobiles(tt.in); got != tt.want {
+			t.Errorf("MaskMobiles(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	r := build(false)
+	js := jsonOf(t, r)
+	for _, leak := range []string{"13812345678", "13987654321"} {
+		if strings.Contains(js, leak) {
+			t.Errorf("the report leaks %s", leak)
+		}
+	}
+}
+
+func jsonOf(t *testing.T, r *Report) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := WriteJSON(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func TestWriteJSON(t *testing.T) {
+	r := build(true)
+	var got struct {
+		Summary struct {
+			Partial      bool           `json:"partial"`
+			SitesChecked int            `json:"sites_checked"`
+			Sites        map[string]int `json:"sites"`
+			Started      time.Time      `json:"started"`
+			Findings     []CodeCount    `json:"findings"`
+		} `json:"summary"`
+		Sites []struct {
+			Domain  string          `json:"domain"`
+			ICP     string          `json:"icp"`
+			Status  string          `json:"status"`
+			Results []checks.Result `json:"results"`
+		} `json:"sites"`
+	}
+	js := jsonOf(t, r)
+	if err := json.Unmarshal([]byte(js), &got); err != nil {
+		t.Fatalf("report is not JSON: %v", err)
+	}
+	if !got.Summary.Partial || got.Summary.SitesChecked != 6 || got.Summary.Sites["fail"] != 3 || !got.Summary.Started.Equal(t0) {
+		t.Fatalf("summary = %+v", got.Summary)
+	}
+	if len(got.Sites) != 6 || got.Sites[0].Domain != "hostile.example.cn" || len(got.Sites[0].Results[0].Findings) != 3 {
+		t.Fatalf("sites = %+v", got.Sites)
+	}
+	// Page text stays readable, not \u003c-escaped.
+	if !strings.Contains(js, `<a href=\"http://www.miitbeian.gov.cn\">`) {
+		t.Errorf("evidence was HTML-escaped in JSON")
+	}
+}
+
+func TestWriteCSV(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteCSV(&b, build(false)); err != nil {
+		t.Fatal(err)
+	}
+	raw := b.Bytes()
+	if !bytes.HasPrefix(raw, []byte("\xef\xbb\xbf")) {
+		t.Fatal("no UTF-8 BOM")
+	}
+	recs, err := csv.NewReader(bytes.NewReader(raw[3:])).ReadAll()
+	if err != nil {
+		t.Fatalf("CSV does not parse: %v", err)
+	}
+	if strings.Join(recs[0], ",") != "domain,icp,check,outcome,code,severity,message,evidence" {
+		t.Fatalf("header = %v", recs[0])
+	}
+	if n := len(recs) - 1; n != 6 {
+		t.Fatalf("%d rows, want one per finding (6)", n)
+	}
+	byEvidence := map[string][]string{}
+	for _, r := range recs[1:] {
+		byEvidence[r[7]] = r
+	}
+	if r := byEvidence[`'=HYPERLINK("http://evil","x")`]; r == nil {
+		t.Errorf("formula not defused; evidence cells: %v", keys(byEvidence))
+	}
+	if r := byEvidence["'-1"]; r == nil || r[0] != "hostile.example.cn" || r[1] != "沪ICP备87654321号-1" || r[4] != "footer_link_obsolete" {
+		t.Errorf("row for the second obsolete link = %v", r)
+	}
+	if byEvidence["客服 138****5678"] == nil {
+		t.Errorf("phone in evidence not masked: %v", keys(byEvidence))
+	}
+}
+
+func keys(m map[string][]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+type fakeFixes map[string][2]string
+
+func (f fakeFixes) Fix(code, lang string) (string, string, error) {
+	if v, ok := f[code+"/"+lang]; ok {
+		return v[0], v[1], nil
+	}
+	return "", "", errors.New("unknown code")
+}
+
+func TestWriteHTML(t *testing.T) {
+	fixes := fakeFixes{
+		"footer_link_obsolete/zh": {"备案号链接指向已停用的旧地址", "把链接地址改为 https://beian.miit.gov.cn/ 示例：<a href=\"https://beian.miit.gov.cn/\">"},
+		"footer_link_obsolete/en": {"Filing number linked to a dead address", "Link it to https://beian.miit.gov.cn/"},
+	}
+	tests := []struct {
+		lang    string
+		partial bool
+		want    []string
+	}{
+		{"", true, []string{`lang="zh-CN"`, "备案合规核查报告", "核查未完成", "备案号链接指向已停用的旧地址", "把链接地址改为", `id="sites-fail">3<`, `id="sites-pass">2<`, `id="sites-inconclusive">1<`}},
+		{"en", false, []string{`lang="en"`, "ICP filing compliance audit", "Link it to https://beian.miit.gov.cn/", "Findings by code"}},
+	}
+	for _, tt := range tests {
+		t.Run("lang="+tt.lang, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := WriteHTML(&b, build(tt.partial), HTMLOptions{Lang: tt.lang, Fixes: fixes, Provider: "ExampleCloud"}); err != nil {
+				t.Fatal(err)
+			}
+			page := b.String()
+			for _, w := range tt.want {
+				if !strings.Contains(page, w) {
+					t.Errorf("page lacks %q", w)
+				}
+			}
+			if !tt.partial && strings.Contains(page, `id="partial"`) {
+				t.Error("a whole audit says it is partial")
+			}
+			// Hostile page text is shown as text, never as markup.
+			for _, bad := range []string{"<script>alert(1)", `<a href="http://www.miitbeian.gov.cn">`, `<a href="https://beian.miit.gov.cn/">`} {
+				if strings.Contains(page, bad) {
+					t.Errorf("page contains unescaped %q", bad)
+				}
+			}
+			if !strings.Contains(page, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+				t.Error("hostile evidence missing or escaped the wrong way")
+			}
+			// Self-contained: nothing is loaded from elsewhere.
+			for _, ext := range []string{"src=", "<link", `href="http`, "@import", "url("} {
+				if strings.Contains(page, ext) {
+					t.Errorf("page refers to an external asset (%q)", ext)
+				}
+			}
+			if strings.Contains(page, "13812345678") {
+				t.Error("unmasked phone number in the page")
+			}
+		})
+	}
+	if err := WriteHTML(&bytes.Buffer{}, build(false), HTMLOptions{Lang: "fr"}); err == nil {
+		t.Error("unknown language accepted")
+	}
+}

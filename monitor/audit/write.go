@@ -1,0 +1,73 @@
+package audit
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Formats are the report formats, for flags and errors.
+var Formats = []string{"json", "csv", "html"}
+
+// WriteJSON writes the report as indented JSON. Pages' text is kept
+// readable (no \u003c escapes): this is data, not HTML.
+func WriteJSON(w io.Writer, r *Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(r); err != nil {
+		return fmt.Errorf("writing the JSON report: %w", err)
+	}
+	return nil
+}
+
+// CSVHeader is the column set of the CSV report.
+var CSVHeader = []string{"domain", "icp", "check", "outcome", "code", "severity", "message", "evidence"}
+
+// utf8BOM lets Excel on Chinese Windows read the file as UTF-8 instead of
+// GBK.
+const utf8BOM = "\ufeff"
+
+// WriteCSV writes one row per finding, after a UTF-8 BOM and a header.
+// Sites without findings have no row: the summary (JSON, HTML) counts
+// them.
+func WriteCSV(w io.Writer, r *Report) error {
+	if _, err := io.WriteString(w, utf8BOM); err != nil {
+		return fmt.Errorf("writing the CSV report: %w", err)
+	}
+	cw := csv.NewWriter(w)
+	cw.UseCRLF = true // what spreadsheets write and expect
+	if err := cw.Write(CSVHeader); err != nil {
+		return fmt.Errorf("writing the CSV report: %w", err)
+	}
+	for _, s := range r.Sites {
+		for _, res := range s.Results {
+			for _, f := range res.Findings {
+				row := []string{s.Domain, s.ICP, res.Check, string(res.Outcome), f.Code, string(f.Severity), f.Message, f.Evidence}
+				for i := range row {
+					row[i] = cellSafe(row[i])
+				}
+				if err := cw.Write(row); err != nil {
+					return fmt.Errorf("writing the CSV report: %w", err)
+				}
+			}
+		}
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("writing the CSV report: %w", err)
+	}
+	return nil
+}
+
+// cellSafe defuses spreadsheet formulas. Evidence is text from pages we do
+// not control; a cell starting with = + - @ would be run as a formula when
+// the provider opens the file. A leading apostrophe makes it text.
+func cellSafe(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
