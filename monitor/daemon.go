@@ -120,6 +120,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 		return nil, fmt.Errorf("loading notice templates: %w", err)
 	}
 	d.metrics = newDaemonMetrics(d)
+	d.metrics.setInventory(true, len(lint))
 
 	d.last = inv
 	d.watcher = inventory.NewWatcher(cfg.Inventory.Path, inv, d.onReload)
@@ -139,6 +140,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 		TickEvery:         dispatchEvery(cfg),
 		HistoryRetention:  cfg.Retention.History,
 		QuietUntil:        d.quietUntil,
+		OnDispatch:        d.metrics.observeDispatch,
 		FetchPollInterval: opts.PollInterval,
 		Logger:            d.log,
 		Now:               d.now,
@@ -182,6 +184,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 		srv.Close()
 		return fmt.Errorf("starting the engine: %w", err)
 	}
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			d.metrics.updateStorm(d.now())
+			select {
+			case <-wctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
 	d.ready.Store(true)
 	d.log.Info("beianwatch running", "sites", d.watcher.Current().Len(), "store", d.store.Path())
 
@@ -216,11 +230,13 @@ func (d *Daemon) onReload(inv *inventory.Inventory, lint []inventory.LintError, 
 	defer d.reloadMu.Unlock()
 	if err != nil {
 		d.reloadOK.Store(false)
+		d.metrics.setInventory(false, 0)
 		d.log.Error("inventory reload failed; keeping the last good inventory", "err", err, "sites", inv.Len())
 		return
 	}
 	d.reloadOK.Store(true)
 	d.logLint(lint)
+	d.metrics.setInventory(true, len(lint))
 	d.log.Info("inventory reloaded", "sites", inv.Len(), "rejected", len(lint))
 	prev := d.last
 	d.last = inv
@@ -269,9 +285,6 @@ func (d *Daemon) withdrawGone(prev, next *inventory.Inventory) {
 func (d *Daemon) logLint(lint []inventory.LintError) {
 	for _, l := range lint {
 		d.log.Warn("inventory record rejected", "line", l.Line, "domain", l.Domain, "field", l.Field, "reason", l.Msg)
-	}
-	if d.metrics != nil {
-		d.metrics.rejected.Store(int64(len(lint)))
 	}
 }
 

@@ -1,20 +1,92 @@
 package monitor
 
 import (
-	"sync/atomic"
+	"context"
+	"runtime"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/monitor/engine"
+	"github.com/beianwatch/beianwatch/monitor/lifecycle"
+	"github.com/beianwatch/beianwatch/monitor/metrics"
+	"github.com/beianwatch/beianwatch/monitor/store"
 )
 
-// daemonMetrics connects the daemon to its metrics.
+// daemonMetrics connects the daemon to its metrics, registered on the
+// registry the daemon owns.
 type daemonMetrics struct {
-	d        *Daemon
-	rejected atomic.Int64
+	d *Daemon
+	m *metrics.Metrics
 }
 
-func newDaemonMetrics(d *Daemon) *daemonMetrics { return &daemonMetrics{d: d} }
+func newDaemonMetrics(d *Daemon) *daemonMetrics {
+	d.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(d.registry, metrics.BuildInfo{Version: d.opts.Version, GoVersion: runtime.Version()})
+	dm := &daemonMetrics{d: d, m: m}
+	m.SetSnapshot(dm.snapshot)
+	return dm
+}
 
-func (m *daemonMetrics) observeCheck(r checks.Result) {}
+func (dm *daemonMetrics) observeCheck(r checks.Result) {
+	var codes []string
+	for _, f := range r.Findings {
+		codes = append(codes, f.Code)
+	}
+	dm.m.ObserveCheck(r.Check, string(r.Outcome), time.Duration(r.DurationMS)*time.Millisecond, codes)
+}
 
-func (m *daemonMetrics) observeNotice(channel, kind, result string, d time.Duration) {}
+func (dm *daemonMetrics) observeNotice(channel, kind, result string, d time.Duration) {
+	dm.m.ObserveNotice(channel, kind, result, d)
+}
+
+func (dm *daemonMetrics) observeDispatch(reports []engine.DispatchReport) {
+	for _, r := range reports {
+		dm.m.ObserveDispatch(r.Check, r.Jobs, r.Through)
+	}
+}
+
+func (dm *daemonMetrics) setInventory(ok bool, rejected int) { dm.m.SetInventory(ok, rejected) }
+
+// updateStorm publishes the storm guard's state; the guard lives in the
+// engine's memory, so it is polled.
+func (dm *daemonMetrics) updateStorm(now time.Time) {
+	for _, c := range checks.AllChecks {
+		dm.m.SetStorm(c, dm.d.engine.Storm().Status(now, c).Storming)
+	}
+}
+
+// snapshot is read at scrape time: sites by status from the inventory,
+// active violations and the notice queue from the store.
+func (dm *daemonMetrics) snapshot() metrics.SnapshotData {
+	d := dm.d
+	out := metrics.SnapshotData{SitesByStatus: map[string]int{}}
+	for _, st := range checks.Statuses {
+		out.SitesByStatus[string(st)] = 0
+	}
+	for _, s := range d.watcher.Current().Sites {
+		out.SitesByStatus[string(s.Status)]++
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	vs, err := d.store.Violations(ctx, store.ViolationFilter{
+		Statuses: []lifecycle.Status{lifecycle.StatusOpen, lifecycle.StatusEscalated}, Limit: 1 << 30,
+	})
+	if err != nil {
+		out.Err = err
+		return out
+	}
+	for _, v := range vs {
+		out.Violations = append(out.Violations, metrics.Violation{
+			Site: v.Domain, Code: v.Code, State: string(v.Status), OpenedAt: v.OpenedAt, Deadline: v.Deadline,
+		})
+	}
+	counts, err := d.store.NoticeCounts(ctx)
+	if err != nil {
+		out.Err = err
+		return out
+	}
+	out.NoticeQueueDepth = counts[store.NoticeQueued] + counts[store.NoticeSending]
+	return out
+}

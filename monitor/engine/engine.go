@@ -40,6 +40,9 @@ type Config struct {
 	// has no LISTEN/NOTIFY); River's default 1s.
 	FetchPollInterval time.Duration
 
+	// OnDispatch, when set, hears every dispatcher pass (metrics).
+	OnDispatch func([]DispatchReport)
+
 	// QuietUntil, when set, tells the notify worker to wait until the
 	// returned time before delivering n (quiet hours); zero means now.
 	QuietUntil func(now time.Time, n store.Notice) time.Time

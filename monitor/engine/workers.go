@@ -147,6 +147,9 @@ func (w *dispatchWorker) Timeout(*river.Job[DispatchArgs]) time.Duration { retur
 
 func (w *dispatchWorker) Work(ctx context.Context, _ *river.Job[DispatchArgs]) error {
 	reports, err := w.e.Dispatch(ctx, w.e.cfg.Now())
+	if w.e.cfg.OnDispatch != nil {
+		w.e.cfg.OnDispatch(reports)
+	}
 	for _, r := range reports {
 		if r.Jobs > 0 || r.First {
 			w.e.log.Debug("dispatched", "check", r.Check, "sites", r.Sites, "jobs", r.Jobs, "first", r.First)
