@@ -145,8 +145,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 		Logger:            d.log,
 		Now:               d.now,
 	}, engine.Deps{
-		Store:     st,
-		Runner:    &siteRunner{d: d},
+		Store: st,
+		Runner: &siteRunner{d: d, runner: NewRunner(d.checkers.ByName, RunnerOptions{
+			Concurrency: max(cfg.Checks.Concurrency, 1), Clock: d.now,
+		})},
 		Notifier:  nt,
 		Inventory: d,
 	})
@@ -377,47 +379,33 @@ func dispatchEvery(cfg *config.Config) time.Duration {
 	return every
 }
 
-// siteRunner runs one check on a batch of sites for the engine.
-type siteRunner struct{ d *Daemon }
+// siteRunner runs one check on a batch of sites for the engine, through
+// the same Runner as `beianwatch audit`.
+type siteRunner struct {
+	d      *Daemon
+	runner *Runner
+}
 
 func (r *siteRunner) Run(ctx context.Context, check string, domains []string) []store.SiteResult {
 	d := r.d
-	c := d.checkers.ByName[check]
-	conc := d.cfg.Checks.Concurrency
-	if conc <= 0 {
-		conc = 16
-	}
-	out := make([]store.SiteResult, len(domains))
-	found := make([]bool, len(domains))
-	sem := make(chan struct{}, conc)
-	var wg sync.WaitGroup
-	for i, dom := range domains {
-		s := d.site(dom)
-		if s == nil || c == nil {
-			continue // left the inventory since dispatch
+	sites := make([]*checks.Site, 0, len(domains))
+	for _, dom := range domains {
+		if s := d.site(dom); s != nil { // else: left the inventory since dispatch
+			site := s.Site
+			sites = append(sites, &site)
 		}
-		site := s.Site
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			res := checks.Run(ctx, c, &site)
-			if ctx.Err() != nil && res.Outcome != checks.Pass && res.Outcome != checks.NotApplicable {
-				// The batch ran out of time: what we saw is our problem.
-				res = checks.Result{Check: check, Outcome: checks.Inconclusive, Reason: "check batch deadline reached", Findings: []checks.Finding{}, DurationMS: res.DurationMS}
-			}
+	}
+	out := make([]store.SiteResult, 0, len(sites))
+	// Sites still in progress when the batch deadline passes are left out
+	// (their results would describe the deadline, not the site); the next
+	// dispatch picks them up.
+	r.runner.Run(ctx, sites, []string{check}, func(o SiteOutcome) {
+		for _, res := range o.Results {
 			d.metrics.observeCheck(res)
-			out[i], found[i] = store.SiteResult{Domain: site.Domain, Result: res, At: d.now()}, true
-		}()
-	}
-	wg.Wait()
-	kept := out[:0]
-	for i := range out {
-		if found[i] {
-			kept = append(kept, out[i])
+			out = append(out, store.SiteResult{Domain: o.Site.Domain, Result: res, At: o.Finished})
 		}
-	}
-	return kept
+	})
+	return out
 }
 
 // storePhoneCache keeps number statuses in the store, so that restarts
