@@ -24,7 +24,11 @@ var (
 )
 
 // beianwatchBinary builds cmd/beianwatch once per test run.
-func beianwatchBinary(t *testing.T) string {
+func beianwatchBinary(t *testing.T) string { return beianwatchBinaryTB(t) }
+
+func beianwatchBinaryB(b *testing.B) string { return beianwatchBinaryTB(b) }
+
+func beianwatchBinaryTB(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "beianwatch-bin-")
@@ -44,7 +48,9 @@ func beianwatchBinary(t *testing.T) string {
 	return binPath
 }
 
-func freePort(t *testing.T) string {
+func freePort(t *testing.T) string { return freePortTB(t) }
+
+func freePortTB(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
