@@ -27,3 +27,27 @@ fuzz:
 
 clean:
 	rm -rf $(BIN) data
+
+# The fixture farm (a development tool, not part of the product): `make demo`
+# shows the whole job offline against ~30 simulated sites (walkthrough in
+# docs/demo.md); `make bench` times beianwatch against blackbox_exporter on
+# the same simulated sites and writes bench/results.json; `make bench-smoke`
+# is the same harness on 50 sites, for CI.
+.PHONY: demo bench bench-smoke build-farm
+BENCH_SITES       ?= 10000
+BENCH_CONCURRENCY ?= 32
+DEMO_SITES        ?= 30
+
+build-farm:
+	$(GO) build -o $(BIN)/beianwatch-farm ./cmd/beianwatch-farm
+
+demo: build build-farm
+	$(BIN)/beianwatch-farm demo --beianwatch $(BIN)/beianwatch --sites $(DEMO_SITES) --dir data/demo
+
+bench: build build-farm
+	$(BIN)/beianwatch-farm bench --beianwatch $(BIN)/beianwatch --sites $(BENCH_SITES) \
+		--concurrency $(BENCH_CONCURRENCY) --out bench/results.json
+
+bench-smoke: build build-farm
+	$(BIN)/beianwatch-farm bench --beianwatch $(BIN)/beianwatch --sites 50 --concurrency 8 \
+		--slow-delay 200ms --out $(BIN)/bench-smoke.json

@@ -90,13 +90,16 @@ func (f *Farm) WriteSummary(w io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%d\t%.1f%%\t%s\t%s\t%s\t%s\n", st, n, 100*float64(n)/float64(len(f.Sites)),
 			e[checks.CheckFooter], e[checks.CheckShell], e[checks.CheckDNS], e[checks.CheckContact])
 	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
 	if t.Slow > 0 {
-		fmt.Fprintf(tw, "slow\t%d\t%.1f%%\tanswer after %v; same findings as their state\t\t\t\n",
+		fmt.Fprintf(w, "slow: %d sites (%.1f%%) answer after %v with their state's findings",
 			t.Slow-t.Hang, 100*float64(t.Slow-t.Hang)/float64(len(f.Sites)), f.Opts.SlowDelay)
+		if t.Hang > 0 {
+			fmt.Fprintf(w, "; %d more never finish the body: footer and shell inconclusive (off_provider still fails)", t.Hang)
+		}
+		fmt.Fprintln(w)
 	}
-	if t.Hang > 0 {
-		fmt.Fprintf(tw, "hanging\t%d\t%.1f%%\tnever finish the body: footer and shell inconclusive (off_provider still fails)\t\t\t\n",
-			t.Hang, 100*float64(t.Hang)/float64(len(f.Sites)))
-	}
-	return tw.Flush()
+	return nil
 }

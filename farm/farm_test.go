@@ -173,7 +173,7 @@ func TestExpectedFindingsMatchChecks(t *testing.T) {
 	}
 	srv, files, _ := startFarm(t,
 		Options{Sites: 120, Seed: 7, SlowShare: 0.1, SlowDelay: 300 * time.Millisecond, HangShare: 0.4},
-		ConfigParams{Timeout: 2 * time.Second})
+		ConfigParams{Timeout: 4 * time.Second})
 
 	cfg, err := config.Load(files.Config)
 	if err != nil {
