@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 	"text/tabwriter"
 
@@ -56,15 +57,16 @@ func writeCheckText(w io.Writer, rep checkReport, color bool) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CHECK\tVERDICT\tTIME\tDETAIL")
 	for _, r := range rep.Results {
-		detail := r.Reason
-		if detail == "" && len(r.Findings) == 0 {
-			detail = "-"
+		var parts []string
+		if r.Reason != "" {
+			parts = append(parts, r.Reason)
 		}
 		if why := r.Details["why"]; why != "" {
-			detail += ": " + why
+			parts = append(parts, why)
 		}
-		if rc := r.Details["reachability"]; rc != "" {
-			detail = strings.TrimPrefix(detail+"; reachability "+rc, "-; ")
+		detail := strings.Join(parts, ": ")
+		if detail == "" {
+			detail = "-"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%dms\t%s\n", r.Check, verdict(r.Outcome, color), r.DurationMS, oneLine(detail))
 		for _, f := range r.Findings {
@@ -72,6 +74,16 @@ func writeCheckText(w io.Writer, rep checkReport, color bool) {
 			if f.Evidence != "" {
 				fmt.Fprintf(tw, "\t\t\t  evidence: %s\n", oneLine(f.Evidence))
 			}
+		}
+		keys := make([]string, 0, len(r.Details))
+		for k := range r.Details {
+			if k != "why" {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(tw, "\t\t\t%s: %s\n", k, oneLine(r.Details[k]))
 		}
 	}
 	tw.Flush()
