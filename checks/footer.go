@@ -166,11 +166,15 @@ func EvaluateFooter(body []byte, s *Site, opts FooterOptions) Result {
 			missingEvidence(text))
 	}
 
-	if s.PSB != nil {
-		judgePSB(p, text, *s.PSB, psbs, add)
-	}
+	psbInImage := s.PSB != nil && judgePSB(p, text, *s.PSB, psbs, add)
 	r := Result{Findings: findings}
 	r.Outcome = OutcomeOf(findings)
+	if psbInImage {
+		r.Details = map[string]string{"psb": ReasonNumberInImage + ": the PSB number is shown only in an image's alt/title"}
+		if r.Outcome == Pass {
+			r.Outcome, r.Reason = Inconclusive, ReasonNumberInImage
+		}
+	}
 	return r
 }
 
@@ -376,7 +380,9 @@ func classifyPSBLink(href, code string) psbLinkClass {
 	return psbLinkWrong
 }
 
-func judgePSB(p *pageText, text string, want PSBNumber, found []psbMatch, add func(string, Severity, string, string)) {
+// judgePSB applies the PSB rules; it reports whether the number is shown
+// only as an image, which static HTML cannot judge.
+func judgePSB(p *pageText, text string, want PSBNumber, found []psbMatch, add func(string, Severity, string, string)) (inImage bool) {
 	var mine []psbMatch
 	var others []string
 	for _, m := range found {
@@ -386,13 +392,17 @@ func judgePSB(p *pageText, text string, want PSBNumber, found []psbMatch, add fu
 			others = append(others, m.Number.Code)
 		}
 	}
+	if len(mine) == 0 && contains(p.imagePSBCodes, want.Code) {
+		// Shown as an image only: a person has to look (no OCR here).
+		return true
+	}
 	if len(mine) == 0 {
 		ev := "not in the visible text"
 		if len(others) > 0 {
 			ev = "shown instead: " + strings.Join(others, ", ")
 		}
 		add(CodeFooterPSBMissing, Violation, "the public-security filing number "+want.String()+" is not shown", ev)
-		return
+		return false
 	}
 	best, bestHref, bestAt := psbLinkNone, "", mine[0]
 	for _, m := range mine {
@@ -421,6 +431,7 @@ func judgePSB(p *pageText, text string, want PSBNumber, found []psbMatch, add fu
 		add(CodeFooterPSBLinkMiss, Violation,
 			"the PSB number is shown but not linked; link it to https://beian.mps.gov.cn/#/query/webSearch?code="+want.Code, ev)
 	}
+	return false
 }
 
 // evidenceOf is the normalised snippet of a match.

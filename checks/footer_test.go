@@ -96,6 +96,10 @@ var footerCases = []footerCase{
 	{page: "psb_missing", psb: "京公网安备11010802012345号", outcome: Fail, violations: []string{CodeFooterPSBMissing}},
 	{page: "psb_other_number", psb: "京公网安备11010802012345号", outcome: Fail, violations: []string{CodeFooterPSBMissing}},
 	{page: "psb_good", outcome: Pass}, // a PSB number shown but none on file: nothing to say
+	// A PSB number shown only as an image: a person must look, unless the
+	// ICP part already violates.
+	{page: "psb_image_only", psb: "京公网安备11010802012345号", outcome: Inconclusive, reason: ReasonNumberInImage},
+	{page: "psb_image_only_icp_bad", psb: "京公网安备11010802012345号", outcome: Fail, violations: []string{CodeFooterLinkObsolete}},
 }
 
 func (tc footerCase) site(t testing.TB) *Site {

@@ -37,7 +37,8 @@ type pageText struct {
 
 	scripts         int  // script elements seen
 	scriptMentions  bool // an inline script mentions a filing number or MIIT
-	imageNumbers    []string
+	imageNumbers    []string // ICP numbers in image alt/title
+	imagePSBCodes   []string // PSB codes in image alt/title
 	rawText         []byte // whitespace-collapsed visible text, only when asked
 	collectRawText  bool
 	lastRawWasSpace bool
@@ -267,9 +268,12 @@ func (p *pageText) noteImageText(alt, title string) {
 		if !strings.Contains(s, "备") && !strings.Contains(s, "備") {
 			continue // no filing number without 备, even before normalising
 		}
-		icps, _ := findNumbers(string(p.nz.append(nil, []byte(s))))
+		icps, psbs := findNumbers(string(p.nz.append(nil, []byte(s))))
 		for _, m := range icps {
 			p.imageNumbers = append(p.imageNumbers, m.Number.String())
+		}
+		for _, m := range psbs {
+			p.imagePSBCodes = append(p.imagePSBCodes, m.Number.Code)
 		}
 	}
 }
