@@ -35,11 +35,11 @@ type pageText struct {
 	segs    []textSegment
 	anchors []anchorInfo
 
-	scripts         int  // script elements seen
-	scriptMentions  bool // an inline script mentions a filing number or MIIT
+	scripts         int      // script elements seen
+	scriptMentions  bool     // an inline script mentions a filing number or MIIT
 	imageNumbers    []string // ICP numbers in image alt/title
 	imagePSBCodes   []string // PSB codes in image alt/title
-	rawText         []byte // whitespace-collapsed visible text, only when asked
+	rawText         []byte   // whitespace-collapsed visible text, only when asked
 	collectRawText  bool
 	lastRawWasSpace bool
 }
