@@ -3,6 +3,7 @@
 //
 //	beianwatch run       the daemon
 //	beianwatch check     one site, now
+//	beianwatch audit     the whole inventory, now, with a report
 //	beianwatch version
 package main
 
@@ -52,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdRun(ctx, e, args[1:])
 	case "check":
 		return cmdCheck(ctx, e, args[1:])
+	case "audit":
+		return cmdAudit(ctx, e, args[1:])
 	case "validate":
 		return cmdValidate(e, args[1:])
 	case "version", "--version", "-v":
@@ -73,6 +76,7 @@ func usage(w io.Writer) {
 commands:
   run            the daemon: check the inventory on schedule, notify owners
   check DOMAIN   check one site now, no daemon, no database
+  audit          check the whole inventory once, now, and write a report
   validate       check a configuration file and its inventory
   version        print the version
 
