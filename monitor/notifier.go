@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/beianwatch/beianwatch/alerts"
@@ -25,9 +26,17 @@ type notifier struct {
 	getenv   func(string) string
 	now      func() time.Time
 	observe  func(channel, kind, result string, d time.Duration)
+
+	// limits paces deliveries per endpoint; nil means the vendors'
+	// published limits (defaultEndpointRates) on the real clock.
+	limits     *endpointLimits
+	limitsOnce sync.Once
 }
 
-var _ engine.Notifier = (*notifier)(nil)
+var (
+	_ engine.Notifier = (*notifier)(nil)
+	_ engine.Pacer    = (*notifier)(nil)
+)
 
 // siteView is what the notifier needs of an inventory site.
 type siteView struct {
@@ -47,14 +56,64 @@ func (e *errRetryAfter) Unwrap() error { return e.err }
 // RetryAfter is how long the receiver asked us to wait, if it did.
 func (e *errRetryAfter) RetryAfter() time.Duration { return e.after }
 
+func (n *notifier) endpoints() *endpointLimits {
+	n.limitsOnce.Do(func() {
+		if n.limits == nil {
+			n.limits = newEndpointLimits(time.Now, nil)
+		}
+	})
+	return n.limits
+}
+
+// Pace implements engine.Pacer: it takes the notice's slot at its
+// endpoint, waiting for it here when it is close and otherwise telling the
+// worker how long to put the job back for. It runs before the attempt
+// begins, outside any transaction.
+func (n *notifier) Pace(ctx context.Context, sn store.Notice) time.Duration {
+	_, ch, err := n.build(sn)
+	if err != nil {
+		return 0 // Deliver reports it
+	}
+	l := n.endpoints()
+	wait := l.reserve(sn.ID, ch.Kind, endpointKey(ch.Kind, ch.URL))
+	if wait > l.inline {
+		return wait
+	}
+	sleep(ctx, wait)
+	return 0
+}
+
 func (n *notifier) Deliver(ctx context.Context, sn store.Notice) (engine.Delivery, error) {
+	_, d, err := n.deliver(ctx, sn, nil)
+	return d, err
+}
+
+// deliver renders and sends sn; decorate, when set, may change the
+// rendered notice before it goes (the CLI marks its samples as tests).
+func (n *notifier) deliver(ctx context.Context, sn store.Notice, decorate func(*alerts.Rendered)) (alerts.Attempt, engine.Delivery, error) {
+	att, d, err := n.send(ctx, sn, decorate)
+	if err != nil && att.RetryAfter > 0 {
+		// Nothing else goes to that endpoint before it said we may.
+		_, ch, berr := n.build(sn)
+		if berr == nil {
+			n.endpoints().block(ch.Kind, endpointKey(ch.Kind, ch.URL), time.Now().Add(att.RetryAfter))
+		}
+	}
+	return att, d, err
+}
+
+func (n *notifier) send(ctx context.Context, sn store.Notice, decorate func(*alerts.Rendered)) (alerts.Attempt, engine.Delivery, error) {
+	var none alerts.Attempt
 	an, ch, err := n.build(sn)
 	if err != nil {
-		return engine.Delivery{}, engine.Permanent(err)
+		return none, engine.Delivery{}, engine.Permanent(err)
 	}
 	rendered, err := n.renderer.Render(an)
 	if err != nil {
-		return engine.Delivery{Channel: ch.Kind}, engine.Permanent(fmt.Errorf("rendering notice %s: %w", sn.ID, err))
+		return none, engine.Delivery{Channel: ch.Kind}, engine.Permanent(fmt.Errorf("rendering notice %s: %w", sn.ID, err))
+	}
+	if decorate != nil {
+		decorate(rendered)
 	}
 	secret := ""
 	if ch.SecretEnv != "" {
@@ -62,12 +121,12 @@ func (n *notifier) Deliver(ctx context.Context, sn store.Notice) (engine.Deliver
 		if secret == "" && ch.Kind == alerts.ChannelWebhook {
 			// An unsigned notice would be refused by any careful receiver;
 			// the operator must set the variable (retried, not dead).
-			return engine.Delivery{Channel: ch.Kind}, fmt.Errorf("signing secret variable %s is not set", ch.SecretEnv)
+			return none, engine.Delivery{Channel: ch.Kind}, fmt.Errorf("signing secret variable %s is not set", ch.SecretEnv)
 		}
 	}
 	channel, err := alerts.NewChannel(ch.Kind, ch.URL, secret, n.client, n.now)
 	if err != nil {
-		return engine.Delivery{Channel: ch.Kind}, engine.Permanent(fmt.Errorf("channel for notice %s: %w", sn.ID, err))
+		return none, engine.Delivery{Channel: ch.Kind}, engine.Permanent(fmt.Errorf("channel for notice %s: %w", sn.ID, err))
 	}
 	att, err := channel.Send(ctx, rendered)
 	if n.observe != nil {
@@ -76,13 +135,13 @@ func (n *notifier) Deliver(ctx context.Context, sn store.Notice) (engine.Deliver
 	d := engine.Delivery{Channel: ch.Kind, StatusCode: att.StatusCode, BodyExcerpt: att.Response}
 	switch {
 	case err == nil:
-		return d, nil
+		return att, d, nil
 	case att.Result == alerts.Permanent:
-		return d, engine.Permanent(err)
+		return att, d, engine.Permanent(err)
 	case att.RetryAfter > 0:
-		return d, &errRetryAfter{after: att.RetryAfter, err: err}
+		return att, d, &errRetryAfter{after: att.RetryAfter, err: err}
 	default:
-		return d, err
+		return att, d, err
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -31,11 +33,21 @@ type Config struct {
 	NotifyWorkers     int           // parallel deliveries; 4
 	CheckTimeout      time.Duration // per check batch; 10m
 	NotifyTimeout     time.Duration // per delivery; 1m
-	NotifyMaxAttempts int           // before a notice is dead; 12 (about a day with River's attempt^4 backoff)
-	DispatchEvery     time.Duration // 1m
-	TickEvery         time.Duration // 1m
-	HistoryRetention  time.Duration // runs older than this are pruned; 30 days
-	TickLimit         int           // violations per tick transaction; 500
+	NotifyMaxAttempts int           // delivery attempts before a notice is dead; 10
+	// NotifyBackoff is the wait before the next delivery attempt after
+	// the given number of failed ones (default DefaultNotifyBackoff). A
+	// longer wait asked for by the receiver (Retry-After on a 429, a
+	// vendor's rate-limit window) is honoured instead.
+	NotifyBackoff func(attempts int) time.Duration
+	// HeldMaxAge: a notice held by the storm guard that still cannot be
+	// decided this long after it was held (its site was never checked
+	// conclusively again) is dropped, with the reason; 8 days, so that a
+	// weekly check gets its run.
+	HeldMaxAge       time.Duration
+	DispatchEvery    time.Duration // 1m
+	TickEvery        time.Duration // 1m
+	HistoryRetention time.Duration // runs older than this are pruned; 30 days
+	TickLimit        int           // violations per tick transaction; 500
 	// FetchPollInterval is how often idle queues look for new jobs (SQLite
 	// has no LISTEN/NOTIFY); River's default 1s.
 	FetchPollInterval time.Duration
@@ -69,13 +81,17 @@ func (c *Config) applyDefaults() {
 	def(&c.BatchSize, 50)
 	def(&c.CheckWorkers, 4)
 	def(&c.NotifyWorkers, 4)
-	def(&c.NotifyMaxAttempts, 12)
+	def(&c.NotifyMaxAttempts, 10)
 	def(&c.TickLimit, 500)
 	defD(&c.CheckTimeout, 10*time.Minute)
 	defD(&c.NotifyTimeout, time.Minute)
 	defD(&c.DispatchEvery, time.Minute)
 	defD(&c.TickEvery, time.Minute)
 	defD(&c.HistoryRetention, 30*24*time.Hour)
+	defD(&c.HeldMaxAge, 8*24*time.Hour)
+	if c.NotifyBackoff == nil {
+		c.NotifyBackoff = DefaultNotifyBackoff().Delay
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -104,6 +120,19 @@ type Engine struct {
 	client    *river.Client[*sql.Tx]
 	retry     river.ClientRetryPolicy
 	log       *slog.Logger
+	pacer     Pacer // the notifier, when it paces endpoints
+
+	// inflight holds the ids of notices being attempted in this process.
+	inflight sync.Map
+
+	// calm[check] is when the storm guard last saw check's storm end; a
+	// held notice is decided only on results recorded since. Checks absent
+	// from it count as calm since started: the guard starts calm after a
+	// restart, and results from before it cannot be told apart from the
+	// storm's.
+	calmMu  sync.Mutex
+	calm    map[string]time.Time
+	started time.Time
 }
 
 // New validates cfg and builds the engine and its River client (not yet
@@ -156,6 +185,10 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 		cfg: cfg, st: deps.Store, runner: deps.Runner, notifier: deps.Notifier, inv: deps.Inventory,
 		schedules: schedules, storm: storm, log: cfg.Logger,
 		retry: &river.DefaultClientRetryPolicy{},
+		calm:  map[string]time.Time{}, started: cfg.Now(),
+	}
+	if p, ok := deps.Notifier.(Pacer); ok {
+		e.pacer = p
 	}
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &checkWorker{e: e}); err != nil {
@@ -211,6 +244,9 @@ func (e *Engine) Start(ctx context.Context) error {
 	if err := e.st.RecomputeDue(ctx, e.cfg.Lifecycle); err != nil {
 		return err
 	}
+	e.calmMu.Lock()
+	e.started = e.cfg.Now()
+	e.calmMu.Unlock()
 	if err := e.client.Start(ctx); err != nil {
 		return fmt.Errorf("start job client: %w", err)
 	}
@@ -395,25 +431,52 @@ func (e *Engine) recordTx(ctx context.Context, tx *sql.Tx, now time.Time, result
 	sort.Strings(checksSorted)
 	for _, check := range checksSorted {
 		st := storming[check]
-		switch {
-		case st.Started:
-			e.log.Warn("storm: holding owner notices", "check", check, "failed", st.Failed, "checked", st.Checked)
-			n, err := e.st.CreateNoticeTx(ctx, tx, now, "", store.NoticeOps, store.NoticePayload{
-				Storm: &store.StormInfo{Check: check, Checked: st.Checked, Failed: st.Failed, Since: now},
-			}, store.NoticeQueued)
-			if err != nil {
-				return rec, err
-			}
-			rec.Notices = append(rec.Notices, n)
+		n, err := e.stormChangedTx(ctx, tx, now, st)
+		if err != nil {
+			return rec, err
+		}
+		if n != nil {
+			rec.Notices = append(rec.Notices, *n)
 			queued = append(queued, n.ID)
-		case st.Ended:
-			e.log.Info("storm over; held notices wait for an operator to release or drop them", "check", check)
 		}
 	}
 	if err := e.insertNotify(ctx, tx, queued); err != nil {
 		return rec, err
 	}
 	return rec, nil
+}
+
+// stormChangedTx acts on a change of the storm guard's status: at the start
+// of a storm, the one summary for ops (created in tx and returned; the
+// caller enqueues it); at its end, the moment from which results count
+// again for deciding the held notices.
+func (e *Engine) stormChangedTx(ctx context.Context, tx *sql.Tx, now time.Time, st lifecycle.StormStatus) (*store.Notice, error) {
+	switch {
+	case st.Started:
+		e.log.Warn("storm: holding owner notices", "check", st.Check, "failed", st.Failed, "checked", st.Checked)
+		n, err := e.st.CreateNoticeTx(ctx, tx, now, "", store.NoticeOps, store.NoticePayload{
+			Storm: &store.StormInfo{Check: st.Check, Checked: st.Checked, Failed: st.Failed, Since: now},
+		}, store.NoticeQueued)
+		if err != nil {
+			return nil, err
+		}
+		return &n, nil
+	case st.Ended:
+		e.calmMu.Lock()
+		e.calm[st.Check] = now
+		e.calmMu.Unlock()
+		e.log.Info("storm over; held notices are released or dropped once their sites are checked again", "check", st.Check)
+	}
+	return nil, nil
+}
+
+func (e *Engine) calmSince(check string) time.Time {
+	e.calmMu.Lock()
+	defer e.calmMu.Unlock()
+	if t, ok := e.calm[check]; ok && t.After(e.started) {
+		return t
+	}
+	return e.started
 }
 
 func (e *Engine) insertNotify(ctx context.Context, tx *sql.Tx, ids []string) error {
@@ -423,7 +486,7 @@ func (e *Engine) insertNotify(ctx context.Context, tx *sql.Tx, ids []string) err
 	params := make([]river.InsertManyParams, len(ids))
 	for i, id := range ids {
 		params[i] = river.InsertManyParams{Args: NotifyArgs{NoticeID: id},
-			InsertOpts: &river.InsertOpts{Queue: QueueNotices, MaxAttempts: e.cfg.NotifyMaxAttempts}}
+			InsertOpts: &river.InsertOpts{Queue: QueueNotices, MaxAttempts: notifyJobMaxAttempts}}
 	}
 	if _, err := e.client.InsertManyTx(ctx, tx, params); err != nil {
 		return fmt.Errorf("enqueue %d notices: %w", len(ids), err)
@@ -487,4 +550,203 @@ func (e *Engine) Withdraw(ctx context.Context, domain, check, reason string) ([]
 		return nil, fmt.Errorf("withdraw %s violations of %s: %w", check, domain, err)
 	}
 	return trs, nil
+}
+
+// SettleReport says what SettleHeld did.
+type SettleReport struct {
+	Released int // queued again (whole or narrowed to what is still true)
+	Dropped  int // nothing left to say; the reason is on the notice
+	Waiting  int // still held: storming, or not yet checked again
+}
+
+// SettleHeld decides the owner notices held by the storm guard, without an
+// operator: once a notice's check is calm and its site has been checked
+// conclusively since the storm ended, each change it holds is kept if it is
+// still true (an opened violation is still active and still failing on the
+// latest result; a resolution still stands) and left out otherwise. A
+// notice with changes left is queued, narrowed to them; one with none is
+// dropped. Either way the reason is recorded on the notice. Notices that
+// cannot be decided within HeldMaxAge are dropped.
+//
+// The tick runs it; it works in transactions of at most TickLimit notices.
+func (e *Engine) SettleHeld(ctx context.Context, now time.Time) (SettleReport, error) {
+	var rep SettleReport
+	j := &heldJudge{e: e, now: now, status: map[string]lifecycle.StormStatus{}, domains: map[string]map[string]bool{}}
+	var afterT time.Time
+	afterID := ""
+	for {
+		var page []store.Notice
+		err := e.st.InTx(ctx, func(tx *sql.Tx) error {
+			var err error
+			page, err = e.st.HeldNoticesTx(ctx, tx, afterT, afterID, e.cfg.TickLimit)
+			if err != nil {
+				return err
+			}
+			var queue []string
+			for _, n := range page {
+				v, err := j.judge(ctx, tx, n)
+				if err != nil {
+					return err
+				}
+				if v.wait {
+					rep.Waiting++
+					continue
+				}
+				ok, err := e.st.SettleHeldTx(ctx, tx, n.ID, now, v.keep, v.reason)
+				if err != nil || !ok {
+					return err
+				}
+				if len(v.keep) > 0 {
+					rep.Released++
+					queue = append(queue, n.ID)
+					e.log.Info("held notice released after the storm", "notice", n.ID, "domain", n.Domain, "reason", v.reason)
+				} else {
+					rep.Dropped++
+					e.log.Info("held notice dropped after the storm", "notice", n.ID, "domain", n.Domain, "reason", v.reason)
+				}
+			}
+			for _, n := range j.alarms {
+				queue = append(queue, n.ID)
+			}
+			j.alarms = nil
+			return e.insertNotify(ctx, tx, queue)
+		})
+		if err != nil {
+			return rep, fmt.Errorf("settle held notices: %w", err)
+		}
+		if len(page) < e.cfg.TickLimit {
+			return rep, nil
+		}
+		afterT, afterID = page[len(page)-1].CreatedAt, page[len(page)-1].ID
+	}
+}
+
+// heldJudge decides held notices, caching per check what the storm guard
+// and the inventory say for the duration of one SettleHeld.
+type heldJudge struct {
+	e       *Engine
+	now     time.Time
+	status  map[string]lifecycle.StormStatus
+	domains map[string]map[string]bool
+	alarms  []store.Notice // storm summaries raised while judging
+}
+
+type heldVerdict struct {
+	wait   bool
+	keep   []lifecycle.Transition
+	reason string
+}
+
+func (j *heldJudge) storming(ctx context.Context, tx *sql.Tx, check string) (bool, error) {
+	st, ok := j.status[check]
+	if !ok {
+		// The guard's window slides without observations too, so a storm
+		// can end (or, rarely, start) here rather than in a check batch.
+		st = j.e.storm.Status(j.now, check)
+		n, err := j.e.stormChangedTx(ctx, tx, j.now, st)
+		if err != nil {
+			return false, err
+		}
+		if n != nil {
+			j.alarms = append(j.alarms, *n)
+		}
+		j.status[check] = st
+	}
+	return st.Storming, nil
+}
+
+func (j *heldJudge) checked(check, domain string) bool {
+	set, ok := j.domains[check]
+	if !ok {
+		set = map[string]bool{}
+		for _, d := range j.e.inv.Domains(check) {
+			set[d] = true
+		}
+		j.domains[check] = set
+	}
+	return set[domain]
+}
+
+func (j *heldJudge) judge(ctx context.Context, tx *sql.Tx, n store.Notice) (heldVerdict, error) {
+	if n.Payload.Storm != nil || len(n.Payload.Transitions) == 0 {
+		// Not a notice the storm guard holds; let it go as it is.
+		return heldVerdict{keep: n.Payload.Transitions, reason: "released: not a storm-held change"}, nil
+	}
+	var v heldVerdict
+	var dropped []string
+	undecided := ""
+	for _, t := range n.Payload.Transitions {
+		check := lifecycle.CheckOf(t.Code)
+		storming, err := j.storming(ctx, tx, check)
+		if err != nil {
+			return v, err
+		}
+		if storming {
+			undecided = fmt.Sprintf("the %s check is still storming", check)
+			break
+		}
+		if !j.checked(check, n.Domain) {
+			dropped = append(dropped, fmt.Sprintf("%s: the site is no longer checked by %s", t.Code, check))
+			continue
+		}
+		r, ok, err := j.e.st.LatestResultTx(ctx, tx, n.Domain, check)
+		if err != nil {
+			return v, err
+		}
+		calm := j.e.calmSince(check)
+		if !ok || r.At.Before(calm) || r.Result.Outcome == checks.Inconclusive {
+			undecided = fmt.Sprintf("no conclusive %s result since the storm ended", check)
+			break
+		}
+		if r.Result.Outcome == checks.NotApplicable {
+			dropped = append(dropped, fmt.Sprintf("%s: the %s check no longer applies", t.Code, check))
+			continue
+		}
+		st, tracked, err := j.e.st.ViolationTx(ctx, tx, n.Domain, t.Code)
+		if err != nil {
+			return v, err
+		}
+		active := tracked && st.Status.Active()
+		at := r.At.UTC().Format(time.RFC3339)
+		switch {
+		case t.Kind == lifecycle.KindResolved && active:
+			dropped = append(dropped, fmt.Sprintf("%s: resolved during the storm but active again", t.Code))
+		case t.Kind == lifecycle.KindResolved:
+			v.keep = append(v.keep, t)
+		case !active:
+			dropped = append(dropped, fmt.Sprintf("%s: no longer an active violation (check of %s)", t.Code, at))
+		case !failsWith(r.Result, t.Code):
+			dropped = append(dropped, fmt.Sprintf("%s: not found by the check of %s", t.Code, at))
+		default:
+			v.keep = append(v.keep, t)
+		}
+	}
+	if undecided != "" {
+		if age := j.now.Sub(n.CreatedAt); age >= j.e.cfg.HeldMaxAge {
+			return heldVerdict{reason: fmt.Sprintf("dropped after the storm: held for %s and still undecided (%s)", age.Round(time.Minute), undecided)}, nil
+		}
+		return heldVerdict{wait: true}, nil
+	}
+	switch {
+	case len(v.keep) == 0:
+		v.reason = "dropped after the storm: " + strings.Join(dropped, "; ")
+	case len(dropped) > 0:
+		v.reason = "released after the storm without changes that no longer hold: " + strings.Join(dropped, "; ")
+	default:
+		v.reason = "released after the storm: still true on the latest check"
+	}
+	return v, nil
+}
+
+// failsWith reports whether r holds a violation finding with code.
+func failsWith(r checks.Result, code string) bool {
+	if r.Outcome != checks.Fail {
+		return false
+	}
+	for _, f := range r.Findings {
+		if f.Code == code && f.Severity == checks.Violation {
+			return true
+		}
+	}
+	return false
 }

@@ -122,6 +122,7 @@ func newHarness(t testing.TB) *harness {
 		Lifecycle:         lifecycle.DefaultConfig(),
 		Schedules:         map[string]string{"footer": "@every 6h"},
 		FetchPollInterval: 100 * time.Millisecond,
+		NotifyBackoff:     func(int) time.Duration { return 10 * time.Millisecond },
 		Now:               h.clock.Now,
 	}
 	h.reopen(t)

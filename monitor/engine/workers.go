@@ -5,11 +5,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 
+	"github.com/beianwatch/beianwatch/monitor/lifecycle"
 	"github.com/beianwatch/beianwatch/monitor/store"
 )
 
@@ -65,11 +68,91 @@ func (w *checkWorker) Work(ctx context.Context, job *river.Job[CheckBatchArgs]) 
 	return nil
 }
 
-// notifyWorker delivers one notice: load, mark sending, deliver (network
-// I/O, no transaction), record the attempt and the new state.
+// notifyWorker delivers one notice: load, wait out quiet hours and the
+// endpoint's rate limit, mark sending, deliver (network I/O, no
+// transaction), record the attempt and the new state.
+//
+// Retries are the worker's own, not River's: after a failed attempt it
+// records the attempt, stores when the next one is due and snoozes the job
+// until then (a snooze is not a River attempt). The notice's attempt count
+// in the store is what max attempts is checked against, so every attempt is
+// in the audit trail and counts, whether it ended in an error, a refusal,
+// a 429 or a crash. River's own retries are left for failures of the
+// machinery itself (the database), which never reach a receiver.
 type notifyWorker struct {
 	river.WorkerDefaults[NotifyArgs]
 	e *Engine
+}
+
+// notifyJobMaxAttempts bounds River's retries of a notify job whose work
+// failed before or after delivery (the database was locked, say). It is
+// not the delivery limit, which is Config.NotifyMaxAttempts.
+const notifyJobMaxAttempts = 25
+
+// Pacer is implemented by notifiers that limit how fast they send to each
+// endpoint (DingTalk robots take 20 messages a minute). The notify worker
+// calls Pace before an attempt begins, outside any transaction. Pace may
+// wait briefly itself; a positive result means the endpoint's budget is
+// spent for longer, and the job is put back for that long without the
+// attempt being begun or counted.
+type Pacer interface {
+	Pace(ctx context.Context, n store.Notice) time.Duration
+}
+
+// retryAfterError is implemented by delivery errors that carry the
+// receiver's request to wait (Retry-After, a vendor's rate-limit window).
+type retryAfterError interface {
+	RetryAfter() time.Duration
+}
+
+// RetryAfterOf is how long err asks the sender to wait; 0 when it does not.
+func RetryAfterOf(err error) time.Duration {
+	var ra retryAfterError
+	if errors.As(err, &ra) {
+		return max(ra.RetryAfter(), 0)
+	}
+	return 0
+}
+
+// ExponentialBackoff is the default wait between delivery attempts: Base
+// after the first failure, doubling up to Max, each wait moved by up to
+// Jitter (a fraction) either way so that notices that failed together do
+// not retry together.
+type ExponentialBackoff struct {
+	Base, Max time.Duration
+	Jitter    float64
+	// Rand returns a float in [0, 1); nil means math/rand/v2.
+	Rand func() float64
+}
+
+// DefaultNotifyBackoff: 1m, 2m, 4m ... capped at 6h, ±20%. With the
+// default 10 attempts a notice keeps being retried for about 8 hours
+// (longer when receivers ask for more with Retry-After).
+func DefaultNotifyBackoff() ExponentialBackoff {
+	return ExponentialBackoff{Base: time.Minute, Max: 6 * time.Hour, Jitter: 0.2}
+}
+
+// Delay is the wait after the given number of failed attempts (>= 1).
+func (b ExponentialBackoff) Delay(attempts int) time.Duration {
+	if b.Base <= 0 {
+		return 0
+	}
+	d := b.Base
+	for i := 1; i < attempts && (b.Max <= 0 || d < b.Max); i++ {
+		d *= 2
+	}
+	if b.Max > 0 && d > b.Max {
+		d = b.Max
+	}
+	if b.Jitter > 0 {
+		r := b.Rand
+		if r == nil {
+			r = rand.Float64
+		}
+		j := min(b.Jitter, 1)
+		d = time.Duration(float64(d) * (1 - j + 2*j*r()))
+	}
+	return d
 }
 
 func (w *notifyWorker) Timeout(*river.Job[NotifyArgs]) time.Duration { return w.e.cfg.NotifyTimeout }
@@ -77,6 +160,14 @@ func (w *notifyWorker) Timeout(*river.Job[NotifyArgs]) time.Duration { return w.
 func (w *notifyWorker) Work(ctx context.Context, job *river.Job[NotifyArgs]) error {
 	e := w.e
 	id := job.Args.NoticeID
+	// One attempt per notice at a time in this process: a second job for
+	// the same notice (an operator's release racing a retry) waits, rather
+	// than mistaking the first one's "sending" for a crash.
+	if _, busy := e.inflight.LoadOrStore(id, struct{}{}); busy {
+		return river.JobSnooze(time.Second)
+	}
+	defer e.inflight.Delete(id)
+
 	now := e.cfg.Now()
 	n, err := e.st.Notice(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -89,10 +180,35 @@ func (w *notifyWorker) Work(ctx context.Context, job *river.Job[NotifyArgs]) err
 		// Delivered, dead, dropped or held: a stale job; nothing to do.
 		return nil
 	}
+	if n.State == store.NoticeQueued && n.Attempts == 0 && n.Kind == store.NoticeOwner {
+		var dropped bool
+		if n, dropped, err = e.dropUnannounced(ctx, n); err != nil {
+			return err
+		}
+		if dropped {
+			return nil
+		}
+	}
 	if e.cfg.QuietUntil != nil {
 		if until := e.cfg.QuietUntil(now, n); until.After(now) {
 			return river.JobSnooze(until.Sub(now))
 		}
+	}
+	if e.pacer != nil {
+		if wait := e.pacer.Pace(ctx, n); wait > 0 {
+			return river.JobSnooze(wait)
+		}
+		if err := ctx.Err(); err != nil {
+			return river.JobSnooze(0)
+		}
+		now = e.cfg.Now()
+	}
+	if n.State == store.NoticeSending {
+		// Nobody here is sending it, so an earlier attempt was cut off.
+		if err := e.st.RecordInterrupted(ctx, id, now); err != nil {
+			return err
+		}
+		e.log.Warn("notice found mid-send after a stop; sending it again with the same id", "notice", id)
 	}
 	n, err = e.st.BeginAttempt(ctx, id, now)
 	if errors.Is(err, store.ErrNotDeliverable) {
@@ -102,10 +218,12 @@ func (w *notifyWorker) Work(ctx context.Context, job *river.Job[NotifyArgs]) err
 		return err
 	}
 
+	start := time.Now()
 	d, derr := e.notifier.Deliver(ctx, n)
+	took := time.Since(start)
 	done := e.cfg.Now()
 	att := store.Attempt{NoticeID: id, At: now, Channel: d.Channel, StatusCode: d.StatusCode,
-		Duration: done.Sub(now), BodyExcerpt: d.BodyExcerpt}
+		Duration: took, BodyExcerpt: d.BodyExcerpt}
 	if derr != nil {
 		att.Error = derr.Error()
 	}
@@ -123,19 +241,64 @@ func (w *notifyWorker) Work(ctx context.Context, job *river.Job[NotifyArgs]) err
 		if err := e.st.FinishAttempt(recCtx, att, store.NoticeDead, time.Time{}); err != nil {
 			return err
 		}
+		e.log.Warn("notice refused; it is dead", "notice", id, "kind", n.Kind, "domain", n.Domain, "attempts", n.Attempts, "err", derr)
 		return river.JobCancel(fmt.Errorf("deliver notice %s: %w", id, derr))
-	case job.Attempt >= job.MaxAttempts:
+	case n.Attempts >= e.cfg.NotifyMaxAttempts:
 		if err := e.st.FinishAttempt(recCtx, att, store.NoticeDead, time.Time{}); err != nil {
 			return err
 		}
-		return fmt.Errorf("deliver notice %s: giving up after %d attempts: %w", id, job.Attempt, derr)
+		e.log.Warn("notice not delivered after its last attempt; it is dead", "notice", id, "kind", n.Kind, "domain", n.Domain, "attempts", n.Attempts, "err", derr)
+		return river.JobCancel(fmt.Errorf("deliver notice %s: giving up after %d attempts: %w", id, n.Attempts, derr))
 	default:
-		next := e.retry.NextRetry(job.JobRow)
-		if err := e.st.FinishAttempt(recCtx, att, store.NoticeQueued, next); err != nil {
+		wait := max(e.cfg.NotifyBackoff(n.Attempts), RetryAfterOf(derr))
+		if err := e.st.FinishAttempt(recCtx, att, store.NoticeQueued, done.Add(wait)); err != nil {
 			return err
 		}
-		return fmt.Errorf("deliver notice %s (attempt %d of %d): %w", id, job.Attempt, job.MaxAttempts, derr)
+		e.log.Info("notice delivery failed; retrying", "notice", id, "attempt", n.Attempts, "of", e.cfg.NotifyMaxAttempts, "in", wait, "err", derr)
+		return river.JobSnooze(wait)
 	}
+}
+
+// dropUnannounced removes from an owner notice the resolutions of
+// violations whose opening the owner was never told about (its notice was
+// held in a storm and then dropped, or is still held): "resolved" about
+// something never announced is noise at best and alarming at worst. A
+// notice left with nothing to say is dropped, with the reason recorded.
+func (e *Engine) dropUnannounced(ctx context.Context, n store.Notice) (store.Notice, bool, error) {
+	var keep []lifecycle.Transition
+	var why []string
+	for _, t := range n.Payload.Transitions {
+		if t.Kind == lifecycle.KindResolved {
+			st, ok, err := e.st.OpeningNoticeState(ctx, n.Domain, t.Code, t.OpenedAt)
+			if err != nil {
+				return n, false, err
+			}
+			if ok && (st == store.NoticeHeld || st == store.NoticeDropped) {
+				why = append(why, fmt.Sprintf("%s resolved, but the owner was never told it opened (that notice is %s)", t.Code, st))
+				continue
+			}
+		}
+		keep = append(keep, t)
+	}
+	if len(why) == 0 {
+		return n, false, nil
+	}
+	reason := strings.Join(why, "; ")
+	if _, err := e.st.ReviseQueued(ctx, n.ID, keep, reason); err != nil {
+		return n, false, err
+	}
+	e.log.Info("notice narrowed before sending", "notice", n.ID, "domain", n.Domain, "reason", reason, "left", len(keep))
+	if len(keep) == 0 {
+		return n, true, nil
+	}
+	n, err := e.st.Notice(ctx, n.ID)
+	if err != nil {
+		return n, false, err
+	}
+	if n.State != store.NoticeQueued && n.State != store.NoticeSending {
+		return n, true, nil
+	}
+	return n, false, nil
 }
 
 type dispatchWorker struct {
@@ -174,6 +337,13 @@ func (w *tickWorker) Work(ctx context.Context, _ *river.Job[TickArgs]) error {
 	}
 	if n > 0 {
 		e.log.Info("reminders and escalations", "transitions", n)
+	}
+	rep, err := e.SettleHeld(ctx, now)
+	if err != nil {
+		return err
+	}
+	if rep.Released+rep.Dropped > 0 {
+		e.log.Info("held notices settled", "released", rep.Released, "dropped", rep.Dropped, "still_held", rep.Waiting)
 	}
 	if _, err := e.st.PruneRuns(ctx, now.Add(-e.cfg.HistoryRetention), 0); err != nil {
 		return err

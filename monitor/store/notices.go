@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/beianwatch/beianwatch/checks"
 	"github.com/beianwatch/beianwatch/monitor/lifecycle"
 )
 
@@ -29,7 +30,7 @@ const (
 	NoticeSending   NoticeState = "sending"   // an attempt is in flight (or was, when the daemon died)
 	NoticeDelivered NoticeState = "delivered" // a channel accepted it
 	NoticeDead      NoticeState = "dead"      // attempts exhausted or permanently refused
-	NoticeDropped   NoticeState = "dropped"   // an operator dropped it (held during a storm)
+	NoticeDropped   NoticeState = "dropped"   // not sent, with the reason recorded: held during a storm and no longer true, or dropped by an operator
 )
 
 // ErrNotFound is returned when a notice (or other row) does not exist.
@@ -359,4 +360,166 @@ func limitOr(n, def int) int {
 		return def
 	}
 	return n
+}
+
+// RecordInterrupted adds to the audit trail an attempt that was cut off:
+// the notice was found "sending" with no attempt in flight, because the
+// daemon stopped (or was killed) mid-send. Whether the receiver got it is
+// unknown; the next attempt resends the same id so that it can deduplicate.
+// The attempt was already counted by BeginAttempt.
+func (s *Store) RecordInterrupted(ctx context.Context, id string, now time.Time) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO notice_attempts (notice_id, at, channel, status_code, duration_ms, body_excerpt, error)
+		SELECT id, ?, '', 0, 0, '', ? FROM notices WHERE id = ? AND state = 'sending'`,
+		now.UnixMicro(), "interrupted: the daemon stopped during this attempt; its outcome is unknown, so the notice is sent again with the same id", id)
+	if err != nil {
+		return fmt.Errorf("record the interrupted attempt of notice %s: %w", id, err)
+	}
+	return nil
+}
+
+// HeldNoticesTx lists held notices created after the cursor (createdAt,
+// id), oldest first, at most limit of them: the storm guard's backlog,
+// read in pages so that one transaction stays short.
+func (s *Store) HeldNoticesTx(ctx context.Context, tx *sql.Tx, afterCreated time.Time, afterID string, limit int) ([]Notice, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT `+noticeColumns+` FROM notices
+		WHERE state = 'held' AND (created_at > ? OR (created_at = ? AND id > ?))
+		ORDER BY created_at, id LIMIT ?`, afterCreated.UnixMicro(), afterCreated.UnixMicro(), afterID, limitOr(limit, 500))
+	if err != nil {
+		return nil, fmt.Errorf("list held notices: %w", err)
+	}
+	defer rows.Close()
+	var out []Notice
+	for rows.Next() {
+		n, err := scanNotice(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list held notices: %w", err)
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+// LatestResultTx is the latest recorded result of check on domain; false
+// when the site was never checked.
+func (s *Store) LatestResultTx(ctx context.Context, tx *sql.Tx, domain, check string) (SiteResult, bool, error) {
+	var r SiteResult
+	var outcome, findings string
+	var at int64
+	err := tx.QueryRowContext(ctx, `SELECT domain, check_name, outcome, reason, findings, checked_at
+		FROM results WHERE domain = ? AND check_name = ?`, domain, check).
+		Scan(&r.Domain, &r.Result.Check, &outcome, &r.Result.Reason, &findings, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, false, nil
+	}
+	if err != nil {
+		return r, false, fmt.Errorf("load the latest %s result of %s: %w", check, domain, err)
+	}
+	r.Result.Outcome = checks.Outcome(outcome)
+	r.At = time.UnixMicro(at).UTC()
+	if err := json.Unmarshal([]byte(findings), &r.Result.Findings); err != nil {
+		return r, false, fmt.Errorf("decode the latest %s findings of %s: %w", check, domain, err)
+	}
+	return r, true, nil
+}
+
+// ViolationTx is the lifecycle state of (domain, code); false when the
+// code is not tracked for the site.
+func (s *Store) ViolationTx(ctx context.Context, tx *sql.Tx, domain, code string) (lifecycle.State, bool, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT `+stateColumns+` FROM violations WHERE domain = ? AND code = ?`, domain, code)
+	if err != nil {
+		return lifecycle.State{}, false, fmt.Errorf("load violation %s %s: %w", domain, code, err)
+	}
+	st, err := scanStates(rows)
+	if err != nil {
+		return lifecycle.State{}, false, fmt.Errorf("load violation %s %s: %w", domain, code, err)
+	}
+	if len(st) == 0 {
+		return lifecycle.State{}, false, nil
+	}
+	return st[0], true, nil
+}
+
+// SettleHeldTx decides a held notice: with transitions left in keep it is
+// queued again (saying only those; the caller inserts its notify job in
+// the same tx); with none it is dropped. reason is kept on the notice (in
+// last_error, which the API shows) as the record of why. It reports false
+// when the notice was no longer held.
+func (s *Store) SettleHeldTx(ctx context.Context, tx *sql.Tx, id string, now time.Time, keep []lifecycle.Transition, reason string) (bool, error) {
+	var res sql.Result
+	var err error
+	if len(keep) == 0 {
+		res, err = tx.ExecContext(ctx, `UPDATE notices SET state = 'dropped', next_at = NULL, last_error = ?
+			WHERE id = ? AND state = 'held'`, excerpt(reason), id)
+	} else {
+		cur, lerr := scanNotice(tx.QueryRowContext(ctx, `SELECT `+noticeColumns+` FROM notices WHERE id = ?`, id))
+		if lerr != nil {
+			return false, fmt.Errorf("settle held notice %s: %w", id, lerr)
+		}
+		p := cur.Payload
+		p.Transitions = keep
+		body, merr := json.Marshal(p)
+		if merr != nil {
+			return false, fmt.Errorf("settle held notice %s: encode: %w", id, merr)
+		}
+		res, err = tx.ExecContext(ctx, `UPDATE notices SET state = 'queued', next_at = ?, payload = ?, last_error = ?
+			WHERE id = ? AND state = 'held'`, now.UnixMicro(), string(body), excerpt(reason), id)
+	}
+	if err != nil {
+		return false, fmt.Errorf("settle held notice %s: %w", id, err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// OpeningNoticeState is the delivery state of the owner notice that
+// announced the opening of (domain, code) at openedAt; false when no such
+// notice is recorded.
+func (s *Store) OpeningNoticeState(ctx context.Context, domain, code string, openedAt time.Time) (NoticeState, bool, error) {
+	var st string
+	err := s.db.QueryRowContext(ctx, `SELECT n.state FROM transitions t JOIN notices n ON n.id = t.notice_id
+		WHERE t.domain = ? AND t.code = ? AND t.kind = 'opened' AND t.opened_at = ?
+		ORDER BY t.id DESC LIMIT 1`, domain, code, openedAt.UnixMicro()).Scan(&st)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("find the opening notice of %s %s: %w", domain, code, err)
+	}
+	return NoticeState(st), true, nil
+}
+
+// ReviseQueued narrows a queued notice that has not been attempted yet to
+// the transitions in keep, or drops it when keep is empty, recording why.
+// It reports false when the notice had already left that state.
+func (s *Store) ReviseQueued(ctx context.Context, id string, keep []lifecycle.Transition, reason string) (bool, error) {
+	var ok bool
+	err := s.InTx(ctx, func(tx *sql.Tx) error {
+		cur, err := scanNotice(tx.QueryRowContext(ctx, `SELECT `+noticeColumns+` FROM notices WHERE id = ?`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("notice %s: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if cur.State != NoticeQueued || cur.Attempts != 0 {
+			return nil
+		}
+		if len(keep) == 0 {
+			_, err = tx.ExecContext(ctx, `UPDATE notices SET state = 'dropped', next_at = NULL, last_error = ? WHERE id = ?`, excerpt(reason), id)
+		} else {
+			p := cur.Payload
+			p.Transitions = keep
+			body, merr := json.Marshal(p)
+			if merr != nil {
+				return fmt.Errorf("encode: %w", merr)
+			}
+			_, err = tx.ExecContext(ctx, `UPDATE notices SET payload = ?, last_error = ? WHERE id = ?`, string(body), excerpt(reason), id)
+		}
+		ok = err == nil
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("revise notice %s: %w", id, err)
+	}
+	return ok, nil
 }
