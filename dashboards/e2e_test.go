@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"sort"
@@ -186,6 +187,26 @@ scrape_configs:
 		t.Logf("daemon log (tail):\n%s", tail(daemonLog.String(), 4000))
 		return
 	}
+
+	t.Run("query variables have values", func(t *testing.T) {
+		for _, d := range dashboards {
+			for name, v := range d.Variables {
+				if v["type"] != "query" {
+					continue
+				}
+				def, _ := v["definition"].(string)
+				m := labelValuesCall.FindStringSubmatch(def)
+				if m == nil {
+					t.Errorf("%s: variable %s: cannot evaluate %q", d.File, name, def)
+					continue
+				}
+				vals, err := prom.labelValues(m[2], m[1])
+				if err != nil || len(vals) == 0 {
+					t.Errorf("%s: variable %s (%s) has no values: %v", d.File, name, def, err)
+				}
+			}
+		}
+	})
 
 	t.Run("core panels are named in the dashboards", func(t *testing.T) {
 		for _, d := range dashboards {
@@ -425,6 +446,9 @@ func evaluateDashboard(prom *promAPI, d dashboard, vars map[string]string, since
 	}
 	return probs
 }
+
+// labelValuesCall matches Grafana's label_values(metric, label).
+var labelValuesCall = regexp.MustCompile(`^label_values\(\s*([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?)\s*,\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\)$`)
 
 func undefinedIn(expr string) string {
 	if m := varRef.FindString(expr); m != "" {
