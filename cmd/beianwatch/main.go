@@ -57,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdAudit(ctx, e, args[1:])
 	case "validate":
 		return cmdValidate(e, args[1:])
+	case "notify":
+		return cmdNotify(ctx, e, args[1:])
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return exitOK
@@ -78,6 +80,7 @@ commands:
   check DOMAIN   check one site now, no daemon, no database
   audit          check the whole inventory once, now, and write a report
   validate       check a configuration file and its inventory
+  notify test    send a sample notice through a site's channel
   version        print the version
 
 Run "beianwatch COMMAND --help" for a command's flags.
