@@ -87,6 +87,6 @@ func (dm *daemonMetrics) snapshot() metrics.SnapshotData {
 		out.Err = err
 		return out
 	}
-	out.NoticeQueueDepth = counts[store.NoticeQueued] + counts[store.NoticeSending]
+	out.NoticeQueueDepth = counts[store.NoticeQueued] + counts[store.NoticeSending] + counts[store.NoticeHeld]
 	return out
 }
