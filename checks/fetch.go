@@ -505,8 +505,13 @@ func classifyFetchError(err error, ft *fetchTrace) FetchReason {
 // only that URL is fetched. Otherwise https://DOMAIN/ is tried first and, if
 // it fails at the transport level (DNS, connect, TLS, timeout), http://DOMAIN/:
 // many filed sites still serve plain HTTP or a broken certificate. Any HTTP
-// answer on https, even an error status, is kept.
+// answer on https, even an error status, is kept. Under WithHomepageMemo
+// the fetch is shared with the site's other checks.
 func (f *Fetcher) Homepage(ctx context.Context, domain, override string) (*Page, error) {
+	return memoized(ctx, domain, override, func() (*Page, error) { return f.homepage(ctx, domain, override) })
+}
+
+func (f *Fetcher) homepage(ctx context.Context, domain, override string) (*Page, error) {
 	if override != "" {
 		return f.Get(ctx, override)
 	}

@@ -121,6 +121,9 @@ func (r *Runner) Run(ctx context.Context, sites []*checks.Site, names []string, 
 }
 
 func (r *Runner) checkSite(ctx context.Context, s *checks.Site, cs []checks.Checker) SiteOutcome {
+	// The footer and shell checks both need the homepage: fetch it once,
+	// so a site costs its host one request and both judge the same answer.
+	ctx = checks.WithHomepageMemo(ctx)
 	o := SiteOutcome{Site: s, Started: r.opts.Clock(), Results: make([]checks.Result, 0, len(cs))}
 	for _, c := range cs {
 		if !r.opts.KeepNotApplicable {

@@ -50,6 +50,7 @@ type auditFixture struct {
 	httpPort int
 
 	inFlight, peak atomic.Int32
+	requests       atomic.Int32
 	hung           chan string // receives the domain of a hanging request
 	delay          time.Duration
 	pages          *template.Template
@@ -120,6 +121,7 @@ notices: {quiet_hours: ""}
 }
 
 func (f *auditFixture) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	f.requests.Add(1)
 	n := f.inFlight.Add(1)
 	defer f.inFlight.Add(-1)
 	for p := f.peak.Load(); n > p && !f.peak.CompareAndSwap(p, n); p = f.peak.Load() {

@@ -382,6 +382,10 @@ func TestAuditHonoursPerIPLimit(t *testing.T) {
 			} else if p < limit {
 				t.Fatalf("peak %d below the limit %d: the test did not press against it", p, limit)
 			}
+			// Footer and shell share one fetch of each homepage.
+			if n := int(f.requests.Load()); n != len(sites) {
+				t.Errorf("%d homepage requests for %d sites, want one each", n, len(sites))
+			}
 		})
 	}
 }
