@@ -49,10 +49,14 @@ type Result struct {
 	Outcomes map[string]int `json:"outcomes"`
 	// Agreement: for beianwatch, how many (site, check) results equal the
 	// farm's expectation, out of how many were compared.
-	Agree    int    `json:"agree,omitempty"`
-	Compared int    `json:"compared,omitempty"`
-	Errors   int    `json:"errors"`
-	Note     string `json:"note,omitempty"`
+	Agree    int `json:"agree,omitempty"`
+	Compared int `json:"compared,omitempty"`
+	Errors   int `json:"errors"`
+	// FarmHTTPRequests and FarmDNSQueries are what the farm served during
+	// the run: how much work the tool asked of the sites.
+	FarmHTTPRequests int64  `json:"farm_http_requests"`
+	FarmDNSQueries   int64  `json:"farm_dns_queries"`
+	Note             string `json:"note,omitempty"`
 }
 
 // Report is what bench/results.json holds.
@@ -142,6 +146,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 	for _, x := range r.Results {
 		if x.Compared > 0 {
 			fmt.Fprintf(w, "%s %s: %d of %d results equal the farm's expectation\n", x.Tool, x.Scenario, x.Agree, x.Compared)
+		}
+		if x.FarmHTTPRequests > 0 && x.Sites > 0 {
+			fmt.Fprintf(w, "%s %s: the farm served %.2f HTTP requests and %.2f DNS queries per site\n", x.Tool, x.Scenario,
+				float64(x.FarmHTTPRequests)/float64(x.Sites), float64(x.FarmDNSQueries)/float64(x.Sites))
 		}
 		if x.Note != "" {
 			fmt.Fprintf(w, "%s %s: %s\n", x.Tool, x.Scenario, x.Note)

@@ -73,6 +73,10 @@ type ConfigParams struct {
 	LogFormat  string
 	FailAfter  int // lifecycle.failure_threshold
 	StormShare float64
+	// PerIP is checks.per_ip_concurrency; 0 keeps the daemon's default.
+	// Every farm site lives on one or two addresses, so a benchmark that
+	// wants its concurrency to mean anything raises it.
+	PerIP int
 }
 
 func (p *ConfigParams) defaults() {
@@ -168,14 +172,21 @@ log:
   level: %s
 checks:
   concurrency: %d
-`, s.Farm.Opts.Seed, len(s.Farm.Sites), p.Listen, yamlQuote(p.Database), yamlQuote(p.Inventory),
+%s`, s.Farm.Opts.Seed, len(s.Farm.Sites), p.Listen, yamlQuote(p.Database), yamlQuote(p.Inventory),
 		ProviderAddr, s.ReceiverURL, EnvOpsSecret, s.DNSAddr, p.Timeout, s.PhoneURL, EnvPhoneToken,
 		p.Schedule, p.Schedule, p.Schedule, p.Schedule, p.FailAfter, p.StormShare, EnvAPIToken,
-		p.LogFormat, p.LogLevel, p.Concurr)
+		p.LogFormat, p.LogLevel, p.Concurr, perIP(p.PerIP))
 	if err != nil {
 		return fmt.Errorf("writing the configuration: %w", err)
 	}
 	return nil
+}
+
+func perIP(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("  per_ip_concurrency: %d\n", n)
 }
 
 func yamlQuote(s string) string {

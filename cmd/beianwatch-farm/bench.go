@@ -94,7 +94,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		scDir := filepath.Join(*dir, sc)
 		apiToken := randomToken()
-		files, err := srv.WriteFiles(scDir, farm.ConfigParams{Timeout: *timeout, Concurr: *conc, LogLevel: "warn"}, apiToken)
+		files, err := srv.WriteFiles(scDir, farm.ConfigParams{Timeout: *timeout, Concurr: *conc, PerIP: *conc, LogLevel: "warn"}, apiToken)
 		if err != nil {
 			srv.Close()
 			return fail(err)
@@ -119,7 +119,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 				}}
 			rep.Commands = append(rep.Commands, a.Command())
 			fmt.Fprintf(stderr, "bench %s: %s\n", sc, a.Command())
+			before := srv.Counters()
 			r, err := bench.RunAudit(ctx, a)
+			countFarm(&r, before, srv.Counters())
 			if logf != nil {
 				logf.Close()
 			}
@@ -137,7 +139,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			logf, _ := os.Create(filepath.Join(scDir, "blackbox.log"))
 			b := bench.Blackbox{Binary: *bbBin, Dir: scDir, Targets: targets, HTTPPort: srv.HTTPPort, DNSServer: srv.DNSAddr,
 				Concurrency: *conc, Timeout: *timeout, Scenario: sc, Log: logf}
+			before := srv.Counters()
 			r, command, err := bench.RunBlackbox(ctx, b)
+			countFarm(&r, before, srv.Counters())
 			if logf != nil {
 				logf.Close()
 			}
@@ -167,6 +171,11 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	return 0
+}
+
+func countFarm(r *bench.Result, before, after farm.Counters) {
+	r.FarmHTTPRequests = after.HTTPRequests - before.HTTPRequests
+	r.FarmDNSQueries = after.DNSQueries - before.DNSQueries
 }
 
 func kernel() string {
