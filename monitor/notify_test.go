@@ -452,6 +452,9 @@ func TestStormGuardSixtySites(t *testing.T) {
 	if ops := h.received("/ops"); ops[0].Body["type"] != "storm" || len(ops) != 1 {
 		t.Fatalf("ops got %v", ops)
 	}
+	if title, _ := h.received("/ops")[0].Body["title"].(string); !strings.Contains(title, "网站负责人通知已暂缓") {
+		t.Errorf("storm summary title %q does not say owner notices are held", title)
+	}
 
 	// The cause is fixed (49 sites now pass); s00 really is broken.
 	for _, d := range all[1:50] {
