@@ -62,7 +62,7 @@ type fixtureOptions struct {
 	delay              time.Duration // added to every homepage answer
 }
 
-func newAuditFixture(t *testing.T, sites []fixtureSite, o fixtureOptions) *auditFixture {
+func newAuditFixture(t testing.TB, sites []fixtureSite, o fixtureOptions) *auditFixture {
 	t.Helper()
 	f := &auditFixture{dir: t.TempDir(), sites: sites, byHost: map[string]*fixtureSite{},
 		hung: make(chan string, 16), delay: o.delay}
@@ -162,7 +162,7 @@ func (f *auditFixture) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 // startDNS answers A queries for the sites (and www.) with their Addr,
 // NXDOMAIN for the rest, as a recursive resolver would.
-func (f *auditFixture) startDNS(t *testing.T) string {
+func (f *auditFixture) startDNS(t testing.TB) string {
 	t.Helper()
 	soa, err := dns.NewRR("example.cn. 300 IN SOA ns.example.cn. admin.example.cn. 1 3600 600 86400 300")
 	if err != nil {

@@ -513,3 +513,24 @@ func TestAuditToStdoutAndPlainProgress(t *testing.T) {
 		t.Errorf("no plain progress line on stderr:\n%s", stderr)
 	}
 }
+
+// BenchmarkAudit measures the whole command on a shared loopback host:
+// sites/s is the figure to compare (the farm bench drives the binary on
+// 10,000 sites).
+func BenchmarkAudit(b *testing.B) {
+	var sites []fixtureSite
+	for i := range 500 {
+		page := []string{"compliant.html", "obsolete.html", "missing.html", "nginx.html"}[i%4]
+		sites = append(sites, fixtureSite{Domain: fmt.Sprintf("b%04d.example.cn", i), ICP: fmt.Sprintf("京ICP备2023%04d号-1", i),
+			Status: checks.StatusFiled, Addr: "127.0.0.1", Page: page})
+	}
+	f := newAuditFixture(b, sites, fixtureOptions{concurrency: 32, perIP: 32})
+	report := filepath.Join(f.dir, "a.json")
+	b.ResetTimer()
+	for b.Loop() {
+		if code, _, stderr := runAuditCLI(context.Background(), "audit", "--config", f.config, "--report", report, "--quiet"); code != exitViolation {
+			b.Fatalf("exit %d\n%s", code, stderr)
+		}
+	}
+	b.ReportMetric(float64(len(sites)*b.N)/b.Elapsed().Seconds(), "sites/s")
+}
