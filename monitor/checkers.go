@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"os"
 	"time"
 
@@ -50,6 +52,9 @@ type Checkers struct {
 	// Client is the SSRF-safe client for APIs and webhooks.
 	Client *http.Client
 	ByName map[string]checks.Checker
+	// Warnings are configuration problems that degrade a check without
+	// stopping the others; callers show them to the operator.
+	Warnings []string
 }
 
 // NewCheckers builds the checks for cfg.
@@ -102,11 +107,17 @@ func NewCheckers(cfg *config.Config, opts CheckerOptions) (*Checkers, error) {
 	contact := checks.NewContactCheck(nil)
 	contact.Reveal = opts.RevealContacts
 	contact.Logger = opts.Logger
+	var warnings []string
+	token := ""
 	if cfg.PhoneAPI.URL != "" {
-		token := getenv(cfg.PhoneAPI.TokenEnv)
-		if token == "" {
-			return nil, fmt.Errorf("phone_api.url is set but the token variable %s is empty", cfg.PhoneAPI.TokenEnv)
+		if token = getenv(cfg.PhoneAPI.TokenEnv); token == "" {
+			// The other checks are still worth running: contact numbers
+			// are then checked for format only, and results say so.
+			warnings = append(warnings, fmt.Sprintf(
+				"phone_api.url is set but the token variable %s is empty: contact reachability is not checked", cfg.PhoneAPI.TokenEnv))
 		}
+	}
+	if token != "" {
 		perSecond := cfg.PhoneAPI.RatePerSecond
 		if perSecond <= 0 {
 			perSecond = 5
@@ -122,7 +133,7 @@ func NewCheckers(cfg *config.Config, opts CheckerOptions) (*Checkers, error) {
 		if opts.Logger != nil {
 			popts = append(popts, checks.WithPhoneLogger(opts.Logger))
 		}
-		st, err := checks.NewPhoneStatusClient(cfg.PhoneAPI.URL, token, client,
+		st, err := checks.NewPhoneStatusClient(cfg.PhoneAPI.URL, token, phoneClient(cfg, res, httpTimeout),
 			rate.NewLimiter(rate.Limit(perSecond), 1), cache, clock, popts...)
 		if err != nil {
 			return nil, fmt.Errorf("building the number-status client: %w", err)
@@ -136,7 +147,24 @@ func NewCheckers(cfg *config.Config, opts CheckerOptions) (*Checkers, error) {
 		checks.CheckDNS:     checks.NewDNSCheck(res),
 		checks.CheckContact: contact,
 	}
-	return &Checkers{Resolver: res, Fetcher: fetcher, Limiter: limiter, Client: client, ByName: byName}, nil
+	return &Checkers{Resolver: res, Fetcher: fetcher, Limiter: limiter, Client: client, ByName: byName, Warnings: warnings}, nil
+}
+
+// phoneClient is the client for the number-status provider. Its address
+// comes from the operator's configuration, not from a crawled page or a
+// customer's inventory row, so a provider adapter on this machine
+// (http://127.0.0.1:PORT, the usual way to put a vendor SDK behind the
+// generic contract) is allowed; everything else stays behind the
+// SSRF policy.
+func phoneClient(cfg *config.Config, res egress.HostResolver, timeout time.Duration) *http.Client {
+	policy := egress.Policy{AllowPrivate: cfg.AllowPrivate}
+	if u, err := url.Parse(cfg.PhoneAPI.URL); err == nil {
+		h := u.Hostname()
+		if ip, err := netip.ParseAddr(h); (err == nil && ip.IsLoopback()) || h == "localhost" {
+			policy.AllowPrivate = true
+		}
+	}
+	return egress.NewClient(policy, res, timeout)
 }
 
 // systemResolvers reads the machine's resolvers, for runs without a

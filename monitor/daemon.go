@@ -110,6 +110,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 		st.Close()
 		return nil, err
 	}
+	for _, w := range d.checkers.Warnings {
+		d.log.Warn(w)
+	}
 	d.applicant = applicability{checkers: d.checkers.ByName}
 
 	renderer, err := alerts.NewRenderer(alerts.RendererOptions{

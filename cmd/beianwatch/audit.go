@@ -109,6 +109,9 @@ func cmdAudit(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return fail(err)
 	}
+	for _, w := range built.Warnings {
+		fmt.Fprintf(e.stderr, "beianwatch audit: warning: %s\n", w)
+	}
 	var fixes audit.FixTexts
 	if *format == "html" {
 		r, err := alerts.NewRenderer(alerts.RendererOptions{OverrideDir: cfg.Notices.TemplatesDir, Language: *lang, TimeZone: cfg.Notices.Timezone})

@@ -120,6 +120,9 @@ func cmdCheck(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return fail(err)
 	}
+	for _, w := range built.Warnings {
+		fmt.Fprintf(e.stderr, "beianwatch check: warning: %s\n", w)
+	}
 
 	rep := checkReport{Domain: site.Domain, Status: site.Status, Results: []checks.Result{}}
 	if site.ICP != nil {
