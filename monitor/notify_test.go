@@ -646,3 +646,17 @@ func TestSendSampleNotice(t *testing.T) {
 		t.Fatalf("refused sample: %+v %v", res, err)
 	}
 }
+
+// BenchmarkEndpointReserve: the pacing every delivery goes through, over
+// 1,000 endpoints.
+func BenchmarkEndpointReserve(b *testing.B) {
+	l := newEndpointLimits(nil, nil)
+	keys := make([]string, 1000)
+	for i := range keys {
+		keys[i] = endpointKey(alerts.ChannelWebhook, fmt.Sprintf("https://h%d.example.cn/hook", i))
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		l.reserve("n", alerts.ChannelWebhook, keys[i%len(keys)])
+	}
+}
