@@ -50,8 +50,9 @@ type Weight struct {
 }
 
 // Mix is the fixed mix of states; the percentages sum to 100. The share of
-// sites failing any one check stays under the daemon's default storm-guard
-// share (50%), as in a real inventory, so notices are not held.
+// sites failing any one check, among the sites that check applies to (the
+// dns check: only sites in first filing), stays under the daemon's default
+// storm-guard share (50%), as in a real inventory, so notices are not held.
 var Mix = []Weight{
 	{CompliantUTF8, 26},
 	{CompliantGBK, 12},
@@ -64,8 +65,8 @@ var Mix = []Weight{
 	{Placeholder, 5},
 	{Unresolvable, 4},
 	{OffProvider, 4},
-	{PendingResolving, 4},
-	{PendingPaused, 2},
+	{PendingResolving, 2},
+	{PendingPaused, 4},
 	{PhoneInvalid, 5},
 	{PhoneVacant, 5},
 }
