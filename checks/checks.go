@@ -52,6 +52,13 @@ type Result struct {
 	Reason     string    `json:"reason,omitempty"` // why inconclusive or not applicable
 	DurationMS int64     `json:"duration_ms"`
 	Findings   []Finding `json:"findings"`
+	// Unjudged lists the finding codes a pass or fail run could not judge
+	// although it judged others (the placeholder of a page that timed out
+	// while the addresses were clearly off-provider, a contact whose
+	// number-status lookup failed next to one with a bad format). A code
+	// listed here and not among the findings is neither failing nor
+	// passing in this run, so its open violation is not resolved by it.
+	Unjudged []string `json:"unjudged,omitempty"`
 	// Details carries check-specific facts worth showing (the URL fetched,
 	// the addresses resolved, reachability "not checked", ...).
 	Details map[string]string `json:"details,omitempty"`

@@ -228,6 +228,11 @@ func (c *ContactCheck) Check(ctx context.Context, site *Site) Result {
 		res.Details["reachability"] = fmt.Sprintf("checked %d of %d", checked, looked)
 	}
 	res.Outcome = OutcomeOf(res.Findings)
+	if res.Outcome == Fail && len(undetermined) > 0 {
+		// Another contact failing must not count as this one's status
+		// having been fixed.
+		res.Unjudged = []string{CodeContactVacant, CodeContactSuspended, CodeContactPoweredOff, CodeContactUnreachable}
+	}
 	if res.Outcome == Pass && len(undetermined) > 0 {
 		res.Outcome = Inconclusive
 		res.Reason = "reachability could not be determined: " + strings.Join(undetermined, "; ")

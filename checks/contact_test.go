@@ -107,6 +107,7 @@ func TestContactCheckReachability(t *testing.T) {
 		findings     []string
 		reason       string
 		reachability string
+		unjudged     string
 	}{
 		{name: "ok", site: contactSite("site_head:13812345678"), outcome: Pass, reachability: "checked"},
 		{name: "vacant", site: contactSite("site_head:139 1234 5678"), outcome: Fail, findings: []string{"contact_vacant/violation"}, reachability: "checked"},
@@ -118,7 +119,10 @@ func TestContactCheckReachability(t *testing.T) {
 		{name: "provider error is inconclusive", site: contactSite("site_head:15812345678"), outcome: Inconclusive,
 			reason: "site_head 158****5678: number-status lookup of 158****5678: provider error (HTTP 500)"},
 		{name: "violation beats unknown", site: contactSite("site_head:15712345678", "emergency:13912345678"), outcome: Fail,
-			findings: []string{"contact_vacant/violation"}},
+			findings: []string{"contact_vacant/violation"}, unjudged: "contact_vacant,contact_suspended,contact_powered_off,contact_unreachable"},
+		{name: "a bad format next to a failed lookup leaves the statuses unjudged", site: contactSite("site_head:15412345678", "emergency:15812345678"),
+			outcome: Fail, findings: []string{"contact_invalid_format/violation"},
+			unjudged: "contact_vacant,contact_suspended,contact_powered_off,contact_unreachable"},
 		{name: "landline not sent to a mobile-only provider", site: contactSite("entity_head:010-62345678"), outcome: Pass,
 			reachability: "not checked (no mobile numbers)"},
 		{name: "invalid format is not looked up", site: contactSite("site_head:15412345678"), outcome: Fail,
@@ -136,6 +140,9 @@ func TestContactCheckReachability(t *testing.T) {
 			}
 			if tc.reason != "" && !strings.Contains(r.Reason, tc.reason) {
 				t.Errorf("reason %q, want it to contain %q", r.Reason, tc.reason)
+			}
+			if got := strings.Join(r.Unjudged, ","); got != tc.unjudged {
+				t.Errorf("unjudged %q, want %q", got, tc.unjudged)
 			}
 			if tc.reachability != "" && r.Details["reachability"] != tc.reachability {
 				t.Errorf("reachability %q, want %q", r.Details["reachability"], tc.reachability)

@@ -52,6 +52,10 @@ type FetchError struct {
 	URL    string // the URL being fetched when it failed
 	Status int    // HTTP status, when the server answered
 	Err    error
+	// HTTPSFirst is the failure of the https attempt when Homepage fell
+	// back to http and this error is the http attempt's: a fact about
+	// port 80 says nothing about a site whose https answer we missed.
+	HTTPSFirst *FetchError
 }
 
 func (e *FetchError) Error() string {
@@ -528,6 +532,7 @@ func (f *Fetcher) homepage(ctx context.Context, domain, override string) (*Page,
 	if err2 != nil && errors.As(err2, &fe) {
 		// Keep the http failure (it decides) but say what https did.
 		fe.Err = fmt.Errorf("%w (https first: %v)", fe.Err, err)
+		errors.As(err, &fe.HTTPSFirst)
 	}
 	return page2, err2
 }

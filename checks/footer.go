@@ -173,6 +173,10 @@ func EvaluateFooter(body []byte, s *Site, opts FooterOptions) Result {
 		r.Details = map[string]string{"psb": ReasonNumberInImage + ": the PSB number is shown only in an image's alt/title"}
 		if r.Outcome == Pass {
 			r.Outcome, r.Reason = Inconclusive, ReasonNumberInImage
+		} else {
+			// The ICP part failed; the PSB part was not judged, so its
+			// open violations are not fixed by this run.
+			r.Unjudged = []string{CodeFooterPSBMissing, CodeFooterPSBLinkMiss, CodeFooterPSBLinkWrong}
 		}
 	}
 	return r

@@ -24,6 +24,7 @@ type footerCase struct {
 	violations []string
 	warnings   []string
 	reason     string
+	unjudged   []string // codes the run could not judge
 }
 
 var footerCases = []footerCase{
@@ -99,7 +100,8 @@ var footerCases = []footerCase{
 	// A PSB number shown only as an image: a person must look, unless the
 	// ICP part already violates.
 	{page: "psb_image_only", psb: "京公网安备11010802012345号", outcome: Inconclusive, reason: ReasonNumberInImage},
-	{page: "psb_image_only_icp_bad", psb: "京公网安备11010802012345号", outcome: Fail, violations: []string{CodeFooterLinkObsolete}},
+	{page: "psb_image_only_icp_bad", psb: "京公网安备11010802012345号", outcome: Fail, violations: []string{CodeFooterLinkObsolete},
+		unjudged: []string{CodeFooterPSBMissing, CodeFooterPSBLinkMiss, CodeFooterPSBLinkWrong}},
 }
 
 func (tc footerCase) site(t testing.TB) *Site {
@@ -150,6 +152,9 @@ func assertFooter(t *testing.T, tc footerCase, r Result) {
 	}
 	if tc.reason != "" && r.Reason != tc.reason {
 		t.Errorf("reason %q, want %q", r.Reason, tc.reason)
+	}
+	if !slices.Equal(r.Unjudged, tc.unjudged) {
+		t.Errorf("unjudged %v, want %v", r.Unjudged, tc.unjudged)
 	}
 	for _, f := range r.Findings {
 		if f.Message == "" || f.Evidence == "" {

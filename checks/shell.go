@@ -105,6 +105,9 @@ func (c *ShellCheck) Check(ctx context.Context, site *Site) Result {
 	details := map[string]string{}
 	var findings []Finding
 	var undecided []string
+	// Codes left unjudged when another code fails, so that the lifecycle
+	// does not take this run as their fix.
+	var unjudged []string
 
 	// 1. Resolution.
 	names := []string{domain, "www." + domain}
@@ -158,6 +161,7 @@ func (c *ShellCheck) Check(ctx context.Context, site *Site) Result {
 	allowed := append(slices.Clone(site.IPRanges), c.provider...)
 	if len(allowed) == 0 {
 		details["off_provider"] = "not checked: no filed or provider IP ranges"
+		unjudged = append(unjudged, CodeShellOffProvider)
 	} else {
 		var outside []string
 		for _, a := range addrs {
@@ -179,6 +183,7 @@ func (c *ShellCheck) Check(ctx context.Context, site *Site) Result {
 		case len(outside) == len(addrs):
 			undecided = append(undecided, "every address found is outside the filed and provider ranges, but some lookups failed: "+
 				joinCapped(unknownReasons(results), 3))
+			unjudged = append(unjudged, CodeShellOffProvider)
 		default:
 			findings = append(findings, Finding{
 				Code:     CodeShellPartlyOffProvider,
@@ -193,6 +198,7 @@ func (c *ShellCheck) Check(ctx context.Context, site *Site) Result {
 	if c.f == nil {
 		undecided = append(undecided, "reachability not checked: no fetcher configured")
 		details["reachability"] = "not checked"
+		unjudged = append(unjudged, CodeShellUnreachable, CodeShellPlaceholder)
 	} else {
 		// Fetch where people can reach the site: a site served only on
 		// www. is asked for there, as the apex would fail in our fetcher
@@ -202,14 +208,18 @@ func (c *ShellCheck) Check(ctx context.Context, site *Site) Result {
 			host = "www." + domain
 		}
 		page, err := c.f.Homepage(ctx, host, site.URL)
-		fs, why := c.judgeHomepage(page, err, details)
+		fs, why, notJudged := c.judgeHomepage(page, err, details)
 		findings = append(findings, fs...)
 		if why != "" {
 			undecided = append(undecided, why)
 		}
+		unjudged = append(unjudged, notJudged...)
 	}
 
 	r := Result{Outcome: OutcomeOf(findings), Findings: findings, Details: details}
+	if r.Outcome == Fail {
+		r.Unjudged = unjudged
+	}
 	if r.Outcome == Pass && len(undecided) > 0 {
 		r.Outcome, r.Reason = Inconclusive, strings.Join(undecided, "; ")
 	}
@@ -217,17 +227,22 @@ func (c *ShellCheck) Check(ctx context.Context, site *Site) Result {
 }
 
 // judgeHomepage turns a fetch into findings, or into a reason it cannot be
-// judged.
-func (c *ShellCheck) judgeHomepage(page *Page, err error, details map[string]string) ([]Finding, string) {
+// judged, and names the codes it could not judge.
+func (c *ShellCheck) judgeHomepage(page *Page, err error, details map[string]string) ([]Finding, string, []string) {
+	both := []string{CodeShellUnreachable, CodeShellPlaceholder}
 	if page != nil {
 		details["homepage"] = fmt.Sprintf("%s (HTTP %d)", page.URL, page.Status)
 	}
 	if err == nil {
-		return c.judgePage(page, details)
+		fs, why := c.judgePage(page, details)
+		if why != "" {
+			return fs, why, []string{CodeShellPlaceholder}
+		}
+		return fs, "", nil
 	}
 	var fe *FetchError
 	if !errors.As(err, &fe) {
-		return nil, fmt.Sprintf("fetching the homepage: %v", err)
+		return nil, fmt.Sprintf("fetching the homepage: %v", err), both
 	}
 	unreachable := func(why string) []Finding {
 		details["reachability"] = "unreachable"
@@ -241,7 +256,7 @@ func (c *ShellCheck) judgeHomepage(page *Page, err error, details map[string]str
 	switch fe.Reason {
 	case ReasonHTTPStatus:
 		if fe.Status >= 500 {
-			return unreachable(fmt.Sprintf("the server answers HTTP %d", fe.Status)), ""
+			return unreachable(fmt.Sprintf("the server answers HTTP %d", fe.Status)), "", []string{CodeShellPlaceholder}
 		}
 		details["reachability"] = fmt.Sprintf("answers HTTP %d", fe.Status)
 		fs := []Finding{{
@@ -255,28 +270,39 @@ func (c *ShellCheck) judgeHomepage(page *Page, err error, details map[string]str
 		// shortness of an error page count.
 		if page != nil && len(page.Body) > 0 {
 			if v := c.detector.Detect(page.Body); v.Placeholder && v.Signature != "" {
-				fs = append(fs, placeholderFinding(v, page))
+				return append(fs, placeholderFinding(v, page)), "", nil
 			}
 		}
-		return fs, ""
-	case ReasonConnect:
-		if errors.Is(fe, syscall.ECONNREFUSED) {
-			return unreachable("the connection is refused"), ""
-		}
-	case ReasonTLS:
-		if certificateError(fe) {
-			return unreachable("its TLS certificate does not verify"), ""
-		}
-	case ReasonRedirects:
-		if errors.Is(fe, errRedirectLoop) {
-			return unreachable("its redirects loop"), ""
+		// An error page without a signature says nothing either way
+		// about a placeholder.
+		return fs, "", []string{CodeShellPlaceholder}
+	case ReasonConnect, ReasonTLS, ReasonRedirects:
+		// When http was only the fallback, its refusal is a fact only if
+		// the https failure was one too: an https-only site whose answer
+		// timed out on the way to us is not shown to be down by port 80.
+		if why := unreachableFact(fe); why != "" && (fe.HTTPSFirst == nil || unreachableFact(fe.HTTPSFirst) != "") {
+			return unreachable(why), "", []string{CodeShellPlaceholder}
 		}
 	case ReasonNotHTML, ReasonTooLarge:
 		details["reachability"] = "reachable"
-		return nil, fmt.Sprintf("placeholder not judged: %v", fe)
+		return nil, fmt.Sprintf("placeholder not judged: %v", fe), []string{CodeShellPlaceholder}
 	}
 	details["reachability"] = "unknown"
-	return nil, fmt.Sprintf("reachability unknown (%s may be on our side): %v", fe.Reason, fe)
+	return nil, fmt.Sprintf("reachability unknown (%s may be on our side): %v", fe.Reason, fe), both
+}
+
+// unreachableFact says why a transport failure shows the homepage cannot
+// be had from their side, or "" when it may be ours.
+func unreachableFact(fe *FetchError) string {
+	switch {
+	case fe.Reason == ReasonConnect && errors.Is(fe, syscall.ECONNREFUSED):
+		return "the connection is refused"
+	case fe.Reason == ReasonTLS && certificateError(fe):
+		return "its TLS certificate does not verify"
+	case fe.Reason == ReasonRedirects && errors.Is(fe, errRedirectLoop):
+		return "its redirects loop"
+	}
+	return ""
 }
 
 func certificateError(err error) bool {

@@ -118,6 +118,25 @@ func TestShellCheck(t *testing.T) {
 	}
 	normal := newFetcher(shellFreePort(t), webPort)
 	dead := newFetcher(shellFreePort(t), shellFreePort(t))
+	// https accepts and never answers (a timeout, which may be ours), and
+	// port 80 is closed: an https-only site we could not reach in time.
+	blackHole, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { blackHole.Close() })
+	go func() {
+		for {
+			c, err := blackHole.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	_, blackHolePort, _ := net.SplitHostPort(blackHole.Addr().String())
+	httpsTimesOut := newFetcher(blackHolePort, shellFreePort(t))
+	httpsTimesOutHTTP502 := newFetcher(blackHolePort, webPort)
 
 	loopback := []IPRange{mustRange(t, "127.0.0.0/8"), mustRange(t, "::1")}
 	provider := []IPRange{mustRange(t, "198.51.100.0/24")}
@@ -131,6 +150,7 @@ func TestShellCheck(t *testing.T) {
 		codes     []string // finding codes, in order
 		evidence  string   // substring of the first finding's evidence
 		reasonHas string
+		unjudged  string // codes the run could not judge, comma-separated
 	}{
 		{name: "a real site", site: Site{Domain: "ok.test", IPRanges: loopback}, outcome: Pass},
 		{name: "inside the provider's ranges only", site: Site{Domain: "ok.test"}, provider: loopback, outcome: Pass},
@@ -155,16 +175,26 @@ func TestShellCheck(t *testing.T) {
 			outcome: Inconclusive, reasonHas: "some lookups failed"},
 		{name: "no ranges known", site: Site{Domain: "ok.test"}, outcome: Pass},
 		{name: "5xx", site: Site{Domain: "error500.test", IPRanges: loopback}, outcome: Fail,
-			codes: []string{CodeShellUnreachable}, evidence: "HTTP 502"},
+			codes: []string{CodeShellUnreachable}, evidence: "HTTP 502", unjudged: CodeShellPlaceholder},
+		{name: "off-provider while the homepage timed out leaves reachability unjudged",
+			site: Site{Domain: "slow.test", IPRanges: []IPRange{mustRange(t, "203.0.113.1")}}, outcome: Fail,
+			codes: []string{CodeShellOffProvider}, unjudged: CodeShellUnreachable + "," + CodeShellPlaceholder},
+		{name: "off-provider with no fetcher's verdict on a 403 page", site: Site{Domain: "forbidden.test", IPRanges: []IPRange{mustRange(t, "203.0.113.1")}},
+			outcome: Fail, codes: []string{CodeShellOffProvider, CodeShellHomepageError}, unjudged: CodeShellPlaceholder},
 		{name: "403 is a warning", site: Site{Domain: "forbidden.test", IPRanges: loopback}, outcome: Pass,
 			codes: []string{CodeShellHomepageError}},
 		{name: "403 with a suspended page", site: Site{Domain: "suspended.test", IPRanges: loopback}, outcome: Fail,
 			codes: []string{CodeShellHomepageError, CodeShellPlaceholder}},
 		{name: "connection refused on https and http", site: Site{Domain: "refused.test", IPRanges: loopback}, fetcher: dead,
-			outcome: Fail, codes: []string{CodeShellUnreachable}, evidence: "refused"},
+			outcome: Fail, codes: []string{CodeShellUnreachable}, evidence: "refused", unjudged: CodeShellPlaceholder},
 		{name: "timeout may be ours", site: Site{Domain: "slow.test", IPRanges: loopback}, outcome: Inconclusive, reasonHas: "timeout"},
+		{name: "https timed out and http refused is not a fact", site: Site{Domain: "refused.test", IPRanges: loopback}, fetcher: httpsTimesOut,
+			outcome: Inconclusive, reasonHas: "timeout"},
+		{name: "https timed out and http answered 5xx", site: Site{Domain: "error500.test", IPRanges: loopback}, fetcher: httpsTimesOutHTTP502,
+			outcome: Fail, codes: []string{CodeShellUnreachable}, evidence: "HTTP 502", unjudged: CodeShellPlaceholder},
 		{name: "certificate that does not verify", site: Site{Domain: "badcert.test", IPRanges: loopback,
-			URL: "https://badcert.test:" + tlsPort + "/"}, outcome: Fail, codes: []string{CodeShellUnreachable}, evidence: "tls"},
+			URL: "https://badcert.test:" + tlsPort + "/"}, outcome: Fail, codes: []string{CodeShellUnreachable}, evidence: "tls",
+			unjudged: CodeShellPlaceholder},
 		{name: "homepage URL is fetched instead of the domain", site: Site{Domain: "placeholder.test", IPRanges: loopback,
 			URL: "http://ok.test:" + webPort + "/real"}, outcome: Pass},
 		{name: "bad domain", site: Site{Domain: "-x.test"}, outcome: Inconclusive, reasonHas: "hyphen"},
@@ -190,6 +220,9 @@ func TestShellCheck(t *testing.T) {
 			}
 			if tt.reasonHas != "" && !strings.Contains(res.Reason, tt.reasonHas) {
 				t.Errorf("reason %q lacks %q", res.Reason, tt.reasonHas)
+			}
+			if got := strings.Join(res.Unjudged, ","); got != tt.unjudged {
+				t.Errorf("unjudged %q, want %q", got, tt.unjudged)
 			}
 		})
 	}

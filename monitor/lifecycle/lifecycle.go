@@ -180,7 +180,8 @@ const maxEvidence = 2000
 // states are the site's current states (any checks; codes of other checks
 // pass through untouched). For a pass or fail run, a code of this check
 // with a violation-severity finding counts as failing; a tracked code of
-// this check without one counts as passing. Warnings and info findings
+// this check without one counts as passing, unless the run lists it as
+// Unjudged (that part of the check could not tell). Warnings and info findings
 // never drive a violation. Inconclusive and not_applicable runs (and any
 // unknown outcome) change nothing: "could not tell" is never evidence
 // either way. Findings whose code belongs to another check are ignored,
@@ -208,6 +209,11 @@ func Apply(now time.Time, cfg Config, domain string, states []State, r checks.Re
 		fl.add(f)
 	}
 
+	unjudged := map[string]bool{}
+	for _, code := range r.Unjudged {
+		unjudged[code] = true
+	}
+
 	idx := map[string]int{}
 	for i, s := range next {
 		if s.Domain == domain {
@@ -231,6 +237,9 @@ func Apply(now time.Time, cfg Config, domain string, states []State, r checks.Re
 			if tr, ok := fail(now, cfg, s, fl); ok {
 				transitions = append(transitions, tr)
 			}
+		} else if unjudged[s.Code] {
+			// Not looked at this run: neither a failure nor a pass.
+			continue
 		} else if tr, ok := pass(now, cfg, s); ok {
 			transitions = append(transitions, tr)
 		}

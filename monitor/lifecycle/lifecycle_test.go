@@ -362,3 +362,48 @@ func TestCheckOf(t *testing.T) {
 		}
 	}
 }
+
+// A run that fails on one code but could not judge another must not count
+// as a pass for the other: that would resolve a violation nobody saw fixed.
+func TestApplyUnjudgedCodesNeitherPassNorFail(t *testing.T) {
+	cfg := DefaultConfig()
+	open := []State{{Domain: site, Code: "shell_unreachable", Status: StatusOpen, Fails: 2, OpenedAt: t0, Deadline: t0.Add(240 * time.Hour)}}
+	partial := run("shell", checks.Fail, viol("shell_off_provider"))
+	partial.Unjudged = []string{"shell_unreachable", "shell_placeholder"}
+	tests := []struct {
+		name   string
+		runs   []checks.Result
+		status Status
+		kinds  []Kind
+	}{
+		{"unjudged twice stays open", []checks.Result{partial, partial}, StatusOpen, nil},
+		{"judged passing twice resolves", []checks.Result{run("shell", checks.Fail, viol("shell_off_provider")), run("shell", checks.Fail, viol("shell_off_provider"))},
+			StatusResolved, []Kind{KindResolved}},
+		{"unjudged between passes does not reset them", []checks.Result{run("shell", checks.Pass), partial, run("shell", checks.Pass)},
+			StatusResolved, []Kind{KindResolved}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			states := open
+			var kinds []Kind
+			for i, r := range tt.runs {
+				var trs []Transition
+				states, trs = Apply(t0.Add(time.Duration(i+1)*time.Hour), cfg, site, states, r)
+				for _, tr := range trs {
+					if tr.Code == "shell_unreachable" {
+						kinds = append(kinds, tr.Kind)
+					}
+				}
+			}
+			var got Status
+			for _, s := range states {
+				if s.Code == "shell_unreachable" {
+					got = s.Status
+				}
+			}
+			if got != tt.status || strings.Join(kindsStr(kinds), ",") != strings.Join(kindsStr(tt.kinds), ",") {
+				t.Errorf("shell_unreachable %s with transitions %v, want %s with %v", got, kinds, tt.status, tt.kinds)
+			}
+		})
+	}
+}
