@@ -259,22 +259,25 @@ func (w *notifyWorker) Work(ctx context.Context, job *river.Job[NotifyArgs]) err
 	}
 }
 
-// dropUnannounced removes from an owner notice the resolutions of
-// violations whose opening the owner was never told about (its notice was
-// held in a storm and then dropped, or is still held): "resolved" about
-// something never announced is noise at best and alarming at worst. A
-// notice left with nothing to say is dropped, with the reason recorded.
+// dropUnannounced removes from an owner notice the resolutions, reminders
+// and escalations of violations whose opening the owner was never told
+// about (its notice was held in a storm and then dropped, or is still
+// held): "resolved", "still open" or "deadline passed" about something
+// never announced is noise at best and alarming at worst, and the opening
+// itself may have been our storm. A notice left with nothing to say is
+// dropped, with the reason recorded.
 func (e *Engine) dropUnannounced(ctx context.Context, n store.Notice) (store.Notice, bool, error) {
 	var keep []lifecycle.Transition
 	var why []string
 	for _, t := range n.Payload.Transitions {
-		if t.Kind == lifecycle.KindResolved {
+		switch t.Kind {
+		case lifecycle.KindResolved, lifecycle.KindReminder, lifecycle.KindEscalated:
 			st, ok, err := e.st.OpeningNoticeState(ctx, n.Domain, t.Code, t.OpenedAt)
 			if err != nil {
 				return n, false, err
 			}
 			if ok && (st == store.NoticeHeld || st == store.NoticeDropped) {
-				why = append(why, fmt.Sprintf("%s resolved, but the owner was never told it opened (that notice is %s)", t.Code, st))
+				why = append(why, fmt.Sprintf("%s %s, but the owner was never told it opened (that notice is %s)", t.Code, t.Kind, st))
 				continue
 			}
 		}
