@@ -83,6 +83,7 @@ func TestDaemonLifecycle(t *testing.T) {
 	if _, err := h.d.engine.Tick(context.Background(), h.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
+	h.waitFor("the reminder", func() bool { return len(h.received("/owner/broken.example.cn")) == 2 })
 	h.clock.Advance(170 * time.Hour)
 	if _, err := h.d.engine.Tick(context.Background(), h.clock.Now()); err != nil {
 		t.Fatal(err)

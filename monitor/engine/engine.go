@@ -420,6 +420,7 @@ func (e *Engine) recordTx(ctx context.Context, tx *sql.Tx, now time.Time, result
 	if err != nil {
 		return rec, err
 	}
+	e.logTransitions(rec.Transitions)
 	for _, r := range rec.Rejected {
 		e.log.Warn("result not recorded", "reason", r)
 	}
@@ -479,6 +480,18 @@ func (e *Engine) calmSince(check string) time.Time {
 	return e.started
 }
 
+// logTransitions puts every violation change in the log, where an
+// operator tailing the daemon sees sites break and recover.
+func (e *Engine) logTransitions(trs []lifecycle.Transition) {
+	for _, t := range trs {
+		attrs := []any{"domain", t.Domain, "code", t.Code, "from", t.From, "to", t.To}
+		if !t.Deadline.IsZero() && t.Kind != lifecycle.KindResolved {
+			attrs = append(attrs, "deadline", t.Deadline.Format(time.RFC3339))
+		}
+		e.log.Info("violation "+string(t.Kind), attrs...)
+	}
+}
+
 func (e *Engine) insertNotify(ctx context.Context, tx *sql.Tx, ids []string) error {
 	if len(ids) == 0 {
 		return nil
@@ -505,6 +518,7 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) (int, error) {
 			if err != nil {
 				return err
 			}
+			e.logTransitions(rec.Transitions)
 			n = len(rec.Transitions)
 			return e.insertNotify(ctx, tx, rec.QueuedIDs())
 		})

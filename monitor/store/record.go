@@ -6,7 +6,9 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -268,12 +270,20 @@ func (s *Store) recordTransitions(ctx context.Context, tx *sql.Tx, now time.Time
 		if hold {
 			state = NoticeHeld
 		}
-		n, err := createNotice(ctx, tx, now, domain, NoticeOwner, NoticePayload{Domain: domain, Transitions: owner}, state)
+		id, merged, err := mergeIntoUnsent(ctx, tx, domain, state, owner)
 		if err != nil {
 			return nil, err
 		}
-		ownerID = n.ID
-		notices = append(notices, n)
+		if merged {
+			ownerID = id // its delivery job is already queued
+		} else {
+			n, err := createNotice(ctx, tx, now, domain, NoticeOwner, NoticePayload{Domain: domain, Transitions: owner}, state)
+			if err != nil {
+				return nil, err
+			}
+			ownerID = n.ID
+			notices = append(notices, n)
+		}
 	}
 	if len(ops) > 0 {
 		n, err := createNotice(ctx, tx, now, domain, NoticeOps, NoticePayload{Domain: domain, Transitions: ops}, NoticeQueued)
@@ -300,6 +310,57 @@ func (s *Store) recordTransitions(ctx context.Context, tx *sql.Tx, now time.Time
 		}
 	}
 	return notices, nil
+}
+
+// mergeIntoUnsent folds a site's new owner transitions into its owner
+// notice that is still waiting for its first attempt (checks run in
+// separate jobs, and quiet hours or pacing hold notices back), so that the
+// owner gets one notice holding everything that changed, not one per
+// check. A later transition of a code replaces the earlier one, except a
+// reminder, which the unsent notice already covers; a code opened and
+// resolved before anyone was told disappears, and a notice left with
+// nothing to say is dropped with the reason.
+func mergeIntoUnsent(ctx context.Context, tx *sql.Tx, domain string, state NoticeState, trs []lifecycle.Transition) (string, bool, error) {
+	var id, payload string
+	err := tx.QueryRowContext(ctx, `SELECT id, payload FROM notices
+		WHERE domain = ? AND kind = 'owner' AND state = ? AND attempts = 0
+		ORDER BY created_at DESC LIMIT 1`, domain, string(state)).Scan(&id, &payload)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("find the unsent notice of %s: %w", domain, err)
+	}
+	var p NoticePayload
+	if err := json.Unmarshal([]byte(payload), &p); err != nil {
+		return "", false, fmt.Errorf("decode notice %s: %w", id, err)
+	}
+	for _, t := range trs {
+		i := slices.IndexFunc(p.Transitions, func(o lifecycle.Transition) bool { return o.Code == t.Code })
+		switch {
+		case i < 0:
+			p.Transitions = append(p.Transitions, t)
+		case p.Transitions[i].Kind == lifecycle.KindOpened && t.Kind == lifecycle.KindResolved:
+			p.Transitions = slices.Delete(p.Transitions, i, i+1)
+		case t.Kind == lifecycle.KindReminder:
+			// The unsent notice already tells the owner about it.
+		default:
+			p.Transitions[i] = t
+		}
+	}
+	if len(p.Transitions) == 0 {
+		_, err = tx.ExecContext(ctx, `UPDATE notices SET state = 'dropped', next_at = NULL, last_error = ? WHERE id = ?`,
+			"every violation it announced was resolved before it was sent", id)
+		return id, err == nil, err
+	}
+	body, err := json.Marshal(p)
+	if err != nil {
+		return "", false, fmt.Errorf("encode notice %s: %w", id, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE notices SET payload = ? WHERE id = ?`, string(body), id); err != nil {
+		return "", false, fmt.Errorf("update notice %s: %w", id, err)
+	}
+	return id, true, nil
 }
 
 const stateColumns = `domain, code, status, fails, passes, opened_at, deadline, last_notified_at, message, evidence, updated_at`

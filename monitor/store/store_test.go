@@ -222,6 +222,13 @@ func TestRecordResultsLifecycleAndNotices(t *testing.T) {
 		t.Errorf("times not kept across restart: %+v", open[0])
 	}
 
+	// The opening notice goes out before the fix.
+	if _, err := s.BeginAttempt(ctx, n.ID, t0.Add(7*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishAttempt(ctx, Attempt{NoticeID: n.ID, At: t0.Add(7 * time.Hour), Channel: "webhook", StatusCode: 204}, NoticeDelivered, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
 	record(t, s, t0.Add(18*time.Hour), pass("a.cn", "footer"))
 	rec = record(t, s, t0.Add(24*time.Hour), pass("a.cn", "footer"))
 	if len(rec.Transitions) != 2 || rec.Transitions[0].Kind != lifecycle.KindResolved || len(rec.QueuedIDs()) != 1 {
@@ -320,7 +327,20 @@ func TestTickDueRemindsAndEscalatesWithOpsNotice(t *testing.T) {
 	s, _ := openTest(t)
 	cfg := lifecycle.DefaultConfig()
 	record(t, s, t0, fail("a.cn", "shell", "shell_unresolvable"))
-	record(t, s, t0, fail("a.cn", "shell", "shell_unresolvable"))
+	opened := record(t, s, t0, fail("a.cn", "shell", "shell_unresolvable"))
+	// Each notice is delivered before the next transition, as in life.
+	deliver := func(rec Recorded) {
+		t.Helper()
+		for _, id := range rec.QueuedIDs() {
+			if _, err := s.BeginAttempt(ctx, id, t0); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.FinishAttempt(ctx, Attempt{NoticeID: id, At: t0, Channel: "webhook", StatusCode: 204}, NoticeDelivered, time.Time{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	deliver(opened)
 
 	tick := func(at time.Duration) Recorded {
 		t.Helper()
@@ -342,6 +362,7 @@ func TestTickDueRemindsAndEscalatesWithOpsNotice(t *testing.T) {
 	if len(rec.Transitions) != 1 || rec.Transitions[0].Kind != lifecycle.KindReminder || len(rec.Notices) != 1 {
 		t.Fatalf("want one reminder notice, got %+v", rec)
 	}
+	deliver(rec)
 	if rec := tick(73 * time.Hour); len(rec.Transitions) != 0 {
 		t.Fatalf("reminded twice: %+v", rec.Transitions)
 	}
@@ -618,5 +639,47 @@ func TestKilledProcessLosesNoCommit(t *testing.T) {
 	}
 	if c := count(t, s, `SELECT COUNT(*) FROM violations WHERE status = 'pending'`); c != 20 {
 		t.Fatalf("%d of 20 committed violation states survived the kill", c)
+	}
+}
+
+// TestUnsentNoticeCollectsLaterTransitions: checks run in separate jobs,
+// so a site failing two checks changes in two batches; while its notice
+// has not been tried, the second batch joins it instead of making a
+// second notice. Something opened and resolved before anyone was told
+// is never sent.
+func TestUnsentNoticeCollectsLaterTransitions(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	record(t, s, t0, fail("a.cn", "footer", "footer_link_missing"), fail("a.cn", "shell", "shell_placeholder"))
+	first := record(t, s, t0.Add(time.Minute), fail("a.cn", "footer", "footer_link_missing"))
+	if len(first.QueuedIDs()) != 1 {
+		t.Fatalf("footer opening: %+v", first)
+	}
+	second := record(t, s, t0.Add(2*time.Minute), fail("a.cn", "shell", "shell_placeholder"))
+	if len(second.Transitions) != 1 || len(second.QueuedIDs()) != 0 {
+		t.Fatalf("shell opening made a second notice: %+v", second)
+	}
+	n, err := s.Notice(ctx, first.QueuedIDs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(n.Payload.Transitions) != 2 || n.State != NoticeQueued {
+		t.Fatalf("notice should hold both openings: %+v", n)
+	}
+	if c := count(t, s, `SELECT COUNT(*) FROM transitions WHERE notice_id = ?`, n.ID); c != 2 {
+		t.Errorf("%d transitions point at the notice, want 2", c)
+	}
+
+	// Both fixed before the notice was ever tried: nothing to tell.
+	record(t, s, t0.Add(3*time.Minute), pass("a.cn", "footer"), pass("a.cn", "shell"))
+	rec := record(t, s, t0.Add(4*time.Minute), pass("a.cn", "footer"), pass("a.cn", "shell"))
+	if len(rec.Transitions) != 2 || len(rec.QueuedIDs()) != 0 {
+		t.Fatalf("resolutions: %+v", rec)
+	}
+	if n, _ = s.Notice(ctx, n.ID); n.State != NoticeDropped || n.LastError == "" {
+		t.Fatalf("notice with nothing left to say: %+v", n)
+	}
+	if c := count(t, s, `SELECT COUNT(*) FROM notices`); c != 1 {
+		t.Errorf("%d notices, want 1", c)
 	}
 }
