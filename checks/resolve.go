@@ -48,6 +48,11 @@ type ResolverConfig struct {
 	// AuthoritativePort is the port the authoritative servers are reached
 	// on; 0 means 53. Only tests and labs change it.
 	AuthoritativePort int
+	// AuthoritativePolicy decides which addresses of the zone's NS hosts
+	// may be asked. NS records are written by the domain's owner, who can
+	// point them at loopback, our private network or a metadata address;
+	// the zero value asks public addresses only (allow_private lifts it).
+	AuthoritativePolicy egress.Policy
 	// Timeout bounds one query attempt; 0 means DefaultDNSTimeout.
 	Timeout time.Duration
 	// Retries is how many times a query that timed out, failed on the
@@ -64,6 +69,7 @@ type Resolver struct {
 	servers  []string
 	auth     bool
 	authPort string
+	policy   egress.Policy
 	timeout  time.Duration
 	retries  int
 	udp      *dns.Client
@@ -75,7 +81,7 @@ func NewResolver(cfg ResolverConfig) (*Resolver, error) {
 	if len(cfg.Servers) == 0 {
 		return nil, errors.New("resolver: no DNS server configured")
 	}
-	r := &Resolver{auth: cfg.Authoritative, timeout: cfg.Timeout, retries: cfg.Retries}
+	r := &Resolver{auth: cfg.Authoritative, timeout: cfg.Timeout, retries: cfg.Retries, policy: cfg.AuthoritativePolicy}
 	for _, s := range cfg.Servers {
 		addr, err := normalizeServer(s)
 		if err != nil {
@@ -799,12 +805,20 @@ func (r *Resolver) Authoritative(ctx context.Context, name string) (Zone, error)
 		hosts = hosts[:maxAuthServers]
 	}
 	z.Servers = make([]NameServer, len(hosts))
+	refused := make([][]string, len(hosts))
 	var wg sync.WaitGroup
 	for i, h := range hosts {
 		wg.Go(func() {
 			z.Servers[i].Host = h
 			res, err := r.LookupAddrs(ctx, h)
 			if err == nil {
+				res.Addrs = slices.DeleteFunc(res.Addrs, func(a netip.Addr) bool {
+					if err := r.policy.Check(a); err != nil {
+						refused[i] = append(refused[i], a.String())
+						return true
+					}
+					return false
+				})
 				// IPv4 first: it is the family most likely to work from here.
 				addrs := slices.Clone(res.Addrs)
 				slices.SortStableFunc(addrs, func(a, b netip.Addr) int {
@@ -823,6 +837,16 @@ func (r *Resolver) Authoritative(ctx context.Context, name string) (Zone, error)
 	wg.Wait()
 	z.Servers = slices.DeleteFunc(z.Servers, func(ns NameServer) bool { return len(ns.Addrs) == 0 })
 	if len(z.Servers) == 0 {
+		var blocked []string
+		for i, addrs := range refused {
+			if len(addrs) > 0 {
+				blocked = append(blocked, fmt.Sprintf("%s: %s", hosts[i], strings.Join(addrs, ", ")))
+			}
+		}
+		if len(blocked) > 0 {
+			return z, fmt.Errorf("zone %s: none of its NS hosts (%s) resolves to an address we may ask; refused non-public %s",
+				z.Name, strings.Join(hosts, ", "), strings.Join(blocked, "; "))
+		}
 		return z, fmt.Errorf("zone %s: none of its NS hosts (%s) resolves", z.Name, strings.Join(hosts, ", "))
 	}
 	return z, nil

@@ -34,6 +34,8 @@ var misbehaving = map[string]string{
 // (1+Retries)*Timeout.
 func quickResolver(t testing.TB, cfg ResolverConfig) *Resolver {
 	t.Helper()
+	// The fake authoritative servers listen on loopback.
+	cfg.AuthoritativePolicy.AllowPrivate = true
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 150 * time.Millisecond
 	}
@@ -436,4 +438,37 @@ func BenchmarkLookupAddrsParallel(b *testing.B) {
 	})
 	// Each LookupAddrs asks A and AAAA.
 	b.ReportMetric(2*float64(b.N)/time.Since(start).Seconds(), "queries/s")
+}
+
+// NS records are written by the zone's owner, who may point them at our
+// own network: the authoritative walk must not send queries to loopback,
+// private or metadata addresses unless private targets are allowed.
+func TestAuthoritativeServersMustBePublic(t *testing.T) {
+	rec := startFakeDNS(t, recursiveZone, false, nil)
+	auth := startFakeDNS(t, authZone, true, nil)
+	r, err := NewResolver(ResolverConfig{Servers: []string{rec.addr}, Authoritative: true, AuthoritativePort: auth.port(),
+		Timeout: 150 * time.Millisecond, Retries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := r.Authoritative(ctx, "a.example.test"); err == nil || !strings.Contains(err.Error(), "non-public") {
+		t.Errorf("Authoritative: %v, want a refusal of the loopback NS addresses", err)
+	}
+	answers, err := r.LookupTypes(ctx, "a.example.test", dns.TypeA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range answers {
+		if a.Authoritative && a.Kind != KindUnknown {
+			t.Errorf("authoritative answer %v, want unknown", a)
+		}
+	}
+	if n := auth.queries.Load(); n != 0 {
+		t.Errorf("the loopback authoritative server got %d queries, want none", n)
+	}
+	res := Run(ctx, NewDNSCheck(r), &Site{Domain: "example.test", Status: StatusFirstFilingPending})
+	if res.Outcome == Pass {
+		t.Errorf("dns check passed without asking the authoritative servers: %+v", res)
+	}
 }

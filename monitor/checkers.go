@@ -75,9 +75,10 @@ func NewCheckers(cfg *config.Config, opts CheckerOptions) (*Checkers, error) {
 		}
 	}
 	res, err := checks.NewResolver(checks.ResolverConfig{
-		Servers:       servers,
-		Authoritative: cfg.DNS.Authoritative,
-		Timeout:       cfg.DNS.Timeout,
+		Servers:             servers,
+		Authoritative:       cfg.DNS.Authoritative,
+		AuthoritativePolicy: egress.Policy{AllowPrivate: cfg.AllowPrivate},
+		Timeout:             cfg.DNS.Timeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("building the DNS resolver: %w", err)
