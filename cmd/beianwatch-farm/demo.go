@@ -30,7 +30,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ff.register(fs, 30, 0.1, filepath.Join("data", "demo"))
 	bin := fs.String("beianwatch", filepath.Join("bin", "beianwatch"), "the beianwatch binary")
 	listen := fs.String("listen", "127.0.0.1:9470", "the daemon's HTTP address")
-	schedule := fs.String("schedule", "@every 1m", "every check's schedule (a minute is the shortest the daemon accepts)")
+	schedule := fs.String("schedule", "@every 10s", "every check's schedule")
 	if ok, code := parse(fs, args, stderr); !ok {
 		return code
 	}
@@ -56,7 +56,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	apiToken := randomToken()
-	files, err := srv.WriteFiles(ff.dir, farm.ConfigParams{Listen: *listen, Schedule: *schedule, Concurr: 8}, apiToken)
+	files, err := srv.WriteFiles(ff.dir, farm.ConfigParams{Listen: *listen, Schedule: *schedule, Concurr: 8, FailAfter: 2}, apiToken)
 	if err != nil {
 		return fail(err)
 	}
