@@ -317,7 +317,8 @@ func (s *Store) recordTransitions(ctx context.Context, tx *sql.Tx, now time.Time
 // separate jobs, and quiet hours or pacing hold notices back), so that the
 // owner gets one notice holding everything that changed, not one per
 // check. A later transition of a code replaces the earlier one, except a
-// reminder, which the unsent notice already covers; a code opened and
+// reminder or an escalation of an unsent opening, which the notice already
+// covers; a code opened and
 // resolved before anyone was told disappears, and a notice left with
 // nothing to say is dropped with the reason.
 func mergeIntoUnsent(ctx context.Context, tx *sql.Tx, domain string, state NoticeState, trs []lifecycle.Transition) (string, bool, error) {
@@ -342,8 +343,10 @@ func mergeIntoUnsent(ctx context.Context, tx *sql.Tx, domain string, state Notic
 			p.Transitions = append(p.Transitions, t)
 		case p.Transitions[i].Kind == lifecycle.KindOpened && t.Kind == lifecycle.KindResolved:
 			p.Transitions = slices.Delete(p.Transitions, i, i+1)
-		case t.Kind == lifecycle.KindReminder:
-			// The unsent notice already tells the owner about it.
+		case t.Kind == lifecycle.KindReminder || p.Transitions[i].Kind == lifecycle.KindOpened && t.Kind == lifecycle.KindEscalated:
+			// The unsent notice already tells the owner about it; an owner
+			// first hears of a violation as opened, never as escalated
+			// (ops hears the escalation on its own channel).
 		default:
 			p.Transitions[i] = t
 		}
