@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -126,6 +127,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 	d.metrics.setInventory(true, len(lint))
 
 	d.last = inv
+	// Parsing a large inventory leaves several times its size in garbage;
+	// give it back now rather than carry it until the next collection.
+	debug.FreeOSMemory()
 	d.watcher = inventory.NewWatcher(cfg.Inventory.Path, inv, d.onReload)
 	d.reloadOK.Store(true)
 
@@ -245,6 +249,7 @@ func (d *Daemon) onReload(inv *inventory.Inventory, lint []inventory.LintError, 
 	d.log.Info("inventory reloaded", "sites", inv.Len(), "rejected", len(lint))
 	prev := d.last
 	d.last = inv
+	debug.FreeOSMemory() // the old inventory and the parse garbage
 	if d.engine != nil {
 		d.withdrawGone(prev, inv)
 	}
