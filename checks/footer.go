@@ -145,12 +145,7 @@ func EvaluateFooter(body []byte, s *Site, opts FooterOptions) Result {
 			evidenceOf(p, text, entityOnly[0]))
 		judgeICPLinks(p, text, entityOnly, add)
 	case len(others) > 0:
-		var nums []string
-		for _, m := range others {
-			if n := m.Number.String(); !contains(nums, n) {
-				nums = append(nums, n)
-			}
-		}
+		nums := distinctCapped(len(others), func(i int) string { return others[i].Number.String() })
 		add(CodeFooterICPMismatch, Violation,
 			fmt.Sprintf("the page shows %s, not this site's number %s", strings.Join(nums, ", "), s.ICP),
 			strings.Join(nums, "; "))
@@ -268,8 +263,8 @@ func parseHref(href string) (*url.URL, bool) {
 // the best-classified anchor of the segments holding those digits.
 func hrefOver(p *pageText, from, to int) (string, linkClass) {
 	best, bestClass := "", linkNone
-	for _, sg := range p.segs {
-		if sg.end <= from || sg.start >= to || sg.anchor < 0 {
+	for _, sg := range p.segsOver(from, to) {
+		if sg.anchor < 0 {
 			continue
 		}
 		h := p.anchors[sg.anchor].href
@@ -342,8 +337,8 @@ func judgeICPForm(p *pageText, text string, ms []icpMatch, add func(string, Seve
 }
 
 func inFooter(p *pageText, from, to int) bool {
-	for _, sg := range p.segs {
-		if sg.end > from && sg.start < to && sg.footer {
+	for _, sg := range p.segsOver(from, to) {
+		if sg.footer {
 			return true
 		}
 	}
@@ -387,15 +382,15 @@ func classifyPSBLink(href, code string) psbLinkClass {
 // judgePSB applies the PSB rules; it reports whether the number is shown
 // only as an image, which static HTML cannot judge.
 func judgePSB(p *pageText, text string, want PSBNumber, found []psbMatch, add func(string, Severity, string, string)) (inImage bool) {
-	var mine []psbMatch
-	var others []string
+	var mine, notMine []psbMatch
 	for _, m := range found {
 		if m.Number.Code == want.Code {
 			mine = append(mine, m)
-		} else if !contains(others, m.Number.Code) {
-			others = append(others, m.Number.Code)
+		} else {
+			notMine = append(notMine, m)
 		}
 	}
+	others := distinctCapped(len(notMine), func(i int) string { return notMine[i].Number.Code })
 	if len(mine) == 0 && contains(p.imagePSBCodes, want.Code) {
 		// Shown as an image only: a person has to look (no OCR here).
 		return true
@@ -410,8 +405,8 @@ func judgePSB(p *pageText, text string, want PSBNumber, found []psbMatch, add fu
 	}
 	best, bestHref, bestAt := psbLinkNone, "", mine[0]
 	for _, m := range mine {
-		for _, sg := range p.segs {
-			if sg.end <= m.digitsStart || sg.start >= m.digitsEnd || sg.anchor < 0 {
+		for _, sg := range p.segsOver(m.digitsStart, m.digitsEnd) {
+			if sg.anchor < 0 {
 				continue
 			}
 			h := p.anchors[sg.anchor].href
@@ -456,6 +451,23 @@ func missingEvidence(text string) string {
 	n := len([]rune(text))
 	notes = append(notes, fmt.Sprintf("%d characters of visible text", n))
 	return strings.Join(notes, "; ")
+}
+
+// maxListed bounds the numbers an evidence string lists: a hostile page
+// can show thousands.
+const maxListed = 10
+
+// distinctCapped returns the first maxListed distinct values of n items.
+func distinctCapped(n int, value func(int) string) []string {
+	seen := make(map[string]bool)
+	var out []string
+	for i := 0; i < n && len(out) < maxListed; i++ {
+		if v := value(i); !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func contains(list []string, s string) bool {

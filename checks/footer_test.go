@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -269,4 +270,57 @@ func realisticPage(size int) []byte {
 	sb.WriteString(`<p><a href="https://beian.miit.gov.cn/" target="_blank">京ICP备2024000001号-1</a>&nbsp;&nbsp;<a target="_blank" href="https://beian.mps.gov.cn/#/query/webSearch?code=11010802012345"><img src="/images/ga.png">京公网安备 11010802012345号</a></p></div>`)
 	sb.WriteString(`<script src="/js/jquery.min.js"></script><script>$(function(){$(".nav li").hover(function(){});});</script></body></html>`)
 	return []byte(sb.String())
+}
+
+// TestFooterManyNumbers: a page showing thousands of numbers is judged
+// with bounded evidence.
+func TestFooterManyNumbers(t *testing.T) {
+	var sb strings.Builder
+	sb.WriteString("<html><body>")
+	for i := range 5000 {
+		fmt.Fprintf(&sb, "<span><a href='https://example.com/%d'>京ICP备%08d号</a></span>", i, 10000000+i)
+	}
+	sb.WriteString("</body></html>")
+	r := EvaluateFooter([]byte(sb.String()), footerCase{}.site(t), FooterOptions{})
+	if r.Outcome != Fail || len(r.Findings) != 1 || r.Findings[0].Code != CodeFooterICPMismatch {
+		t.Fatalf("%+v", r)
+	}
+	if n := strings.Count(r.Findings[0].Evidence, "ICP备"); n != maxListed {
+		t.Errorf("evidence lists %d numbers, want %d", n, maxListed)
+	}
+}
+
+// BenchmarkEvaluateFooterHostile: 4 MB (the body cap) of the expected
+// number, each in its own link, must stay linear.
+func BenchmarkEvaluateFooterHostile(b *testing.B) {
+	var sb strings.Builder
+	for sb.Len() < 4<<20 {
+		sb.WriteString("<span><a href='https://evil.example/'>京ICP备2024000001号-1</a></span>")
+	}
+	body := []byte(sb.String())
+	s := footerCase{}.site(b)
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if r := EvaluateFooter(body, s, FooterOptions{}); r.Outcome != Fail {
+			b.Fatal(r.Outcome)
+		}
+	}
+}
+
+// FuzzEvaluateFooter: no page makes the footer rules panic, and a result
+// always has an outcome.
+func FuzzEvaluateFooter(f *testing.F) {
+	entries, _ := os.ReadDir("testdata/footer")
+	for _, e := range entries {
+		if b, err := os.ReadFile(filepath.Join("testdata/footer", e.Name())); err == nil {
+			f.Add(b)
+		}
+	}
+	s := footerCase{psb: "京公网安备11010802012345号"}.site(f)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r := EvaluateFooter(body, s, FooterOptions{})
+		if r.Outcome == "" {
+			t.Fatal("no outcome")
+		}
+	})
 }

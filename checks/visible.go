@@ -2,6 +2,7 @@ package checks
 
 import (
 	"bytes"
+	"sort"
 	"strings"
 
 	"golang.org/x/net/html"
@@ -222,6 +223,19 @@ func extractText(body []byte, collectRaw bool) *pageText {
 			rawOf = 0
 		}
 	}
+}
+
+// segsOver returns the segments overlapping the text [from, to). Segments
+// are in text order and do not overlap, so a binary search finds the
+// first: judging every number of a page stays linear even when a hostile
+// page repeats a number a hundred thousand times.
+func (p *pageText) segsOver(from, to int) []textSegment {
+	i := sort.Search(len(p.segs), func(i int) bool { return p.segs[i].end > from })
+	j := i
+	for j < len(p.segs) && p.segs[j].start < to {
+		j++
+	}
+	return p.segs[i:j]
 }
 
 func (p *pageText) addText(text []byte, el openElem) {
