@@ -91,3 +91,32 @@ func TestHomepageMemoSharesErrorsToo(t *testing.T) {
 		t.Fatalf("%d fetches of a failing page, want 1", n)
 	}
 }
+
+// TestLookupMemoAsksOncePerSite: under a site's memo the shell check's
+// lookup of the domain also serves the fetch's dial; without one, every
+// lookup asks again.
+func TestLookupMemoAsksOncePerSite(t *testing.T) {
+	srv := startFakeDNS(t, recursiveZone, false, nil)
+	r := quickResolver(t, ResolverConfig{Servers: []string{srv.addr}})
+	ctx := WithHomepageMemo(context.Background())
+	first, err := r.LookupAddrs(ctx, "a.example.test")
+	if err != nil || first.Kind != KindRecords {
+		t.Fatalf("lookup: %+v %v", first, err)
+	}
+	asked := srv.queries.Load()
+	if _, err := r.LookupNetIP(ctx, "ip", "a.example.test"); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := r.LookupAddrs(ctx, "A.Example.Test."); len(again.Addrs) != 1 {
+		t.Fatalf("memoised lookup: %+v", again)
+	}
+	if n := srv.queries.Load(); n != asked {
+		t.Errorf("%d more queries under the memo, want none", n-asked)
+	}
+	if _, err := r.LookupAddrs(context.Background(), "a.example.test"); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.queries.Load(); n == asked {
+		t.Error("a lookup without a memo was served from one")
+	}
+}

@@ -616,6 +616,10 @@ func (r *Resolver) LookupAddrs(ctx context.Context, name string) (AddrResult, er
 	if err != nil {
 		return AddrResult{}, err
 	}
+	return memoizedAddrs(ctx, r, ascii, func() AddrResult { return r.lookupAddrs(ctx, ascii) }), nil
+}
+
+func (r *Resolver) lookupAddrs(ctx context.Context, ascii string) AddrResult {
 	res := AddrResult{Name: ascii}
 	types := []uint16{dns.TypeA, dns.TypeAAAA}
 	res.Answers = make([]Answer, len(r.servers)*len(types))
@@ -660,7 +664,7 @@ func (r *Resolver) LookupAddrs(ctx context.Context, name string) (AddrResult, er
 	default:
 		res.Kind = KindNoData
 	}
-	return res, nil
+	return res
 }
 
 // follow asks one resolver for name/qtype and, when it returns a chain that
