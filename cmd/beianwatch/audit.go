@@ -105,6 +105,8 @@ func cmdAudit(ctx context.Context, e *env, args []string) int {
 	}
 	reportLint(e.stderr, lint)
 
+	// An audit holds every site's results until the report is written.
+	tuneGC(e.getenv, slog.New(slog.DiscardHandler))
 	built, err := monitor.NewCheckers(cfg, monitor.CheckerOptions{Getenv: e.getenv})
 	if err != nil {
 		return fail(err)

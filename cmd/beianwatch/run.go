@@ -160,12 +160,12 @@ func cmdValidate(e *env, args []string) int {
 	return status
 }
 
-// tuneGC trades a little CPU for memory in the long-running daemon: its
-// live heap is mostly the inventory (about 1 KB a site), and with Go's
-// default GOGC=100 the heap of a 100,000-site daemon would swing up to
-// twice that between collections. The daemon's work is network-bound, so
-// collecting at 50% growth costs little. GOGC or GOMEMLIMIT in the
-// environment win.
+// tuneGC trades a little CPU for memory in the daemon and the audit: their
+// live heap is mostly the inventory (about 1 KB a site) and, for the audit,
+// the results, and with Go's default GOGC=100 the heap of a 100,000-site
+// run would swing up to twice that between collections. The work is
+// network-bound, so collecting at 50% growth costs little. GOGC or
+// GOMEMLIMIT in the environment win.
 func tuneGC(getenv func(string) string, log *slog.Logger) {
 	if getenv("GOGC") != "" || getenv("GOMEMLIMIT") != "" {
 		return

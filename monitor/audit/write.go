@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -14,10 +16,40 @@ var Formats = []string{"json", "csv", "html"}
 // WriteJSON writes the report as indented JSON. Pages' text is kept
 // readable (no \u003c escapes): this is data, not HTML.
 func WriteJSON(w io.Writer, r *Report) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(r); err != nil {
+	// One site at a time: a 100,000-site report is about 150 MB of JSON,
+	// which encoding the Report whole would hold in memory twice over.
+	bw := bufio.NewWriterSize(w, 64<<10)
+	marshal := func(v any, indent string) ([]byte, error) {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent(indent, "  ")
+		err := enc.Encode(v)
+		return bytes.TrimRight(buf.Bytes(), "\n"), err
+	}
+	sum, err := marshal(r.Summary, "  ")
+	if err != nil {
+		return fmt.Errorf("writing the JSON report: %w", err)
+	}
+	bw.WriteString("{\n  \"summary\": ")
+	bw.Write(sum)
+	bw.WriteString(",\n  \"sites\": [")
+	for i, site := range r.Sites {
+		b, err := marshal(site, "    ")
+		if err != nil {
+			return fmt.Errorf("writing the JSON report: %w", err)
+		}
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		bw.WriteString("\n    ")
+		bw.Write(b)
+	}
+	if len(r.Sites) > 0 {
+		bw.WriteString("\n  ")
+	}
+	bw.WriteString("]\n}\n")
+	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("writing the JSON report: %w", err)
 	}
 	return nil
