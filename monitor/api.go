@@ -66,6 +66,12 @@ type page[T any] struct {
 	Offset int `json:"offset"`
 }
 
+// pageParams reads ?limit= (1..1000, default 100) and ?offset=.
+func pageParams(r *http.Request) (limit, offset int, err error) {
+	p, err := paginate[struct{}](r, nil)
+	return p.Limit, p.Offset, err
+}
+
 func paginate[T any](r *http.Request, all []T) (page[T], error) {
 	limit, offset := 100, 0
 	if v := r.URL.Query().Get("limit"); v != "" {
@@ -222,7 +228,12 @@ func (d *Daemon) apiTrigger(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Daemon) apiViolations(w http.ResponseWriter, r *http.Request) {
-	f := store.ViolationFilter{Domain: r.URL.Query().Get("site"), Limit: 100000}
+	limit, offset, err := pageParams(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	f := store.ViolationFilter{Domain: r.URL.Query().Get("site"), Code: r.URL.Query().Get("code"), Limit: limit, Offset: offset}
 	if st := r.URL.Query().Get("state"); st != "" {
 		for _, s := range strings.Split(st, ",") {
 			switch lifecycle.Status(s) {
@@ -236,46 +247,48 @@ func (d *Daemon) apiViolations(w http.ResponseWriter, r *http.Request) {
 	} else {
 		f.Statuses = []lifecycle.Status{lifecycle.StatusOpen, lifecycle.StatusEscalated}
 	}
-	all, err := d.store.Violations(r.Context(), f)
+	items, err := d.store.Violations(r.Context(), f)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)
 		return
 	}
-	if code := r.URL.Query().Get("code"); code != "" {
-		kept := all[:0]
-		for _, v := range all {
-			if v.Code == code {
-				kept = append(kept, v)
-			}
-		}
-		all = kept
-	}
-	p, err := paginate(r, orEmpty(all))
+	total, err := d.store.CountViolations(r.Context(), f)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err)
+		writeError(w, http.StatusInternalServerError, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, p)
+	writeJSON(w, http.StatusOK, page[lifecycle.State]{Items: orEmpty(items), Total: total, Limit: limit, Offset: offset})
 }
 
 func (d *Daemon) apiNotices(w http.ResponseWriter, r *http.Request) {
-	f := store.NoticeFilter{Domain: r.URL.Query().Get("site"), Limit: 100000}
-	if st := r.URL.Query().Get("state"); st != "" {
-		for _, s := range strings.Split(st, ",") {
-			f.States = append(f.States, store.NoticeState(s))
-		}
-	}
-	all, err := d.store.Notices(r.Context(), f)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
-		return
-	}
-	p, err := paginate(r, orEmpty(all))
+	limit, offset, err := pageParams(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, p)
+	f := store.NoticeFilter{Domain: r.URL.Query().Get("site"), Limit: limit, Offset: offset}
+	if st := r.URL.Query().Get("state"); st != "" {
+		for _, s := range strings.Split(st, ",") {
+			switch ns := store.NoticeState(s); ns {
+			case store.NoticeQueued, store.NoticeHeld, store.NoticeSending, store.NoticeDelivered, store.NoticeDead, store.NoticeDropped:
+				f.States = append(f.States, ns)
+			default:
+				writeError(w, http.StatusBadRequest, errors.New("state must be queued, held, sending, delivered, dead or dropped"))
+				return
+			}
+		}
+	}
+	items, err := d.store.Notices(r.Context(), f)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	total, err := d.store.CountNotices(r.Context(), f)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page[store.Notice]{Items: orEmpty(items), Total: total, Limit: limit, Offset: offset})
 }
 
 func (d *Daemon) apiNotice(w http.ResponseWriter, r *http.Request) {

@@ -3,6 +3,8 @@ package monitor
 import (
 	"context"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -194,5 +196,37 @@ func TestAPIAuthAndPrivacy(t *testing.T) {
 	}
 	if got := sites.Items[0].OwnerURL; got == h.hook.URL+"/owner/good.example.cn" {
 		t.Errorf("owner webhook URL returned whole: %s", got)
+	}
+}
+
+func TestAPIPaging(t *testing.T) {
+	var sites []fixtureSite
+	for _, d := range []string{"a.example.cn", "b.example.cn", "c.example.cn"} {
+		sites = append(sites, fixtureSite{Domain: d, Footer: oldFooter})
+	}
+	h := newHarness(t, sites)
+	h.start()
+	for _, s := range sites {
+		h.runCheck(checks.CheckFooter, s.Domain)
+		h.runCheck(checks.CheckFooter, s.Domain)
+	}
+	var seen []string
+	for offset := 0; offset < 3; offset += 2 {
+		v := h.violations("?limit=2&offset=" + strconv.Itoa(offset))
+		if v.Total != 3 {
+			t.Fatalf("total %d, want 3", v.Total)
+		}
+		for _, it := range v.Items {
+			seen = append(seen, it.Domain)
+		}
+	}
+	if strings.Join(seen, ",") != "a.example.cn,b.example.cn,c.example.cn" {
+		t.Errorf("pages held %v", seen)
+	}
+	if v := h.violations("?code=footer_link_obsolete&site=b.example.cn"); v.Total != 1 || v.Items[0].Domain != "b.example.cn" {
+		t.Errorf("filtered: %+v", v)
+	}
+	if resp := h.api("GET", "/api/v1/notices?state=bogus"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("bad notice state: HTTP %d", resp.StatusCode)
 	}
 }

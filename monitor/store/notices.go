@@ -166,11 +166,11 @@ type NoticeFilter struct {
 	Domain string        // "" = all sites
 	States []NoticeState // empty = all states
 	Limit  int           // default 100
+	Offset int           // rows to skip, for paging
 }
 
-// Notices lists notices, newest first.
-func (s *Store) Notices(ctx context.Context, f NoticeFilter) ([]Notice, error) {
-	q := `SELECT ` + noticeColumns + ` FROM notices WHERE 1 = 1`
+func (f NoticeFilter) where() (string, []any) {
+	q := ` WHERE 1 = 1`
 	var args []any
 	if f.Domain != "" {
 		q += ` AND domain = ?`
@@ -182,8 +182,24 @@ func (s *Store) Notices(ctx context.Context, f NoticeFilter) ([]Notice, error) {
 			args = append(args, string(st))
 		}
 	}
-	q += ` ORDER BY created_at DESC, id LIMIT ?`
-	args = append(args, limitOr(f.Limit, 100))
+	return q, args
+}
+
+// CountNotices counts the notices f selects, ignoring its Limit and Offset.
+func (s *Store) CountNotices(ctx context.Context, f NoticeFilter) (int, error) {
+	where, args := f.where()
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM notices`+where, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count notices: %w", err)
+	}
+	return n, nil
+}
+
+// Notices lists notices, newest first.
+func (s *Store) Notices(ctx context.Context, f NoticeFilter) ([]Notice, error) {
+	where, args := f.where()
+	q := `SELECT ` + noticeColumns + ` FROM notices` + where + ` ORDER BY created_at DESC, id LIMIT ? OFFSET ?`
+	args = append(args, limitOr(f.Limit, 100), max(f.Offset, 0))
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list notices: %w", err)

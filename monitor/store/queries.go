@@ -45,16 +45,21 @@ func (s *Store) LatestResults(ctx context.Context, domain string) ([]SiteResult,
 type ViolationFilter struct {
 	Domain   string             // "" = all sites
 	Statuses []lifecycle.Status // empty = all tracked (pending, open, escalated, resolved)
+	Code     string             // "" = all codes
 	Limit    int                // default 1000
+	Offset   int                // rows to skip, for paging
 }
 
-// Violations lists violation states, by domain and code.
-func (s *Store) Violations(ctx context.Context, f ViolationFilter) ([]lifecycle.State, error) {
-	q := `SELECT ` + stateColumns + ` FROM violations WHERE 1 = 1`
+func (f ViolationFilter) where() (string, []any) {
+	q := ` WHERE 1 = 1`
 	var args []any
 	if f.Domain != "" {
 		q += ` AND domain = ?`
 		args = append(args, f.Domain)
+	}
+	if f.Code != "" {
+		q += ` AND code = ?`
+		args = append(args, f.Code)
 	}
 	if len(f.Statuses) > 0 {
 		q += ` AND status IN (?` + repeat(",?", len(f.Statuses)-1) + `)`
@@ -62,8 +67,25 @@ func (s *Store) Violations(ctx context.Context, f ViolationFilter) ([]lifecycle.
 			args = append(args, string(st))
 		}
 	}
-	q += ` ORDER BY domain, code LIMIT ?`
-	args = append(args, limitOr(f.Limit, 1000))
+	return q, args
+}
+
+// CountViolations counts the states f selects, ignoring its Limit and
+// Offset.
+func (s *Store) CountViolations(ctx context.Context, f ViolationFilter) (int, error) {
+	where, args := f.where()
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM violations`+where, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count violations: %w", err)
+	}
+	return n, nil
+}
+
+// Violations lists violation states, by domain and code.
+func (s *Store) Violations(ctx context.Context, f ViolationFilter) ([]lifecycle.State, error) {
+	where, args := f.where()
+	q := `SELECT ` + stateColumns + ` FROM violations` + where + ` ORDER BY domain, code LIMIT ? OFFSET ?`
+	args = append(args, limitOr(f.Limit, 1000), max(f.Offset, 0))
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list violations: %w", err)
