@@ -12,6 +12,7 @@ import (
 
 	"github.com/beianwatch/beianwatch/checks"
 	"github.com/beianwatch/beianwatch/monitor/config"
+	"github.com/beianwatch/beianwatch/monitor/inventory"
 	"github.com/beianwatch/beianwatch/monitor/lifecycle"
 	"github.com/beianwatch/beianwatch/monitor/store"
 )
@@ -98,18 +99,18 @@ func paginate[T any](r *http.Request, all []T) (page[T], error) {
 // apiSite is a site as the API shows it: no secrets, masked phones, the
 // owner's webhook URL redacted.
 type apiSite struct {
-	Domain       string            `json:"domain"`
-	ICP          string            `json:"icp,omitempty"`
-	PSB          string            `json:"psb,omitempty"`
-	Status       checks.Status     `json:"status"`
-	Entity       string            `json:"entity,omitempty"`
-	URL          string            `json:"url,omitempty"`
-	IPRanges     []string          `json:"ip_ranges,omitempty"`
-	Contacts     []apiContact      `json:"contacts,omitempty"`
-	OwnerChannel string            `json:"owner_channel,omitempty"`
-	OwnerURL     string            `json:"owner_url,omitempty"`
-	Tags         map[string]string `json:"tags,omitempty"`
-	Line         int               `json:"line"`
+	Domain       string         `json:"domain"`
+	ICP          string         `json:"icp,omitempty"`
+	PSB          string         `json:"psb,omitempty"`
+	Status       checks.Status  `json:"status"`
+	Entity       string         `json:"entity,omitempty"`
+	URL          string         `json:"url,omitempty"`
+	IPRanges     []string       `json:"ip_ranges,omitempty"`
+	Contacts     []apiContact   `json:"contacts,omitempty"`
+	OwnerChannel string         `json:"owner_channel,omitempty"`
+	OwnerURL     string         `json:"owner_url,omitempty"`
+	Tags         inventory.Tags `json:"tags,omitempty"`
+	Line         int            `json:"line"`
 }
 
 type apiContact struct {

@@ -87,7 +87,9 @@ func parseCSV(name string, data []byte, b *builder) (string, error) {
 				}
 				continue
 			}
-			rec.set(cols[i], cell)
+			// A copy: the reader's strings share one allocation per row,
+			// which a kept field would keep alive whole.
+			rec.set(cols[i], strings.Clone(cell))
 		}
 		b.add(rec)
 	}

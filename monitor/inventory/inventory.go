@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -40,8 +41,36 @@ type Site struct {
 	// Owner is the owner's notice channel; zero when the owner has none
 	// (notices then reach only the provider's ops channel).
 	Owner Channel
-	// Tags are free labels (customer=acme); nil when there are none.
-	Tags map[string]string
+	// Tags are free labels (customer=acme), in file order; nil when there
+	// are none.
+	Tags Tags
+}
+
+// Tag is one free label of a site.
+type Tag struct{ Key, Value string }
+
+// Tags are a site's labels. A slice, not a map: a site has one or two, and
+// a map costs about 300 bytes, a third of a site's memory in a 100,000-site
+// inventory.
+type Tags []Tag
+
+// Get returns the value of key.
+func (t Tags) Get(key string) (string, bool) {
+	for _, tag := range t {
+		if tag.Key == key {
+			return tag.Value, true
+		}
+	}
+	return "", false
+}
+
+// MarshalJSON writes the tags as an object, {"customer": "acme"}.
+func (t Tags) MarshalJSON() ([]byte, error) {
+	m := make(map[string]string, len(t))
+	for _, tag := range t {
+		m[tag.Key] = tag.Value
+	}
+	return json.Marshal(m)
 }
 
 // Inventory is a loaded inventory.
@@ -321,14 +350,11 @@ func (b *builder) add(r *record) {
 			failItem(FieldTags, i, "tag key %q contains spaces", k)
 			continue
 		}
-		if _, dup := s.Tags[k]; dup {
+		if _, dup := s.Tags.Get(k); dup {
 			failItem(FieldTags, i, "tag %q given twice", k)
 			continue
 		}
-		if s.Tags == nil {
-			s.Tags = map[string]string{}
-		}
-		s.Tags[k] = v
+		s.Tags = append(s.Tags, Tag{Key: strings.Clone(k), Value: strings.Clone(v)})
 	}
 
 	if len(errs) > 0 {
