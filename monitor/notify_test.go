@@ -462,9 +462,27 @@ func TestStormGuardSixtySites(t *testing.T) {
 	}
 	h.clock.Advance(20 * time.Minute) // past the storm window
 	round(180)
+	// The daemon's own tick settles held notices too, and may get there
+	// first (its first run waits for leadership, a retry for River's
+	// backoff): what counts is how the 50 notices end, not which caller
+	// settled them.
 	rep, err := h.d.engine.SettleHeld(ctx, h.clock.Now())
-	if err != nil || rep.Released != 1 || rep.Dropped != 49 || rep.Waiting != 0 {
-		t.Fatalf("settle: %+v %v; want 1 released, 49 dropped", rep, err)
+	if err != nil || rep.Waiting != 0 {
+		t.Fatalf("settle: %+v %v; want nothing left waiting", rep, err)
+	}
+	settled := func(q string) int {
+		var n int
+		h.d.store.DB().QueryRow(q).Scan(&n)
+		return n
+	}
+	if held := settled(`SELECT COUNT(*) FROM notices WHERE kind = 'owner' AND state = 'held'`); held != 0 {
+		t.Fatalf("%d owner notices still held after settling", held)
+	}
+	if dropped := settled(`SELECT COUNT(*) FROM notices WHERE kind = 'owner' AND state = 'dropped'`); dropped != 49 {
+		t.Fatalf("%d owner notices dropped (settle reported %+v); want 49", dropped, rep)
+	}
+	if released := settled(`SELECT COUNT(*) FROM notices WHERE kind = 'owner' AND state IN ('queued', 'sending', 'delivered')`); released != 1 {
+		t.Fatalf("%d owner notices released (settle reported %+v); want 1", released, rep)
 	}
 	h.waitFor("s00's notice", func() bool { return len(h.received("/owner/")) == 1 })
 	if got := h.received("/owner/")[0]; got.Path != "/owner/s00.example.cn" {
