@@ -267,7 +267,7 @@ func (w *notifyWorker) Work(ctx context.Context, job *river.Job[NotifyArgs]) err
 // itself may have been our storm. A notice left with nothing to say is
 // dropped, with the reason recorded.
 func (e *Engine) dropUnannounced(ctx context.Context, n store.Notice) (store.Notice, bool, error) {
-	var keep []lifecycle.Transition
+	var drop []lifecycle.Transition
 	var why []string
 	for _, t := range n.Payload.Transitions {
 		switch t.Kind {
@@ -278,26 +278,24 @@ func (e *Engine) dropUnannounced(ctx context.Context, n store.Notice) (store.Not
 			}
 			if ok && (st == store.NoticeHeld || st == store.NoticeDropped) {
 				why = append(why, fmt.Sprintf("%s %s, but the owner was never told it opened (that notice is %s)", t.Code, t.Kind, st))
-				continue
+				drop = append(drop, t)
 			}
 		}
-		keep = append(keep, t)
 	}
-	if len(why) == 0 {
+	if len(drop) == 0 {
 		return n, false, nil
 	}
 	reason := strings.Join(why, "; ")
-	if _, err := e.st.ReviseQueued(ctx, n.ID, keep, reason); err != nil {
+	// Only the changes judged here are removed: a check batch may have
+	// merged a new one into the notice since it was read.
+	if _, err := e.st.ReviseQueued(ctx, n.ID, drop, reason); err != nil {
 		return n, false, err
-	}
-	e.log.Info("notice narrowed before sending", "notice", n.ID, "domain", n.Domain, "reason", reason, "left", len(keep))
-	if len(keep) == 0 {
-		return n, true, nil
 	}
 	n, err := e.st.Notice(ctx, n.ID)
 	if err != nil {
 		return n, false, err
 	}
+	e.log.Info("notice narrowed before sending", "notice", n.ID, "domain", n.Domain, "reason", reason, "left", len(n.Payload.Transitions), "state", n.State)
 	if n.State != store.NoticeQueued && n.State != store.NoticeSending {
 		return n, true, nil
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -504,10 +505,13 @@ func (s *Store) OpeningNoticeState(ctx context.Context, domain, code string, ope
 	return NoticeState(st), true, nil
 }
 
-// ReviseQueued narrows a queued notice that has not been attempted yet to
-// the transitions in keep, or drops it when keep is empty, recording why.
-// It reports false when the notice had already left that state.
-func (s *Store) ReviseQueued(ctx context.Context, id string, keep []lifecycle.Transition, reason string) (bool, error) {
+// ReviseQueued removes the transitions in drop from a queued notice that
+// has not been attempted yet, or drops the notice when nothing is left,
+// recording why. The removal works on the notice as it is now, not on the
+// caller's copy: a check batch may have merged a new change into it since
+// the caller read it, and that change must still be sent. It reports false
+// when the notice had already left that state.
+func (s *Store) ReviseQueued(ctx context.Context, id string, drop []lifecycle.Transition, reason string) (bool, error) {
 	var ok bool
 	err := s.InTx(ctx, func(tx *sql.Tx) error {
 		cur, err := scanNotice(tx.QueryRowContext(ctx, `SELECT `+noticeColumns+` FROM notices WHERE id = ?`, id))
@@ -520,6 +524,9 @@ func (s *Store) ReviseQueued(ctx context.Context, id string, keep []lifecycle.Tr
 		if cur.State != NoticeQueued || cur.Attempts != 0 {
 			return nil
 		}
+		keep := slices.DeleteFunc(slices.Clone(cur.Payload.Transitions), func(t lifecycle.Transition) bool {
+			return slices.ContainsFunc(drop, func(d lifecycle.Transition) bool { return sameTransition(t, d) })
+		})
 		if len(keep) == 0 {
 			_, err = tx.ExecContext(ctx, `UPDATE notices SET state = 'dropped', next_at = NULL, last_error = ? WHERE id = ?`, excerpt(reason), id)
 		} else {
@@ -538,4 +545,11 @@ func (s *Store) ReviseQueued(ctx context.Context, id string, keep []lifecycle.Tr
 		return false, fmt.Errorf("revise notice %s: %w", id, err)
 	}
 	return ok, nil
+}
+
+// sameTransition reports whether a and b are the same change of the same
+// violation (a merge replaces a code's change with a later one, which is
+// then a different change).
+func sameTransition(a, b lifecycle.Transition) bool {
+	return a.Code == b.Code && a.Kind == b.Kind && a.At.Equal(b.At) && a.OpenedAt.Equal(b.OpenedAt)
 }

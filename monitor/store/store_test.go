@@ -683,3 +683,51 @@ func TestUnsentNoticeCollectsLaterTransitions(t *testing.T) {
 		t.Errorf("%d notices, want 1", c)
 	}
 }
+
+// TestReviseQueuedKeepsTransitionsMergedSinceRead: the notify worker reads
+// a notice, decides which of its changes to leave out, then revises it in
+// a later transaction. A check batch may merge a new change into the
+// notice in between; the revision must remove only what the worker
+// decided on, never overwrite the notice with its stale copy (which lost
+// the new change: the owner was never told of a violation recorded as
+// announced by that notice).
+func TestReviseQueuedKeepsTransitionsMergedSinceRead(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	record(t, s, t0, fail("a.cn", "shell", "shell_placeholder"))
+	first := record(t, s, t0.Add(time.Minute), fail("a.cn", "shell", "shell_placeholder"))
+	if len(first.QueuedIDs()) != 1 {
+		t.Fatalf("shell opening: %+v", first)
+	}
+	id := first.QueuedIDs()[0]
+	read, err := s.Notice(ctx, id) // what the worker decided on
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A footer batch commits between the worker's read and its revision.
+	record(t, s, t0.Add(2*time.Minute), fail("a.cn", "footer", "footer_link_missing"))
+	if rec := record(t, s, t0.Add(3*time.Minute), fail("a.cn", "footer", "footer_link_missing")); len(rec.Transitions) != 1 || len(rec.QueuedIDs()) != 0 {
+		t.Fatalf("footer opening should join the unsent notice: %+v", rec)
+	}
+
+	ok, err := s.ReviseQueued(ctx, id, read.Payload.Transitions, "shell_placeholder: never announced")
+	if err != nil || !ok {
+		t.Fatalf("revise: %v, %v", ok, err)
+	}
+	n, err := s.Notice(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.State != NoticeQueued || len(n.Payload.Transitions) != 1 || n.Payload.Transitions[0].Code != "footer_link_missing" {
+		t.Fatalf("revision lost the change merged after the read: state %s, transitions %+v", n.State, n.Payload.Transitions)
+	}
+
+	// Removing the last change drops the notice, with the reason.
+	if ok, err := s.ReviseQueued(ctx, id, n.Payload.Transitions, "footer: never announced"); err != nil || !ok {
+		t.Fatalf("revise: %v, %v", ok, err)
+	}
+	if n, _ = s.Notice(ctx, id); n.State != NoticeDropped || !strings.Contains(n.LastError, "footer: never announced") {
+		t.Fatalf("notice with nothing left: %+v", n)
+	}
+}
