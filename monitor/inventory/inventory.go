@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -322,7 +323,14 @@ func (b *builder) add(r *record) {
 	for i, item := range r.ipRanges {
 		ipr, err := checks.ParseIPRange(item)
 		if err != nil {
-			failItem(FieldIPRanges, i, "%v", err)
+			failItem(FieldIPRanges, i, "%v%s", err, listHint(item))
+			continue
+		}
+		// 203.0.113.5/24 may mean the block or the one address; widening
+		// it silently could hide a site that moved off its filed address.
+		if p, perr := netip.ParsePrefix(strings.TrimSpace(item)); perr == nil && p.Masked() != p {
+			failItem(FieldIPRanges, i, "CIDR %q has host bits set: write %s for the whole block or %s for the one address",
+				item, p.Masked(), p.Addr())
 			continue
 		}
 		s.IPRanges = append(s.IPRanges, ipr)
@@ -428,6 +436,12 @@ func parseContact(item string) (checks.Contact, string) {
 	if phone == "" {
 		return checks.Contact{}, fmt.Sprintf("contact %q: no phone number", role)
 	}
+	// Two contacts in one item (a comma list, or a missing ';') would
+	// reach the contact check as one malformed phone and open a false
+	// contact_invalid_format violation.
+	if strings.ContainsAny(phone, listSeparatorsNot+":：") {
+		return checks.Contact{}, fmt.Sprintf("contact %q: more than one phone or contact in one item%s", maskDigitRuns(item), listSeparator)
+	}
 	return checks.Contact{Role: role, Phone: phone}, ""
 }
 
@@ -464,6 +478,21 @@ func joinStatuses() string {
 		names[i] = string(s)
 	}
 	return strings.Join(names, ", ")
+}
+
+// listSeparatorsNot are separators people use for lists that are not
+// the inventory's; a value holding one is almost always a list written
+// the wrong way.
+const listSeparatorsNot = ",，、"
+
+const listSeparator = "; lists inside a cell are separated by ';'"
+
+// listHint explains a bad list item that holds a wrong separator.
+func listHint(item string) string {
+	if strings.ContainsAny(item, listSeparatorsNot) {
+		return listSeparator
+	}
+	return ""
 }
 
 // splitList splits a cell holding a ';'-separated list. The full-width '；'
