@@ -2,12 +2,14 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -127,9 +129,24 @@ func kindName(n *yaml.Node) string {
 	case yaml.SequenceNode:
 		return "a list"
 	case yaml.ScalarNode:
-		return fmt.Sprintf("%q", n.Value)
+		return scalarName(n.Value)
 	}
 	return "something else"
+}
+
+// maxQuoted is the longest value quoted back in an error. A value in the
+// wrong place is often a webhook URL or a token pasted where its section
+// belongs; longer values are described, not shown.
+const maxQuoted = 16
+
+func scalarName(v string) string {
+	if u, err := url.Parse(v); err == nil && u.Scheme != "" && u.Host != "" {
+		return "a URL (" + RedactURL(v) + ")"
+	}
+	if utf8.RuneCountInString(v) > maxQuoted {
+		return fmt.Sprintf("a single value of %d characters (not shown: it may be a secret)", utf8.RuneCountInString(v))
+	}
+	return fmt.Sprintf("%q", v)
 }
 
 func isNull(n *yaml.Node) bool {
