@@ -152,7 +152,8 @@ schedules:
   dns: "%s"
   contact: "%s"
 lifecycle:
-  # One failing run opens a violation, so the demo shows notices at once.
+  # Failing runs in a row that open a violation (the bench uses 1, the
+  # demo the default 2).
   failure_threshold: %d
   success_threshold: 2
   rectification_period: 240h

@@ -149,7 +149,7 @@ receiver  %s/hook/0..%d and %s/ops
 files     %s, %s, %s
 
 run the daemon against it:
-  . %s && beianwatch run --config %s
+  . %s && bin/beianwatch run --config %s
 
 Ctrl-C stops the farm.
 `, srv.HTTPPort, farm.ProviderAddr, farm.OffProviderAddr, srv.DNSAddr, srv.PhoneURL, srv.ReceiverURL, farm.OwnerGroups-1,
