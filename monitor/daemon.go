@@ -185,12 +185,23 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	wctx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWatch()
+	// Done is closed only by a watch that started: waiting for it after
+	// a failed Start would hang shutdown for good.
+	watching := true
 	if err := d.watcher.Start(wctx); err != nil {
+		watching = false
 		d.log.Warn("inventory file watch unavailable; reload with SIGHUP", "err", err)
+	}
+	stopWatching := func() {
+		stopWatch()
+		if watching {
+			<-d.watcher.Done()
+		}
 	}
 	// River's context must outlive ctx so that Stop can drain gracefully.
 	if err := d.engine.Start(context.WithoutCancel(ctx)); err != nil {
 		srv.Close()
+		stopWatching()
 		return fmt.Errorf("starting the engine: %w", err)
 	}
 	go func() {
@@ -222,8 +233,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.log.Warn("engine did not stop cleanly; unfinished jobs run again on next start", "err", err)
 	}
 	srv.Shutdown(shutCtx)
-	stopWatch()
-	<-d.watcher.Done()
+	stopWatching()
 	return runErr
 }
 
