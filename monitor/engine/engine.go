@@ -492,6 +492,49 @@ func (e *Engine) logTransitions(trs []lifecycle.Transition) {
 	}
 }
 
+// RescueOrphans re-enqueues the delivery of notices that wait for one
+// (queued or sending) but have no live notify job: River discards a job
+// after too many failed attempts to run it (database errors, not delivery
+// failures, which the worker counts itself). Without this such a notice,
+// and everything later merged into it, would never be sent. The notice
+// keeps its id, so a receiver that did get it deduplicates.
+func (e *Engine) RescueOrphans(ctx context.Context) (int, error) {
+	var n int
+	err := e.st.InTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT n.id FROM notices n
+			WHERE n.state IN ('queued', 'sending') AND NOT EXISTS (
+				SELECT 1 FROM river_job j WHERE j.kind = 'notify'
+				AND j.state NOT IN ('completed', 'cancelled', 'discarded')
+				AND json_extract(j.args, '$.notice_id') = n.id)
+			LIMIT 500`)
+		if err != nil {
+			return fmt.Errorf("find notices without a delivery job: %w", err)
+		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		n = len(ids)
+		return e.insertNotify(ctx, tx, ids)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("rescue notices: %w", err)
+	}
+	if n > 0 {
+		e.log.Warn("notices had lost their delivery job; enqueued again", "count", n)
+	}
+	return n, nil
+}
+
 func (e *Engine) insertNotify(ctx context.Context, tx *sql.Tx, ids []string) error {
 	if len(ids) == 0 {
 		return nil

@@ -503,3 +503,36 @@ func TestTickEscalatesOnce(t *testing.T) {
 		t.Errorf("%d owner notices saying opened, want 1", n)
 	}
 }
+
+// TestRescueOrphans: a notice whose notify job River discarded (or
+// lost) gets a new job; one with a live job is left alone.
+func TestRescueOrphans(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	h.cfg.Lifecycle.FailureThreshold = 1
+	e := h.engine(t)
+	fail := func(d string) store.SiteResult {
+		return store.SiteResult{Domain: d, Result: checks.Result{Check: "dns", Outcome: checks.Fail,
+			Findings: []checks.Finding{{Code: "dns_resolving_while_pending", Severity: checks.Violation}}}}
+	}
+	if _, err := e.Record(ctx, []store.SiteResult{fail("a.cn"), fail("b.cn")}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.RescueOrphans(ctx); err != nil || n != 0 {
+		t.Fatalf("rescued %d (%v) while every notice has its job", n, err)
+	}
+	// River gives up on a.cn's job.
+	if _, err := h.st.DB().Exec(`UPDATE river_job SET state = 'discarded', finalized_at = datetime('now')
+		WHERE kind = 'notify' AND json_extract(args, '$.notice_id') = (SELECT id FROM notices WHERE domain = 'a.cn')`); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.RescueOrphans(ctx); err != nil || n != 1 {
+		t.Fatalf("rescued %d (%v), want a.cn's notice", n, err)
+	}
+	if c := h.count(t, `SELECT COUNT(*) FROM river_job WHERE kind = 'notify' AND state = 'available'`); c != 2 {
+		t.Errorf("%d live notify jobs, want 2", c)
+	}
+	if n, _ := e.RescueOrphans(ctx); n != 0 {
+		t.Errorf("rescued %d again", n)
+	}
+}

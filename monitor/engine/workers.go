@@ -346,6 +346,9 @@ func (w *tickWorker) Work(ctx context.Context, _ *river.Job[TickArgs]) error {
 	if rep.Released+rep.Dropped > 0 {
 		e.log.Info("held notices settled", "released", rep.Released, "dropped", rep.Dropped, "still_held", rep.Waiting)
 	}
+	if _, err := e.RescueOrphans(ctx); err != nil {
+		return err
+	}
 	if _, err := e.st.PruneRuns(ctx, now.Add(-e.cfg.HistoryRetention), 0); err != nil {
 		return err
 	}
