@@ -772,6 +772,10 @@ func (j *heldJudge) judge(ctx context.Context, tx *sql.Tx, n store.Notice) (held
 			v.keep = append(v.keep, t)
 		case !active:
 			dropped = append(dropped, fmt.Sprintf("%s: no longer an active violation (check of %s)", t.Code, at))
+		case !t.OpenedAt.IsZero() && !st.OpenedAt.Equal(t.OpenedAt):
+			// Resolved and opened again since: that opening has its own
+			// notice, with its own deadline.
+			dropped = append(dropped, fmt.Sprintf("%s: reopened since, with a later deadline", t.Code))
 		case !failsWith(r.Result, t.Code):
 			dropped = append(dropped, fmt.Sprintf("%s: not found by the check of %s", t.Code, at))
 		default:
