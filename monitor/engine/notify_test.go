@@ -229,6 +229,8 @@ func TestQuietHoursDeferOwnerNotices(t *testing.T) {
 	if sent := base.Add(at[0].Sub(real0)); !sent.Before(end) {
 		t.Errorf("ops notice waited for quiet hours (sent %s)", sent)
 	}
+	// The second attempt is recorded just after its delivery returns.
+	waitFor(t, "both attempts recorded", func() bool { return h.count(t, `SELECT COUNT(*) FROM notice_attempts`) >= 2 })
 	if n := h.count(t, `SELECT COUNT(*) FROM notice_attempts`); n != 2 {
 		t.Errorf("%d attempts recorded, want 2 (a deferral is not an attempt)", n)
 	}
