@@ -158,6 +158,7 @@ func TestNotifyHonoursRetryAfter(t *testing.T) {
 	if gap := at[1].Sub(at[0]); gap < 1500*time.Millisecond {
 		t.Fatalf("second attempt %s after the 429, before its Retry-After of 1.5s", gap)
 	}
+	waitFor(t, "both attempts recorded", func() bool { return h.count(t, `SELECT COUNT(*) FROM notice_attempts`) >= 2 })
 	if n := h.count(t, `SELECT COUNT(*) FROM notice_attempts`); n != 2 {
 		t.Errorf("%d attempts recorded, want 2", n)
 	}
