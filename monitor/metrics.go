@@ -50,10 +50,11 @@ func (dm *daemonMetrics) observeDispatch(reports []engine.DispatchReport) {
 func (dm *daemonMetrics) setInventory(ok bool, rejected int) { dm.m.SetInventory(ok, rejected) }
 
 // updateStorm publishes the storm guard's state; the guard lives in the
-// engine's memory, so it is polled.
+// engine's memory, so it is polled, with Peek: Status would consume the
+// storm's start and end, which the engine needs to raise and settle it.
 func (dm *daemonMetrics) updateStorm(now time.Time) {
 	for _, c := range checks.AllChecks {
-		dm.m.SetStorm(c, dm.d.engine.Storm().Status(now, c).Storming)
+		dm.m.SetStorm(c, dm.d.engine.Storm().Peek(now, c).Storming)
 	}
 }
 

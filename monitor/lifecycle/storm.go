@@ -130,6 +130,20 @@ func (g *StormGuard) Status(now time.Time, check string) StormStatus {
 	return g.status(now, check, g.window(check))
 }
 
+// Peek is the current status of check for display (metrics): it counts
+// nothing and, unlike Status, consumes no Started or Ended edge, which
+// belong to the engine that raises and settles the alarm.
+func (g *StormGuard) Peek(now time.Time, check string) StormStatus {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	w := g.window(check)
+	saved := w.storming
+	st := g.status(now, check, w)
+	w.storming = saved
+	st.Started, st.Ended = false, false
+	return st
+}
+
 func (g *StormGuard) window(check string) *stormWindow {
 	w := g.checks[check]
 	if w == nil {

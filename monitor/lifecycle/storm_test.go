@@ -114,3 +114,32 @@ func TestStormConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestStormPeekConsumesNoEdge: a display poll between the observation
+// that starts a storm and the engine's next look must not take the
+// Started edge (the alarm) or, later, the Ended edge (the settling).
+func TestStormPeekConsumesNoEdge(t *testing.T) {
+	g, err := NewStormGuard(StormConfig{Window: time.Hour, Share: 0.5, MinSites: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	// Passing runs first; when they leave the window, the failures that
+	// follow make a storm without any new observation.
+	g.Observe(now, "shell", 10, 0)
+	g.Observe(now.Add(40*time.Minute), "shell", 3, 3)
+	later := now.Add(70 * time.Minute)
+	if p := g.Peek(later, "shell"); !p.Storming || p.Started {
+		t.Fatalf("peek: %+v, want storming without an edge", p)
+	}
+	if st := g.Status(later, "shell"); !st.Started {
+		t.Fatalf("the engine's look after a peek: %+v, want Started", st)
+	}
+	end := later.Add(2 * time.Hour)
+	if p := g.Peek(end, "shell"); p.Storming || p.Ended {
+		t.Fatalf("peek after the window: %+v", p)
+	}
+	if st := g.Status(end, "shell"); !st.Ended {
+		t.Fatalf("the engine's look after a peek: %+v, want Ended", st)
+	}
+}
