@@ -412,3 +412,50 @@ func TestRemindersOfUnannouncedOpeningsAreNotSent(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldOpeningOfAReopenedViolationIsDropped: a violation opened during
+// a storm, then resolved and opened again before its held notice was
+// settled, is announced by the reopening's own notice; the held one, with
+// the old deadline, is dropped.
+func TestHeldOpeningOfAReopenedViolationIsDropped(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	h.cfg.Lifecycle.FailureThreshold = 1
+	h.cfg.Storm = lifecycle.StormConfig{Window: 30 * time.Minute, Share: 0.5, MinSites: 3}
+	h.inv["footer"] = []string{"a.cn", "b.cn", "c.cn", "d.cn"}
+	e := h.engine(t)
+	const code = "footer_link_missing"
+	var batch []store.SiteResult
+	for _, d := range []string{"a.cn", "b.cn", "c.cn", "d.cn"} {
+		batch = append(batch, failing(d, "footer", code))
+	}
+	if _, err := e.Record(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	// a.cn's violation resolved and reopened meanwhile: same code, a later
+	// opening (the lifecycle's own path is covered elsewhere).
+	if _, err := h.st.DB().Exec(`UPDATE violations SET opened_at = opened_at + 600000000 WHERE domain = 'a.cn'`); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Set(t0.Add(31 * time.Minute))
+	if _, err := e.Record(ctx, []store.SiteResult{failing("a.cn", "footer", code), failing("b.cn", "footer", code),
+		passing("c.cn", "footer"), passing("d.cn", "footer")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.SettleHeld(ctx, h.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var st, reason string
+	if err := h.st.DB().QueryRow(`SELECT state, last_error FROM notices WHERE kind = 'owner' AND domain = 'a.cn' ORDER BY created_at LIMIT 1`).Scan(&st, &reason); err != nil {
+		t.Fatal(err)
+	}
+	if st != string(store.NoticeDropped) || !strings.Contains(reason, "reopened") {
+		t.Errorf("a.cn's held opening: %s %q, want dropped as reopened", st, reason)
+	}
+	if err := h.st.DB().QueryRow(`SELECT state FROM notices WHERE kind = 'owner' AND domain = 'b.cn' ORDER BY created_at LIMIT 1`).Scan(&st); err != nil {
+		t.Fatal(err)
+	}
+	if st != string(store.NoticeQueued) {
+		t.Errorf("b.cn's held opening (still failing, same opening): %s, want released", st)
+	}
+}
