@@ -379,17 +379,31 @@ func (e *Engine) dispatchCheck(ctx context.Context, check string, now time.Time)
 // notices and their notify jobs. Storm counting applies as in check jobs.
 func (e *Engine) Record(ctx context.Context, results []store.SiteResult) (store.Recorded, error) {
 	var rec store.Recorded
+	var edges []lifecycle.StormStatus
 	err := e.st.InTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		rec, err = e.recordTx(ctx, tx, e.cfg.Now(), results)
+		rec, err = e.recordTx(ctx, tx, e.cfg.Now(), results, &edges)
 		return err
 	})
+	if err != nil {
+		e.rearm(edges)
+	}
 	return rec, err
+}
+
+// rearm gives the storm guard back the edges a failed transaction acted on.
+func (e *Engine) rearm(edges []lifecycle.StormStatus) {
+	for _, st := range edges {
+		e.storm.Rearm(st)
+	}
 }
 
 // recordTx records a batch in tx: storm accounting, the store's central
 // write, the storm alarm and the notify jobs.
-func (e *Engine) recordTx(ctx context.Context, tx *sql.Tx, now time.Time, results []store.SiteResult) (store.Recorded, error) {
+//
+// Storm edges acted on are appended to edges: should the transaction not
+// commit, the caller rearms them.
+func (e *Engine) recordTx(ctx context.Context, tx *sql.Tx, now time.Time, results []store.SiteResult, edges *[]lifecycle.StormStatus) (store.Recorded, error) {
 	type count struct{ checked, failed int }
 	perCheck := map[string]*count{}
 	for _, r := range results {
@@ -411,7 +425,11 @@ func (e *Engine) recordTx(ctx context.Context, tx *sql.Tx, now time.Time, result
 		if check == "" {
 			continue
 		}
-		storming[check] = e.storm.Observe(now, check, c.checked, c.failed)
+		st := e.storm.Observe(now, check, c.checked, c.failed)
+		storming[check] = st
+		if st.Started || st.Ended {
+			*edges = append(*edges, st)
+		}
 	}
 	rec, err := e.st.RecordResults(ctx, tx, store.Batch{
 		Now: now, Lifecycle: e.cfg.Lifecycle, Results: results,
@@ -669,8 +687,10 @@ func (e *Engine) SettleHeld(ctx context.Context, now time.Time) (SettleReport, e
 			return e.insertNotify(ctx, tx, queue)
 		})
 		if err != nil {
+			e.rearm(j.edges)
 			return rep, fmt.Errorf("settle held notices: %w", err)
 		}
+		j.edges = nil
 		if len(page) < e.cfg.TickLimit {
 			return rep, nil
 		}
@@ -685,7 +705,8 @@ type heldJudge struct {
 	now     time.Time
 	status  map[string]lifecycle.StormStatus
 	domains map[string]map[string]bool
-	alarms  []store.Notice // storm summaries raised while judging
+	alarms  []store.Notice          // storm summaries raised while judging
+	edges   []lifecycle.StormStatus // storm edges acted on in the current transaction
 }
 
 type heldVerdict struct {
@@ -700,6 +721,9 @@ func (j *heldJudge) storming(ctx context.Context, tx *sql.Tx, check string) (boo
 		// The guard's window slides without observations too, so a storm
 		// can end (or, rarely, start) here rather than in a check batch.
 		st = j.e.storm.Status(j.now, check)
+		if st.Started || st.Ended {
+			j.edges = append(j.edges, st)
+		}
 		n, err := j.e.stormChangedTx(ctx, tx, j.now, st)
 		if err != nil {
 			return false, err

@@ -130,6 +130,22 @@ func (g *StormGuard) Status(now time.Time, check string) StormStatus {
 	return g.status(now, check, g.window(check))
 }
 
+// Rearm undoes the edge (Started or Ended) that st reported, for a caller
+// whose transaction acting on it did not commit: the next look reports the
+// edge again, so the storm alarm or the settling is not lost with the
+// rolled-back transaction.
+func (g *StormGuard) Rearm(st StormStatus) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	w := g.window(st.Check)
+	switch {
+	case st.Started:
+		w.storming = false
+	case st.Ended:
+		w.storming = true
+	}
+}
+
 // Peek is the current status of check for display (metrics): it counts
 // nothing and, unlike Status, consumes no Started or Ended edge, which
 // belong to the engine that raises and settles the alarm.

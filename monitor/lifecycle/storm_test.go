@@ -143,3 +143,28 @@ func TestStormPeekConsumesNoEdge(t *testing.T) {
 		t.Fatalf("the engine's look after a peek: %+v, want Ended", st)
 	}
 }
+
+// TestStormRearm: an edge whose transaction rolled back is reported again.
+func TestStormRearm(t *testing.T) {
+	g, err := NewStormGuard(StormConfig{Window: time.Hour, Share: 0.5, MinSites: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	st := g.Observe(now, "dns", 4, 4)
+	if !st.Started {
+		t.Fatalf("%+v", st)
+	}
+	g.Rearm(st)
+	if again := g.Observe(now, "dns", 0, 0); !again.Started || !again.Storming {
+		t.Fatalf("after rearm: %+v, want Started again", again)
+	}
+	end := g.Status(now.Add(2*time.Hour), "dns")
+	if !end.Ended {
+		t.Fatalf("%+v", end)
+	}
+	g.Rearm(end)
+	if again := g.Status(now.Add(2*time.Hour), "dns"); !again.Ended {
+		t.Fatalf("after rearm: %+v, want Ended again", again)
+	}
+}
