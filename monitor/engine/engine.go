@@ -218,10 +218,14 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 				func() (river.JobArgs, *river.InsertOpts) { return TickArgs{}, nil },
 				&river.PeriodicJobOpts{ID: "tick", RunOnStart: true}),
 		},
-		JobTimeout:        cfg.CheckTimeout,
-		RetryPolicy:       e.retry,
-		FetchPollInterval: cfg.FetchPollInterval,
-		Logger:            cfg.Logger,
+		JobTimeout: cfg.CheckTimeout,
+		// A job left running by a daemon that died (a notice "sending", a
+		// batch half checked) runs again once every job would have timed
+		// out, not River's default of JobTimeout + 1 h.
+		RescueStuckJobsAfter: max(cfg.CheckTimeout, cfg.NotifyTimeout, 5*time.Minute) + 2*time.Minute,
+		RetryPolicy:          e.retry,
+		FetchPollInterval:    cfg.FetchPollInterval,
+		Logger:               cfg.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("engine: create job client: %w", err)
