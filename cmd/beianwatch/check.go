@@ -79,12 +79,13 @@ func cmdCheck(ctx context.Context, e *env, args []string) int {
 		if cfg, err = config.Load(*configPath); err != nil {
 			return fail(err)
 		}
-		if inv, lint, err := inventory.Load(cfg.Inventory.Path); err == nil {
-			if s := inv.Lookup(fs.Arg(0)); s != nil {
-				cp := s.Site
-				site = &cp
-			}
-			_ = lint // other records' problems are not this command's business
+		// Other records' problems are not this command's business; an
+		// unreadable inventory only means the flags alone describe the site.
+		if inv, _, err := inventory.Load(cfg.Inventory.Path); err != nil {
+			fmt.Fprintf(e.stderr, "beianwatch check: warning: inventory not used: %v\n", err)
+		} else if s := inv.Lookup(fs.Arg(0)); s != nil {
+			cp := s.Site
+			site = &cp
 		}
 	} else {
 		cfg.DNS.Resolvers = nil // the machine's own resolvers
