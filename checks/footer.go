@@ -1,6 +1,7 @@
 package checks
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ const (
 	CodeFooterPSBLinkWrong  = "footer_psb_link_wrong"
 	CodeFooterPSBLinkOld    = "footer_psb_link_old"
 	ReasonNeedsRendering    = "needs_rendering"
+	ReasonBotChallenge      = "bot_challenge"
 	ReasonNumberInImage     = "number_in_image"
 	miitHost                = "beian.miit.gov.cn"
 	minRunesForPositionRule = 150
@@ -153,6 +155,11 @@ func EvaluateFooter(body []byte, s *Site, opts FooterOptions) Result {
 		if r, ok := unjudgeable(p); ok {
 			return r
 		}
+		if sig, ok := challengePage(body); ok {
+			r := inconclusive(ReasonBotChallenge)
+			r.Details = map[string]string{"why": "the server answered with a bot check or firewall page (" + sig + "), not the homepage"}
+			return r
+		}
 		want := "a filing number"
 		if s.ICP != nil {
 			want = s.ICP.String()
@@ -202,6 +209,29 @@ func unjudgeable(p *pageText) (Result, bool) {
 		}
 	}
 	return Result{}, false
+}
+
+// challengeSignatures mark the pages web application firewalls and bot
+// checks serve instead of a homepage (Cloudflare, Alibaba Cloud and
+// Tencent Cloud WAF, CDN anti-bot scripts). Judging such a page would
+// report the firewall's missing filing number as the site's.
+var challengeSignatures = []string{
+	"cf-browser-verification", "cf_chl_opt", "challenge-platform", "Just a moment...",
+	"Checking your browser before accessing", "Enable JavaScript and cookies to continue",
+	"acw_sc__v2", "aliyun_waf", "_waf_bd8ce2ce37", "yundun", "TencentCloud WAF", "waf.tencent",
+	"安全验证", "人机验证", "滑动验证", "请完成验证", "访问验证", "正在验证您的浏览器",
+	"您的访问请求可能对网站造成安全威胁",
+}
+
+// challengePage reports whether body is a firewall or bot-check page, and
+// the signature that says so.
+func challengePage(body []byte) (string, bool) {
+	for _, sig := range challengeSignatures {
+		if bytes.Contains(body, []byte(sig)) {
+			return sig, true
+		}
+	}
+	return "", false
 }
 
 type linkClass int

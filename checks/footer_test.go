@@ -63,6 +63,9 @@ var footerCases = []footerCase{
 	{page: "badge_image", outcome: Inconclusive, reason: ReasonNumberInImage},
 	{page: "image_link_no_alt", outcome: Inconclusive, reason: ReasonNumberInImage},
 	{page: "image_map", outcome: Inconclusive, reason: ReasonNumberInImage},
+	// A firewall or bot check answered instead of the homepage.
+	{page: "challenge_cloudflare", outcome: Inconclusive, reason: ReasonBotChallenge},
+	{page: "challenge_aliyun", outcome: Inconclusive, reason: ReasonBotChallenge},
 	// Links: obsolete, look-alike, tricks.
 	{page: "obsolete_miitbeian", outcome: Fail, violations: []string{CodeFooterLinkObsolete}},
 	{page: "obsolete_miitbeian_bare", outcome: Fail, violations: []string{CodeFooterLinkObsolete}},
