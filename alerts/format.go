@@ -2,7 +2,7 @@ package alerts
 
 import (
 	"fmt"
-	"regexp"
+	"github.com/beianwatch/beianwatch/checks"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -61,24 +61,10 @@ func daysLeft(now, deadline time.Time) int {
 	return int((d + 24*time.Hour - 1) / (24 * time.Hour))
 }
 
-// unmaskedMobile finds an 11-digit Chinese mobile number, optionally with
-// its country code, that is not part of a longer digit run (PSB numbers
-// have 14 digits, ICP numbers 6–10).
-var unmaskedMobile = regexp.MustCompile(`(^|[^0-9])((?:\+?86|0086)?[ -]?1[3-9][0-9])([0-9]{4})([0-9]{4})($|[^0-9])`)
-
 // maskPhones masks mobile numbers as 138****5678. The checks already mask
 // them; this is a second line so that no caller can leak one into a group
 // chat by mistake.
-func maskPhones(s string) string {
-	if !strings.ContainsAny(s, "0123456789") {
-		return s
-	}
-	// Run twice: adjacent matches share the separator between them.
-	for range 2 {
-		s = unmaskedMobile.ReplaceAllString(s, "${1}${2}****${4}${5}")
-	}
-	return s
-}
+func maskPhones(s string) string { return checks.MaskMobilesIn(s) }
 
 // oneLine folds whitespace runs (newlines included) into single spaces.
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -369,8 +369,30 @@ var phoneLike = regexp.MustCompile(`\+?\d[\d\s\-().]*\d`)
 // ipv4Like spares addresses in network errors from masking.
 var ipv4Like = regexp.MustCompile(`^\d{1,3}(?:\.\d{1,3}){3}$`)
 
-// maskNumbersIn masks every phone-like run of five or more digits in s, for
-// text we do not control (a provider's error, a malformed role).
+// mobileInText finds an 11-digit Chinese mobile number, optionally with
+// its country code, that is not part of a longer digit run (ICP numbers
+// have 6–10 digits and PSB numbers 14, so they are never touched).
+var mobileInText = regexp.MustCompile(`(^|[^0-9])((?:\+?86|0086)?[ -]?1[3-9][0-9])([0-9]{4})([0-9]{4})($|[^0-9])`)
+
+// MaskMobilesIn masks the mobile numbers in free text as 138****5678,
+// leaving filing numbers, addresses and other digits alone: the second
+// line of defence for text that leaves the program (reports, notices).
+func MaskMobilesIn(s string) string {
+	if !strings.ContainsAny(s, "0123456789") {
+		return s
+	}
+	// Twice: adjacent numbers share the separator between them.
+	for range 2 {
+		s = mobileInText.ReplaceAllString(s, "${1}${2}****${4}${5}")
+	}
+	return s
+}
+
+// MaskNumbersIn masks every phone-like run of five or more digits in s, for
+// text we do not control (a provider's error, a malformed role, an
+// inventory cell).
+func MaskNumbersIn(s string) string { return maskNumbersIn(s) }
+
 func maskNumbersIn(s string) string {
 	return phoneLike.ReplaceAllStringFunc(s, func(m string) string {
 		if ipv4Like.MatchString(m) {

@@ -10,7 +10,6 @@ package audit
 
 import (
 	"cmp"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -206,22 +205,8 @@ func (r *Report) ExitStatus() int {
 	return code
 }
 
-// mobileRE finds an 11-digit Chinese mobile number, optionally with its
-// country code, that is not part of a longer digit run (ICP numbers have
-// 6–10 digits and PSB numbers 14, so they are never touched).
-var mobileRE = regexp.MustCompile(`(^|[^0-9])((?:\+?86|0086)?[ -]?1[3-9][0-9])([0-9]{4})([0-9]{4})($|[^0-9])`)
-
 // MaskMobiles masks mobile numbers in free text as 138****5678.
-func MaskMobiles(s string) string {
-	if !strings.ContainsAny(s, "0123456789") {
-		return s
-	}
-	// Twice: adjacent numbers share the separator between them.
-	for range 2 {
-		s = mobileRE.ReplaceAllString(s, "${1}${2}****${4}${5}")
-	}
-	return s
-}
+func MaskMobiles(s string) string { return checks.MaskMobilesIn(s) }
 
 func maskResult(r checks.Result) checks.Result {
 	r.Reason = MaskMobiles(r.Reason)

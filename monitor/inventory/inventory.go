@@ -428,10 +428,10 @@ func parseContact(item string) (checks.Contact, string) {
 	}
 	role, phone = strings.ToLower(strings.TrimSpace(role)), strings.TrimSpace(phone)
 	if !ok {
-		return checks.Contact{}, fmt.Sprintf("contact %q: want role:phone with role one of %s", maskDigitRuns(item), strings.Join(ContactRoles, ", "))
+		return checks.Contact{}, fmt.Sprintf("contact %q: want role:phone with role one of %s", checks.MaskNumbersIn(item), strings.Join(ContactRoles, ", "))
 	}
 	if !slices.Contains(ContactRoles, role) {
-		return checks.Contact{}, fmt.Sprintf("contact %q: unknown role %q (want one of %s)", maskDigitRuns(item), maskDigitRuns(role), strings.Join(ContactRoles, ", "))
+		return checks.Contact{}, fmt.Sprintf("contact %q: unknown role %q (want one of %s)", checks.MaskNumbersIn(item), checks.MaskNumbersIn(role), strings.Join(ContactRoles, ", "))
 	}
 	if phone == "" {
 		return checks.Contact{}, fmt.Sprintf("contact %q: no phone number", role)
@@ -440,36 +440,9 @@ func parseContact(item string) (checks.Contact, string) {
 	// reach the contact check as one malformed phone and open a false
 	// contact_invalid_format violation.
 	if strings.ContainsAny(phone, listSeparatorsNot+":：") {
-		return checks.Contact{}, fmt.Sprintf("contact %q: more than one phone or contact in one item%s", maskDigitRuns(item), listSeparator)
+		return checks.Contact{}, fmt.Sprintf("contact %q: more than one phone or contact in one item%s", checks.MaskNumbersIn(item), listSeparator)
 	}
 	return checks.Contact{Role: role, Phone: phone}, ""
-}
-
-// maskDigitRuns masks s if it carries enough digits to be a phone number.
-func maskDigitRuns(s string) string {
-	n := 0
-	for _, r := range s {
-		if r >= '0' && r <= '9' {
-			n++
-		}
-	}
-	if n < 5 {
-		return s
-	}
-	var out []string
-	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == ':' || r == '：' }) {
-		out = append(out, maskPart(part))
-	}
-	return strings.Join(out, ":")
-}
-
-func maskPart(s string) string {
-	for _, r := range s {
-		if r >= '0' && r <= '9' {
-			return checks.MaskPhone(s)
-		}
-	}
-	return s
 }
 
 func joinStatuses() string {

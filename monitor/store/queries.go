@@ -251,7 +251,7 @@ func (s *Store) PhoneStatus(ctx context.Context, e164 string, now time.Time) (st
 		return "", false, nil
 	}
 	if err != nil {
-		return "", false, fmt.Errorf("read cached status of %s: %w", MaskPhone(e164), err)
+		return "", false, fmt.Errorf("read cached status of %s: %w", checks.MaskPhone(e164), err)
 	}
 	return status, true, nil
 }
@@ -259,12 +259,12 @@ func (s *Store) PhoneStatus(ctx context.Context, e164 string, now time.Time) (st
 // PutPhoneStatus caches the status of e164 until now+ttl.
 func (s *Store) PutPhoneStatus(ctx context.Context, e164, status string, now time.Time, ttl time.Duration) error {
 	if ttl <= 0 {
-		return fmt.Errorf("cache status of %s: ttl must be positive, got %s", MaskPhone(e164), ttl)
+		return fmt.Errorf("cache status of %s: ttl must be positive, got %s", checks.MaskPhone(e164), ttl)
 	}
 	if _, err := s.db.ExecContext(ctx, `INSERT INTO phone_cache (e164, status, checked_at, expires_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (e164) DO UPDATE SET status = excluded.status, checked_at = excluded.checked_at, expires_at = excluded.expires_at`,
 		e164, status, now.UnixMicro(), now.Add(ttl).UnixMicro()); err != nil {
-		return fmt.Errorf("cache status of %s: %w", MaskPhone(e164), err)
+		return fmt.Errorf("cache status of %s: %w", checks.MaskPhone(e164), err)
 	}
 	return nil
 }
@@ -276,25 +276,6 @@ func (s *Store) PrunePhoneCache(ctx context.Context, now time.Time) (int64, erro
 		return 0, fmt.Errorf("prune phone cache: %w", err)
 	}
 	return res.RowsAffected()
-}
-
-// MaskPhone keeps the first three and last four digits of a number
-// (+8613812345678 -> 138****5678) so that errors and logs never carry a
-// whole phone number.
-func MaskPhone(p string) string {
-	var digits []rune
-	for _, r := range p {
-		if r >= '0' && r <= '9' {
-			digits = append(digits, r)
-		}
-	}
-	if len(digits) > 11 && string(digits[:2]) == "86" {
-		digits = digits[2:]
-	}
-	if len(digits) < 8 {
-		return "****"
-	}
-	return string(digits[:3]) + "****" + string(digits[len(digits)-4:])
 }
 
 // RecomputeDue refreshes every open violation's next due time for cfg.
