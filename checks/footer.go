@@ -27,6 +27,7 @@ const (
 	ReasonBotChallenge      = "bot_challenge"
 	ReasonNumberInImage     = "number_in_image"
 	miitHost                = "beian.miit.gov.cn"
+	framedPageRunes         = 200 // below this, a page with an iframe is a wrapper around it
 	minRunesForPositionRule = 150
 )
 
@@ -195,6 +196,12 @@ func unjudgeable(p *pageText) (Result, bool) {
 	case p.scripts > 0 && p.visibleRunes() < 40:
 		r := inconclusive(ReasonNeedsRendering)
 		r.Details = map[string]string{"why": fmt.Sprintf("script-built page: %d characters of visible text, %d scripts", p.visibleRunes(), p.scripts)}
+		return r, true
+	case p.frames > 0 || p.iframes > 0 && p.visibleRunes() < framedPageRunes:
+		// A frameset, or a thin page around an iframe, shows its content
+		// (footer included) from other documents.
+		r := inconclusive(ReasonNeedsRendering)
+		r.Details = map[string]string{"why": fmt.Sprintf("the page shows other documents in frames (%d frames, %d iframes, %d characters of its own text)", p.frames, p.iframes, p.visibleRunes())}
 		return r, true
 	case len(p.imageNumbers) > 0:
 		r := inconclusive(ReasonNumberInImage)

@@ -63,6 +63,11 @@ var footerCases = []footerCase{
 	{page: "badge_image", outcome: Inconclusive, reason: ReasonNumberInImage},
 	{page: "image_link_no_alt", outcome: Inconclusive, reason: ReasonNumberInImage},
 	{page: "image_map", outcome: Inconclusive, reason: ReasonNumberInImage},
+	// Framesets and iframe wrappers show the footer from another document;
+	// an iframe inside a real page does not excuse a missing number.
+	{page: "frameset", outcome: Inconclusive, reason: ReasonNeedsRendering},
+	{page: "iframe_wrapper", outcome: Inconclusive, reason: ReasonNeedsRendering},
+	{page: "iframe_map_no_number", outcome: Fail, violations: []string{CodeFooterICPMissing}},
 	// A firewall or bot check answered instead of the homepage.
 	{page: "challenge_cloudflare", outcome: Inconclusive, reason: ReasonBotChallenge},
 	{page: "challenge_aliyun", outcome: Inconclusive, reason: ReasonBotChallenge},

@@ -37,6 +37,8 @@ type pageText struct {
 	anchors []anchorInfo
 
 	scripts         int      // script elements seen
+	iframes         int      // iframe elements seen
+	frames          int      // frameset and frame elements seen
 	scriptMentions  bool     // an inline script mentions a filing number or MIIT
 	imageNumbers    []string // ICP numbers in image alt/title
 	imagePSBCodes   []string // PSB codes in image alt/title
@@ -118,7 +120,13 @@ func extractText(body []byte, collectRaw bool) *pageText {
 				p.scripts++
 				rawOf = a
 				continue
-			case atom.Style, atom.Title, atom.Iframe, atom.Noembed, atom.Noframes, atom.Xmp:
+			case atom.Iframe:
+				p.iframes++
+				rawOf = a
+				continue
+			case atom.Frame, atom.Frameset:
+				p.frames++
+			case atom.Style, atom.Title, atom.Noembed, atom.Noframes, atom.Xmp:
 				rawOf = a
 				continue
 			}
