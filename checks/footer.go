@@ -6,7 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
+
+	"golang.org/x/net/html"
+	"golang.org/x/net/html/atom"
 )
 
 // Footer finding codes (DESIGN §2.1). Codes are a public contract.
@@ -80,6 +84,16 @@ func (c *FooterCheck) Applies(s *Site) (bool, string) {
 
 func (c *FooterCheck) Check(ctx context.Context, s *Site) Result {
 	page, err := c.Fetch.Homepage(ctx, s.Domain, s.URL)
+	var refreshedFrom string
+	if err == nil {
+		// A homepage that is only a <meta http-equiv="refresh"> to the real
+		// one (common on older sites) is judged as a browser shows it: the
+		// target, one hop, through the same fetcher and its limits.
+		if target, ok := metaRefreshTarget(page); ok {
+			refreshedFrom = page.URL
+			page, err = c.Fetch.Homepage(ctx, s.Domain, target)
+		}
+	}
 	if err != nil {
 		// Emptiness and unreachability are the shell check's business.
 		var fe *FetchError
@@ -95,7 +109,71 @@ func (c *FooterCheck) Check(ctx context.Context, s *Site) Result {
 		r.Details = map[string]string{}
 	}
 	r.Details["url"] = page.URL
+	if refreshedFrom != "" {
+		r.Details["meta_refresh_from"] = refreshedFrom
+	}
 	return r
+}
+
+// maxRefreshDelay is the longest meta refresh treated as a redirect; a
+// page that waits longer is meant to be read first.
+const maxRefreshDelay = 10
+
+// metaRefreshTarget finds a <meta http-equiv="refresh" content="N; url=U">
+// in the page's head that sends a visitor elsewhere within maxRefreshDelay
+// seconds, and returns U made absolute.
+func metaRefreshTarget(page *Page) (string, bool) {
+	z := html.NewTokenizer(bytes.NewReader(page.Body))
+	for {
+		switch z.Next() {
+		case html.ErrorToken:
+			return "", false
+		case html.StartTagToken, html.SelfClosingTagToken:
+			name, hasAttr := z.TagName()
+			switch atom.Lookup(name) {
+			case atom.Body:
+				return "", false
+			case atom.Meta:
+				var equiv, content string
+				for hasAttr {
+					var k, v []byte
+					k, v, hasAttr = z.TagAttr()
+					switch string(k) {
+					case "http-equiv":
+						equiv = string(v)
+					case "content":
+						content = string(v)
+					}
+				}
+				if strings.EqualFold(strings.TrimSpace(equiv), "refresh") {
+					return refreshURL(page.URL, content)
+				}
+			}
+		}
+	}
+}
+
+// refreshURL parses a refresh content value ("0; url=/index.html").
+func refreshURL(base, content string) (string, bool) {
+	delay, rest, _ := strings.Cut(content, ";")
+	if n, err := strconv.Atoi(strings.TrimSpace(delay)); err != nil || n < 0 || n > maxRefreshDelay {
+		return "", false
+	}
+	rest = strings.TrimSpace(rest)
+	if len(rest) < 4 || !strings.EqualFold(rest[:3], "url") {
+		return "", false
+	}
+	rest = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(rest[3:]), "="))
+	rest = strings.Trim(rest, `'"`)
+	b, err := url.Parse(base)
+	if err != nil || rest == "" {
+		return "", false
+	}
+	u, err := b.Parse(rest)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.String() == base {
+		return "", false
+	}
+	return u.String(), true
 }
 
 // EvaluateFooter applies the footer rules to a decoded (UTF-8) page.

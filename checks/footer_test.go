@@ -68,6 +68,11 @@ var footerCases = []footerCase{
 	{page: "frameset", outcome: Inconclusive, reason: ReasonNeedsRendering},
 	{page: "iframe_wrapper", outcome: Inconclusive, reason: ReasonNeedsRendering},
 	{page: "iframe_map_no_number", outcome: Fail, violations: []string{CodeFooterICPMissing}},
+	// A meta refresh within 10 s is followed once, as a browser does; a
+	// slow one is a page meant to be read.
+	{page: "meta_refresh", outcome: Pass},
+	{page: "meta_refresh_to_bad", outcome: Fail, violations: []string{CodeFooterLinkObsolete}},
+	{page: "meta_refresh_slow", outcome: Fail, violations: []string{CodeFooterICPMissing}},
 	// A firewall or bot check answered instead of the homepage.
 	{page: "challenge_cloudflare", outcome: Inconclusive, reason: ReasonBotChallenge},
 	{page: "challenge_aliyun", outcome: Inconclusive, reason: ReasonBotChallenge},
