@@ -303,7 +303,7 @@ func unjudgeable(p *pageText) (Result, bool) {
 var challengeSignatures = []string{
 	"cf-browser-verification", "cf_chl_opt", "challenge-platform", "Just a moment...",
 	"Checking your browser before accessing", "Enable JavaScript and cookies to continue",
-	"acw_sc__v2", "aliyun_waf", "_waf_bd8ce2ce37", "yundun", "TencentCloud WAF", "waf.tencent",
+	"acw_sc__v2", "aliyun_waf", "_waf_bd8ce2ce37", "TencentCloud WAF", "waf.tencent",
 	"安全验证", "人机验证", "滑动验证", "请完成验证", "访问验证", "正在验证您的浏览器",
 	"您的访问请求可能对网站造成安全威胁",
 }
