@@ -191,7 +191,7 @@ func charsetFromContent(s string) string {
 			continue
 		}
 		skip := len(lower) - len(rest) + 1
-		lower, s = lower[skip:], s[skip:]
+		s = s[skip:]
 		trimmed := strings.TrimLeft(s, " \t\n\f\r")
 		if trimmed == "" {
 			return ""

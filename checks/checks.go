@@ -120,7 +120,7 @@ func OutcomeOf(fs []Finding) Outcome {
 	return Pass
 }
 
-// Inconclusivef builds an inconclusive result with a reason.
+// inconclusive builds an inconclusive result with a reason.
 func inconclusive(reason string, findings ...Finding) Result {
 	return Result{Outcome: Inconclusive, Reason: reason, Findings: findings}
 }

@@ -141,7 +141,7 @@ func ParseICP(s string) (ICPNumber, error) {
 	if strings.Contains(t, "ICP证") || strings.Contains(t, "B2-") {
 		return ICPNumber{}, fmt.Errorf("%q is %w", s, ErrLicence)
 	}
-	m, n, ok := scanICPAt(t, 0, true)
+	m, n, ok := scanICPAt(t, 0)
 	switch {
 	case !ok:
 		return ICPNumber{}, fmt.Errorf("malformed ICP number %q: %s", s, icpProblem(t))
@@ -240,9 +240,9 @@ const icpMarker = "ICP备"
 
 // scanICPAt parses an ICP number whose province character starts at byte
 // i of the normalised text t. It returns the match, the end offset, and
-// whether a number was there. strictEnd is unused by callers scanning
-// free text, which accept trailing text.
-func scanICPAt(t string, i int, _ bool) (icpMatch, int, bool) {
+// whether a number was there; what follows the number is the caller's
+// business.
+func scanICPAt(t string, i int) (icpMatch, int, bool) {
 	r, size := utf8.DecodeRuneInString(t[i:])
 	if !IsProvince(r) {
 		return icpMatch{}, 0, false
@@ -380,7 +380,7 @@ func findNumbers(t string) (icps []icpMatch, psbs []psbMatch) {
 		if at >= 3 && strings.EqualFold(t[at-3:at], "ICP") {
 			r, size := utf8.DecodeLastRuneInString(t[:at-3])
 			if IsProvince(r) {
-				if m, _, ok := scanICPAt(t, at-3-size, false); ok {
+				if m, _, ok := scanICPAt(t, at-3-size); ok {
 					icps = append(icps, m)
 					off = m.end
 				}

@@ -223,7 +223,7 @@ func EvaluateFooter(body []byte, s *Site, opts FooterOptions) Result {
 		}
 		add(CodeFooterEntityOnly, sev,
 			fmt.Sprintf("only the entity number %s is shown; this site's number is %s", entityOnly[0].Number, s.ICP),
-			evidenceOf(p, text, entityOnly[0]))
+			evidenceOf(text, entityOnly[0]))
 		judgeICPLinks(p, text, entityOnly, add)
 	case len(others) > 0:
 		nums := distinctCapped(len(others), func(i int) string { return others[i].Number.String() })
@@ -412,15 +412,15 @@ func judgeICPLinks(p *pageText, text string, ms []icpMatch, add func(string, Sev
 	case obsolete != nil:
 		add(CodeFooterLinkObsolete, Violation,
 			"the filing number links to a MIIT address that no longer works; link it to https://beian.miit.gov.cn/",
-			evidenceOf(p, text, *obsolete)+" -> "+obsoleteHref)
+			evidenceOf(text, *obsolete)+" -> "+obsoleteHref)
 	case wrong != nil:
 		add(CodeFooterLinkWrong, Violation,
 			"the filing number links somewhere other than https://beian.miit.gov.cn/",
-			evidenceOf(p, text, *wrong)+" -> "+wrongHref)
+			evidenceOf(text, *wrong)+" -> "+wrongHref)
 	default:
 		add(CodeFooterLinkMissing, Violation,
 			"the filing number is shown but not linked to https://beian.miit.gov.cn/",
-			evidenceOf(p, text, ms[0]))
+			evidenceOf(text, ms[0]))
 	}
 }
 
@@ -436,7 +436,7 @@ func judgeICPForm(p *pageText, text string, ms []icpMatch, add func(string, Seve
 	if !standard {
 		add(CodeFooterICPFormat, Warning,
 			fmt.Sprintf("the number is written in a non-standard form (%s); write it as %s", strings.Join(ms[0].nonstandard, ", "), ms[0].Number),
-			evidenceOf(p, text, ms[0]))
+			evidenceOf(text, ms[0]))
 	}
 	if len(text) < minRunesForPositionRule*3 {
 		return // short pages have no top and bottom to speak of
@@ -448,7 +448,7 @@ func judgeICPForm(p *pageText, text string, ms []icpMatch, add func(string, Seve
 	}
 	add(CodeFooterNotAtBottom, Warning,
 		"the number is shown only near the top of the page, outside any footer; show it at the bottom of the homepage",
-		evidenceOf(p, text, ms[0]))
+		evidenceOf(text, ms[0]))
 }
 
 func inFooter(p *pageText, from, to int) bool {
@@ -549,7 +549,7 @@ func judgePSB(p *pageText, text string, want PSBNumber, found []psbMatch, add fu
 }
 
 // evidenceOf is the normalised snippet of a match.
-func evidenceOf(_ *pageText, text string, m icpMatch) string {
+func evidenceOf(text string, m icpMatch) string {
 	return text[m.start:m.end]
 }
 
