@@ -69,25 +69,29 @@ type page[T any] struct {
 
 // pageParams reads ?limit= (1..1000, default 100) and ?offset=.
 func pageParams(r *http.Request) (limit, offset int, err error) {
-	p, err := paginate[struct{}](r, nil)
-	return p.Limit, p.Offset, err
-}
-
-func paginate[T any](r *http.Request, all []T) (page[T], error) {
-	limit, offset := 100, 0
+	limit = 100
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000 {
-			return page[T]{}, errors.New("limit must be 1..1000")
+			return 0, 0, errors.New("limit must be 1..1000")
 		}
 		limit = n
 	}
 	if v := r.URL.Query().Get("offset"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			return page[T]{}, errors.New("offset must be a non-negative integer")
+			return 0, 0, errors.New("offset must be a non-negative integer")
 		}
 		offset = n
+	}
+	return limit, offset, nil
+}
+
+// paginate pages a list held in memory (the inventory's sites).
+func paginate[T any](r *http.Request, all []T) (page[T], error) {
+	limit, offset, err := pageParams(r)
+	if err != nil {
+		return page[T]{}, err
 	}
 	p := page[T]{Total: len(all), Limit: limit, Offset: offset, Items: []T{}}
 	if offset < len(all) {

@@ -59,7 +59,6 @@ type Daemon struct {
 	apiToken string
 
 	ready     atomic.Bool
-	reloadOK  atomic.Bool
 	reloadMu  sync.Mutex
 	applicant applicability
 	// last is the inventory the daemon last acted on, to tell what a
@@ -131,27 +130,20 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 	// give it back now rather than carry it until the next collection.
 	debug.FreeOSMemory()
 	d.watcher = inventory.NewWatcher(cfg.Inventory.Path, inv, d.onReload)
-	d.reloadOK.Store(true)
 
 	nt := &notifier{
 		cfg: cfg, renderer: renderer, client: d.checkers.Client, getenv: d.getenv, now: d.now,
 		sites: d.siteView, observe: d.metrics.observeNotice,
 	}
-	eng, err := engine.New(engine.Config{
-		Lifecycle:         lifecycleConfig(cfg),
-		Storm:             lifecycle.StormConfig{Window: cfg.Lifecycle.Storm.Window, Share: cfg.Lifecycle.Storm.Share, MinSites: cfg.Lifecycle.Storm.MinSites},
-		Schedules:         schedules(cfg),
-		BatchSize:         cfg.Checks.BatchSize,
-		NotifyMaxAttempts: cfg.Notices.MaxAttempts,
-		DispatchEvery:     dispatchEvery(cfg),
-		TickEvery:         dispatchEvery(cfg),
-		HistoryRetention:  cfg.Retention.History,
-		QuietUntil:        d.quietUntil,
-		OnDispatch:        d.metrics.observeDispatch,
-		FetchPollInterval: opts.PollInterval,
-		Logger:            d.log,
-		Now:               d.now,
-	}, engine.Deps{
+	ecfg := engineConfig(cfg, d.log, d.now)
+	ecfg.Schedules = schedules(cfg)
+	ecfg.DispatchEvery = dispatchEvery(cfg)
+	ecfg.TickEvery = ecfg.DispatchEvery
+	ecfg.HistoryRetention = cfg.Retention.History
+	ecfg.QuietUntil = d.quietUntil
+	ecfg.OnDispatch = d.metrics.observeDispatch
+	ecfg.FetchPollInterval = opts.PollInterval
+	eng, err := engine.New(ecfg, engine.Deps{
 		Store: st,
 		Runner: &siteRunner{d: d, runner: NewRunner(d.checkers.ByName, RunnerOptions{
 			Concurrency: max(cfg.Checks.Concurrency, 1), Clock: d.now,
@@ -248,12 +240,10 @@ func (d *Daemon) onReload(inv *inventory.Inventory, lint []inventory.LintError, 
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
 	if err != nil {
-		d.reloadOK.Store(false)
 		d.metrics.setInventory(false, 0)
 		d.log.Error("inventory reload failed; keeping the last good inventory", "err", err, "sites", inv.Len())
 		return
 	}
-	d.reloadOK.Store(true)
 	d.logLint(lint)
 	d.metrics.setInventory(true, len(lint))
 	d.log.Info("inventory reloaded", "sites", inv.Len(), "rejected", len(lint))
@@ -357,6 +347,22 @@ func (a applicability) applies(check string, s *checks.Site) bool {
 	}
 	ok, _ := c.Applies(s)
 	return ok
+}
+
+// engineConfig is what the daemon and the audit recorder configure alike:
+// the lifecycle, the storm guard and how notices are batched and retried.
+// Both record through the same engine, so they must judge the same way.
+func engineConfig(cfg *config.Config, logger *slog.Logger, now func() time.Time) engine.Config {
+	return engine.Config{
+		Lifecycle: lifecycleConfig(cfg),
+		Storm: lifecycle.StormConfig{
+			Window: cfg.Lifecycle.Storm.Window, Share: cfg.Lifecycle.Storm.Share, MinSites: cfg.Lifecycle.Storm.MinSites,
+		},
+		BatchSize:         cfg.Checks.BatchSize,
+		NotifyMaxAttempts: cfg.Notices.MaxAttempts,
+		Logger:            logger,
+		Now:               now,
+	}
 }
 
 func lifecycleConfig(cfg *config.Config) lifecycle.Config {

@@ -9,7 +9,6 @@ import (
 
 	"github.com/beianwatch/beianwatch/monitor/config"
 	"github.com/beianwatch/beianwatch/monitor/engine"
-	"github.com/beianwatch/beianwatch/monitor/lifecycle"
 	"github.com/beianwatch/beianwatch/monitor/store"
 )
 
@@ -38,17 +37,11 @@ func OpenRecorder(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 	if err != nil {
 		return nil, fmt.Errorf("opening the store to record results: %w", err)
 	}
-	eng, err := engine.New(engine.Config{
-		Lifecycle: lifecycleConfig(cfg),
-		// The storm guard counts this process's results only: a pass
-		// over the whole inventory where most sites fail one check holds
-		// the owner notices and tells the ops channel, as the daemon would.
-		Storm:             lifecycle.StormConfig{Window: cfg.Lifecycle.Storm.Window, Share: cfg.Lifecycle.Storm.Share, MinSites: cfg.Lifecycle.Storm.MinSites},
-		BatchSize:         cfg.Checks.BatchSize,
-		NotifyMaxAttempts: cfg.Notices.MaxAttempts,
-		Logger:            logger,
-		Now:               now,
-	}, engine.Deps{Store: st, Runner: recordOnly{}, Notifier: recordOnly{}, Inventory: recordOnly{}})
+	// The storm guard counts this process's results only: a pass over the
+	// whole inventory where most sites fail one check holds the owner
+	// notices and tells the ops channel, as the daemon would.
+	eng, err := engine.New(engineConfig(cfg, logger, now),
+		engine.Deps{Store: st, Runner: recordOnly{}, Notifier: recordOnly{}, Inventory: recordOnly{}})
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("preparing to record results: %w", err)
