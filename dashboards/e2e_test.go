@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
+	"github.com/beianwatch/beianwatch/internal/fakedns"
 )
 
 // This file is the end-to-end test of the dashboards and rules: a real
@@ -547,39 +547,13 @@ func serveFixture(w http.ResponseWriter, r *http.Request) {
 	http.NotFound(w, r)
 }
 
-// startDNS answers A queries for the fixture domains (and www.) with
-// 127.0.0.1 and NXDOMAIN for anything else.
+// startDNS resolves the fixture domains (and www.) to 127.0.0.1.
 func startDNS(t *testing.T) string {
-	t.Helper()
-	known := map[string]bool{}
+	var domains []string
 	for _, s := range fixtureSites {
-		known[s.domain+"."] = true
-		known["www."+s.domain+"."] = true
+		domains = append(domains, s.domain)
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(q)
-		m.RecursionAvailable = true
-		name := strings.ToLower(q.Question[0].Name)
-		switch {
-		case !known[name]:
-			m.Rcode = dns.RcodeNameError
-		case q.Question[0].Qtype == dns.TypeA:
-			rr, _ := dns.NewRR(name + " 60 IN A 127.0.0.1")
-			m.Answer = append(m.Answer, rr)
-		}
-		w.WriteMsg(m)
-	})}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go srv.ActivateAndServe()
-	<-started
-	t.Cleanup(func() { srv.Shutdown() })
-	return pc.LocalAddr().String()
+	return fakedns.Start(t, fakedns.Loopback(domains...))
 }
 
 // buildDaemon builds ./cmd/beianwatch into a temporary directory.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,8 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
-
+	"github.com/beianwatch/beianwatch/internal/fakedns"
 	"github.com/beianwatch/beianwatch/monitor/config"
 	"github.com/beianwatch/beianwatch/monitor/store"
 )
@@ -208,33 +208,12 @@ func (h *harness) received(prefix string) []received {
 }
 
 func (h *harness) startDNS() {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(q)
-		m.RecursionAvailable = true
-		name := strings.TrimSuffix(strings.ToLower(q.Question[0].Name), ".")
+	lo := netip.MustParseAddr("127.0.0.1")
+	h.dnsAddr = fakedns.Start(h.t, func(name string) (netip.Addr, bool) {
 		h.mu.Lock()
-		ok := h.resolves[name]
-		h.mu.Unlock()
-		switch {
-		case !ok:
-			m.Rcode = dns.RcodeNameError
-		case q.Question[0].Qtype == dns.TypeA:
-			rr, _ := dns.NewRR(q.Question[0].Name + " 60 IN A 127.0.0.1")
-			m.Answer = append(m.Answer, rr)
-		}
-		w.WriteMsg(m)
-	})}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go srv.ActivateAndServe()
-	<-started
-	h.t.Cleanup(func() { srv.Shutdown() })
-	h.dnsAddr = pc.LocalAddr().String()
+		defer h.mu.Unlock()
+		return lo, h.resolves[name]
+	})
 }
 
 // start runs the daemon in-process until the test ends or stop is called.

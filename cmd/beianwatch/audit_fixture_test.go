@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,9 +19,8 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/miekg/dns"
-
 	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/internal/fakedns"
 )
 
 // fixtureSite is one simulated filed site: what the inventory says, what
@@ -163,62 +163,14 @@ func (f *auditFixture) serveHTTP(w http.ResponseWriter, r *http.Request) {
 // startDNS answers A queries for the sites (and www.) with their Addr,
 // NXDOMAIN for the rest, as a recursive resolver would.
 func (f *auditFixture) startDNS(t testing.TB) string {
-	t.Helper()
-	soa, err := dns.NewRR("example.cn. 300 IN SOA ns.example.cn. admin.example.cn. 1 3600 600 86400 300")
-	if err != nil {
-		t.Fatal(err)
-	}
-	handler := dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(req)
-		m.RecursionAvailable = true
-		if len(req.Question) != 1 {
-			m.Rcode = dns.RcodeFormatError
-			w.WriteMsg(m)
-			return
-		}
-		q := req.Question[0]
-		name := strings.TrimSuffix(strings.ToLower(q.Name), ".")
+	return fakedns.Start(t, func(name string) (netip.Addr, bool) {
 		s := f.byHost[strings.TrimPrefix(name, "www.")]
-		switch {
-		case s == nil || s.Addr == "":
-			m.Rcode = dns.RcodeNameError
-			m.Ns = []dns.RR{soa}
-		case q.Qtype == dns.TypeA:
-			rr, _ := dns.NewRR(fmt.Sprintf("%s 60 IN A %s", q.Name, s.Addr))
-			m.Answer = []dns.RR{rr}
-		default:
-			m.Ns = []dns.RR{soa} // NODATA
+		if s == nil || s.Addr == "" {
+			return netip.Addr{}, false
 		}
-		w.WriteMsg(m)
+		a, err := netip.ParseAddr(s.Addr)
+		return a, err == nil
 	})
-	var pc net.PacketConn
-	var ln net.Listener
-	for i := 0; ; i++ {
-		pc, err = net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
-			break
-		}
-		pc.Close()
-		if i > 20 {
-			t.Fatalf("no port free for both UDP and TCP: %v", err)
-		}
-	}
-	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: handler}, {Listener: ln, Handler: handler}} {
-		started := make(chan struct{})
-		srv.NotifyStartedFunc = func() { close(started) }
-		go srv.ActivateAndServe()
-		select {
-		case <-started:
-		case <-time.After(5 * time.Second):
-			t.Fatal("fixture DNS server did not start")
-		}
-		t.Cleanup(func() { srv.Shutdown() })
-	}
-	return pc.LocalAddr().String()
 }
 
 // runAuditCLI runs the command in-process.
