@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -23,6 +22,7 @@ import (
 	"time"
 
 	"github.com/beianwatch/beianwatch/internal/fakedns"
+	"github.com/beianwatch/beianwatch/internal/testbin"
 )
 
 // This file is the end-to-end test of the dashboards and rules: a real
@@ -556,19 +556,10 @@ func startDNS(t *testing.T) string {
 	return fakedns.Start(t, fakedns.Loopback(domains...))
 }
 
-// buildDaemon builds ./cmd/beianwatch into a temporary directory.
+// buildDaemon builds ./cmd/beianwatch and makes sure it has `run --config`.
 func buildDaemon(t *testing.T) string {
 	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	bin := filepath.Join(t.TempDir(), "beianwatch")
-	cmd := exec.Command(goBin, "build", "-o", bin, "./cmd/beianwatch")
-	cmd.Dir = ".."
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build beianwatch: %v\n%s", err, out)
-	}
+	bin := testbin.Build(t, "./cmd/beianwatch")
 	help, _ := exec.Command(bin, "run", "--help").CombinedOutput()
 	if !strings.Contains(string(help), "--config") {
 		t.Fatalf("beianwatch run --help does not offer --config:\n%s", help)

@@ -15,38 +15,9 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite"
+
+	"github.com/beianwatch/beianwatch/internal/testbin"
 )
-
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// beianwatchBinary builds cmd/beianwatch once per test run.
-func beianwatchBinary(t *testing.T) string { return beianwatchBinaryTB(t) }
-
-func beianwatchBinaryB(b *testing.B) string { return beianwatchBinaryTB(b) }
-
-func beianwatchBinaryTB(t testing.TB) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "beianwatch-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "beianwatch")
-		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/beianwatch").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
 
 func freePort(t *testing.T) string { return freePortTB(t) }
 
@@ -67,9 +38,9 @@ type daemonProcess struct {
 	log  *strings.Builder
 }
 
-func startProcess(t *testing.T, h *harness, addr string) *daemonProcess {
+func startProcess(t *testing.T, bin string, h *harness, addr string) *daemonProcess {
 	t.Helper()
-	cmd := exec.Command(beianwatchBinary(t), "run", "--config", h.cfgPath)
+	cmd := exec.Command(bin, "run", "--config", h.cfgPath)
 	cmd.Env = append(os.Environ(), "API_TOKEN="+testToken, "OWNER_SECRET=owner-secret", "OPS_SECRET=ops-secret")
 	var log strings.Builder
 	cmd.Stdout, cmd.Stderr = &syncWriter{b: &log}, &syncWriter{b: &log}
@@ -139,7 +110,8 @@ func TestCrashKill9(t *testing.T) {
 	writeFile(t, h.cfgPath, conf)
 	dbPath := filepath.Join(h.dir, "bw.db")
 
-	p := startProcess(t, h, addr)
+	bin := testbin.Build(t, "./cmd/beianwatch")
+	p := startProcess(t, bin, h, addr)
 	db := openReadOnly(t, dbPath)
 	waitCount(t, db, "SELECT COUNT(*) FROM transitions", 30, 40*time.Second, p)
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -159,7 +131,7 @@ func TestCrashKill9(t *testing.T) {
 	}
 	db.Close()
 
-	p = startProcess(t, h, addr)
+	p = startProcess(t, bin, h, addr)
 	db = openReadOnly(t, dbPath)
 	defer db.Close()
 	// The cycle completes: every site gets a footer result.

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/beianwatch/beianwatch/internal/testbin"
 )
 
 // BenchmarkIdleRSS100k starts a real `beianwatch run` holding 100,000
@@ -35,7 +37,7 @@ func BenchmarkIdleRSS100k(b *testing.B) {
 	os.WriteFile(cfg, []byte(fmt.Sprintf("listen: %s\nstorage: {driver: sqlite, path: %s}\ninventory: {path: %s}\n",
 		addr, filepath.Join(dir, "bw.db"), inv)), 0o644)
 
-	bin := beianwatchBinaryB(b)
+	bin := testbin.Build(b, "./cmd/beianwatch")
 	for range b.N {
 		cmd := exec.Command(bin, "run", "--config", cfg)
 		if err := cmd.Start(); err != nil {
