@@ -19,9 +19,7 @@ import (
 	"github.com/beianwatch/beianwatch/internal/testbin"
 )
 
-func freePort(t *testing.T) string { return freePortTB(t) }
-
-func freePortTB(t testing.TB) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

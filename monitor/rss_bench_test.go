@@ -32,7 +32,7 @@ func BenchmarkIdleRSS100k(b *testing.B) {
 	if err := os.WriteFile(inv, []byte(sb.String()), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	addr := freePortB(b)
+	addr := freePort(b)
 	cfg := filepath.Join(dir, "beianwatch.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("listen: %s\nstorage: {driver: sqlite, path: %s}\ninventory: {path: %s}\n",
 		addr, filepath.Join(dir, "bw.db"), inv)), 0o644)
@@ -86,5 +86,3 @@ func procMemMB(b *testing.B, pid int) (rss, hwm float64) {
 	}
 	return rss, hwm
 }
-
-func freePortB(b *testing.B) string { return freePortTB(b) }
