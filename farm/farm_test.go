@@ -525,3 +525,25 @@ func TestGBKPageRoundTrips(t *testing.T) {
 		t.Fatal("no GBK site")
 	}
 }
+
+// A farm closed the moment it starts must stop: miekg/dns servers that are
+// shut down before they mark themselves started otherwise serve forever.
+func TestCloseRightAfterStart(t *testing.T) {
+	f, err := Generate(Options{Sites: 10, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		srv, err := Start(f, ServeConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { srv.Close(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			t.Fatalf("round %d: Close did not return", i)
+		}
+	}
+}

@@ -51,12 +51,15 @@ type Server struct {
 	stop  chan struct{}
 	https []*http.Server
 	dnss  []*dns.Server
-	web   *httpHandler
-	dnsh  *dnsHandler
-	phone *phoneAPI
-	wg    sync.WaitGroup
-	errMu sync.Mutex
-	err   error
+	// dnsConns are the DNS sockets, closed on Close whatever state the
+	// servers are in.
+	dnsConns []io.Closer
+	web      *httpHandler
+	dnsh     *dnsHandler
+	phone    *phoneAPI
+	wg       sync.WaitGroup
+	errMu    sync.Mutex
+	err      error
 }
 
 // Start serves f on loopback until Close.
@@ -96,13 +99,28 @@ func Start(f *Farm, cfg ServeConfig) (srv *Server, err error) {
 		return nil, err
 	}
 	s.DNSAddr = tl.Addr().String()
+	s.dnsConns = []io.Closer{pc, tl}
 	for _, ds := range []*dns.Server{{PacketConn: pc, Handler: s.dnsh}, {Listener: tl, Handler: s.dnsh}} {
+		// miekg/dns refuses to shut down a server that has not marked
+		// itself started, and would then serve forever: wait for it.
+		started := make(chan struct{})
+		ds.NotifyStartedFunc = func() { close(started) }
+		served := make(chan error, 1)
 		s.dnss = append(s.dnss, ds)
 		s.wg.Go(func() {
-			if err := ds.ActivateAndServe(); err != nil {
+			err := ds.ActivateAndServe()
+			if err != nil {
 				s.fail(fmt.Errorf("farm DNS: %w", err))
 			}
+			served <- err
 		})
+		select {
+		case <-started:
+		case err := <-served:
+			return nil, fmt.Errorf("farm DNS did not start: %w", err)
+		case <-time.After(10 * time.Second):
+			return nil, errors.New("farm DNS did not start within 10s")
+		}
 	}
 
 	s.phone = &phoneAPI{farm: f, token: s.PhoneToken}
@@ -196,6 +214,9 @@ func (s *Server) Close() error {
 	}
 	for _, ds := range s.dnss {
 		ds.ShutdownContext(ctx)
+	}
+	for _, c := range s.dnsConns {
+		c.Close()
 	}
 	s.wg.Wait()
 	return nil
