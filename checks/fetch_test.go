@@ -631,7 +631,10 @@ func TestFetchTransportReasons(t *testing.T) {
 	tlsSrv := httptest.NewTLSServer(htmlHandler("<p>tls</p>"))
 	defer tlsSrv.Close()
 	res := loopbackResolver("site.test")
-	f := testFetcher(FetcherConfig{Resolver: res, Timeout: 300 * time.Millisecond})
+	// Generous: a TLS handshake on a loaded CI machine can take longer than
+	// a few hundred milliseconds, and then reads as a timeout. Only the
+	// silent case waits for the whole deadline.
+	f := testFetcher(FetcherConfig{Resolver: res, Timeout: 3 * time.Second})
 	tests := []struct {
 		name, url string
 		reason    FetchReason
@@ -750,7 +753,7 @@ func TestHomepage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := testFetcher(FetcherConfig{Resolver: res, Timeout: 400 * time.Millisecond})
+			f := testFetcher(FetcherConfig{Resolver: res, Timeout: 2 * time.Second})
 			f.httpsPort, f.httpPort = tt.httpsPort, portOf(t, plain)
 			if tt.trust {
 				trustServer(f, secure)
