@@ -23,6 +23,10 @@ const (
 	exitViolation    = 1
 	exitUsage        = 2
 	exitInconclusive = 3
+
+	// exitRejected is validate's: the configuration loads, but inventory
+	// records would be skipped.
+	exitRejected = 1
 )
 
 // version is set at build time with -ldflags "-X main.version=...".

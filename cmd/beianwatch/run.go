@@ -15,7 +15,6 @@ import (
 
 	"github.com/beianwatch/beianwatch/monitor"
 	"github.com/beianwatch/beianwatch/monitor/config"
-	"github.com/beianwatch/beianwatch/monitor/inventory"
 )
 
 func cmdRun(ctx context.Context, e *env, args []string) int {
@@ -108,56 +107,6 @@ func newLogger(e *env, l config.Log) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(e.stderr, opts)), nil
 	}
 	return nil, fmt.Errorf("unknown log format %q (text or json)", l.Format)
-}
-
-func cmdValidate(e *env, args []string) int {
-	fs := pflag.NewFlagSet("validate", pflag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	configPath := fs.String("config", "", "configuration file to validate")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return exitOK
-		}
-		fmt.Fprintf(e.stderr, "beianwatch validate: %v\n", err)
-		return exitUsage
-	}
-	if *configPath == "" {
-		fmt.Fprintln(e.stderr, "beianwatch validate: --config FILE is required")
-		return exitUsage
-	}
-	cfg, err := config.Load(*configPath)
-	if err != nil {
-		var errs config.Errors
-		if errors.As(err, &errs) {
-			for _, er := range errs {
-				fmt.Fprintln(e.stderr, er.Error())
-			}
-		} else {
-			fmt.Fprintln(e.stderr, err)
-		}
-		return exitUsage
-	}
-	status := exitOK
-	for _, ref := range cfg.SecretRefs() {
-		if e.getenv(ref.Env) == "" {
-			fmt.Fprintf(e.stdout, "%s: warning: %s names variable %s, which is not set here\n", *configPath, ref.Key, ref.Env)
-		}
-	}
-	if _, lint, err := inventory.Load(cfg.Inventory.Path); err != nil {
-		fmt.Fprintf(e.stderr, "%s: %v\n", cfg.Inventory.Path, err)
-		status = exitUsage
-	} else {
-		for _, l := range lint {
-			fmt.Fprintf(e.stdout, "%s: %s\n", cfg.Inventory.Path, l.Error())
-		}
-		if len(lint) > 0 {
-			fmt.Fprintf(e.stdout, "%d inventory records rejected\n", len(lint))
-		}
-	}
-	if status == exitOK {
-		fmt.Fprintf(e.stdout, "%s: ok\n", *configPath)
-	}
-	return status
 }
 
 // tuneGC trades a little CPU for memory in the daemon and the audit: their

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/pflag"
+
+	"github.com/beianwatch/beianwatch/monitor/config"
+	"github.com/beianwatch/beianwatch/monitor/inventory"
+)
+
+// cmdValidate checks a configuration and its inventory without starting
+// anything. Its exit status is for pre-deploy scripts: 0 all good, 1 the
+// configuration loads but inventory records would be skipped, 2 the
+// configuration or the inventory file is unusable.
+func cmdValidate(e *env, args []string) int {
+	fs := pflag.NewFlagSet("validate", pflag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	configPath := fs.String("config", "", "configuration file to validate")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return exitOK
+		}
+		fmt.Fprintf(e.stderr, "beianwatch validate: %v\n", err)
+		return exitUsage
+	}
+	if *configPath == "" {
+		fmt.Fprintln(e.stderr, "beianwatch validate: --config FILE is required")
+		return exitUsage
+	}
+	cfg, err := config.Load(*configPath)
+	if err != nil {
+		var errs config.Errors
+		if errors.As(err, &errs) {
+			for _, er := range errs {
+				fmt.Fprintln(e.stderr, er.Error())
+			}
+		} else {
+			fmt.Fprintln(e.stderr, err)
+		}
+		return exitUsage
+	}
+	status := exitOK
+	for _, ref := range cfg.SecretRefs() {
+		if e.getenv(ref.Env) == "" {
+			fmt.Fprintf(e.stdout, "%s: warning: %s names variable %s, which is not set here\n", *configPath, ref.Key, ref.Env)
+		}
+	}
+	if inv, lint, err := inventory.Load(cfg.Inventory.Path); err != nil {
+		fmt.Fprintf(e.stderr, "%s: %v\n", cfg.Inventory.Path, err)
+		status = exitUsage
+	} else {
+		// An owner secret missing at run time makes that owner's
+		// deliveries fail; say so now, once per variable.
+		unset := map[string]int{}
+		var order []string
+		for _, s := range inv.Sites {
+			if v := s.Owner.SecretEnv; v != "" && e.getenv(v) == "" {
+				if unset[v] == 0 {
+					order = append(order, v)
+				}
+				unset[v]++
+			}
+		}
+		for _, v := range order {
+			fmt.Fprintf(e.stdout, "%s: warning: owner_secret_env %s (%d sites) is not set here\n", cfg.Inventory.Path, v, unset[v])
+		}
+		for _, l := range lint {
+			fmt.Fprintf(e.stdout, "%s: %s\n", cfg.Inventory.Path, l.Error())
+		}
+		if len(lint) > 0 {
+			fmt.Fprintf(e.stdout, "%d inventory records rejected\n", len(lint))
+			status = exitRejected
+		}
+	}
+	switch status {
+	case exitOK:
+		fmt.Fprintf(e.stdout, "%s: ok\n", *configPath)
+	case exitRejected:
+		fmt.Fprintf(e.stdout, "%s: ok; the daemon would skip the rejected records\n", *configPath)
+	}
+	return status
+}
