@@ -150,10 +150,20 @@ func cmdAudit(ctx context.Context, e *env, args []string) int {
 	}
 
 	start := time.Now()
-	builder := audit.NewBuilder(start, len(sites), names)
+	// Results wait on disk, next to the report, until it is written.
+	spoolDir := ""
+	if *reportPath != "" && *reportPath != "-" {
+		spoolDir = filepath.Dir(*reportPath)
+	}
+	builder, err := audit.NewBuilder(start, len(sites), names, spoolDir)
+	if err != nil {
+		return fail(err)
+	}
 	prog := newProgress(e, len(sites), start, *quiet, *every)
 	runner := monitor.NewRunner(built.ByName, monitor.RunnerOptions{Concurrency: *concurrency, KeepNotApplicable: explicit})
-	_, runErr := runner.Run(ctx, sites, names, func(o monitor.SiteOutcome) {
+	runCtx, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
+	_, runErr := runner.Run(runCtx, sites, names, func(o monitor.SiteOutcome) {
 		sr := audit.SiteReport{Domain: o.Site.Domain, Status: o.Site.Status, Entity: o.Site.Entity, Results: o.Results}
 		if o.Site.ICP != nil {
 			sr.ICP = o.Site.ICP.String()
@@ -161,19 +171,30 @@ func cmdAudit(ctx context.Context, e *env, args []string) int {
 		if o.Site.PSB != nil {
 			sr.PSB = o.Site.PSB.String()
 		}
-		builder.Add(sr)
+		if err := builder.Add(sr); err != nil {
+			// A full disk: checking on would produce results nobody sees.
+			stopRun(err)
+			return
+		}
 		prog.site(sr.Verdict())
 		if rec != nil {
 			rec.add(o)
 		}
 	})
+	if cause := context.Cause(runCtx); cause != nil && !errors.Is(cause, context.Canceled) && ctx.Err() == nil {
+		runErr = cause
+	}
 	if runErr != nil && !errors.Is(runErr, context.Canceled) && !errors.Is(runErr, context.DeadlineExceeded) {
 		prog.stop(true)
 		return fail(runErr)
 	}
 	partial := runErr != nil || builder.Len() < len(sites)
 	prog.stop(partial)
-	rep := builder.Finish(time.Now(), partial)
+	rep, err := builder.Finish(time.Now(), partial)
+	if err != nil {
+		return fail(err)
+	}
+	defer rep.Close()
 
 	status := rep.ExitStatus()
 	if rec != nil {

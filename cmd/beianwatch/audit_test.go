@@ -344,6 +344,14 @@ func TestAuditInterruptedWritesPartialReport(t *testing.T) {
 			if !strings.Contains(stderr, "PARTIAL") {
 				t.Errorf("stderr does not say the audit is partial:\n%s", stderr)
 			}
+			// Neither the results spool nor a half-written report is left
+			// next to the report.
+			ents, _ := os.ReadDir(f.dir)
+			for _, e := range ents {
+				if strings.Contains(e.Name(), ".spool") || strings.HasSuffix(e.Name(), ".tmp") {
+					t.Errorf("left behind in the report directory: %s", e.Name())
+				}
+			}
 			if format == "html" {
 				raw, _ := os.ReadFile(path)
 				if !bytes.Contains(raw, []byte(`id="partial"`)) || !bytes.Contains(raw, []byte("2 / 5")) {

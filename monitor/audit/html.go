@@ -1,10 +1,12 @@
 package audit
 
 import (
+	"bufio"
 	_ "embed"
 	"fmt"
 	"html/template"
 	"io"
+	"iter"
 	"slices"
 	"strings"
 	"time"
@@ -41,17 +43,19 @@ type HTMLOptions struct {
 }
 
 type htmlView struct {
-	Lang      string
-	L         map[string]string
-	Provider  string
-	Started   string
-	Finished  string
-	Duration  string
-	Summary   Summary
-	Partial   string
-	Checks    string
-	Codes     []codeView
-	Sites     []siteView
+	Lang     string
+	L        map[string]string
+	Provider string
+	Started  string
+	Finished string
+	Duration string
+	Summary  Summary
+	Partial  string
+	Checks   string
+	Codes    []codeView
+	// Sites are built one at a time as the template ranges over them, so
+	// a 100,000-site report never holds every row in memory.
+	Sites     iter.Seq[siteView]
 	Verdicts  []verdictView
 	CheckList []string
 }
@@ -141,40 +145,61 @@ func WriteHTML(w io.Writer, r *Report, o HTMLOptions) error {
 		v.Codes = append(v.Codes, cv)
 	}
 
-	for _, site := range r.Sites {
-		verdict := site.Verdict()
-		sv := siteView{
-			Domain: site.Domain, ICP: site.ICP, PSB: site.PSB, Entity: site.Entity,
-			Status:  labelOr(L, "status."+string(site.Status), string(site.Status)),
-			Verdict: string(verdict), VerdictLabel: L["verdict."+string(verdict)], VerdictRank: verdictRank(verdict),
-		}
-		var codes []string
-		for _, res := range site.Results {
-			cv := checkView{
-				Name: res.Check, Label: labelOr(L, "check."+res.Check, res.Check),
-				Outcome: string(res.Outcome), OutcomeLabel: L["verdict."+string(res.Outcome)], Reason: res.Reason,
+	var readErr error
+	v.Sites = func(yield func(siteView) bool) {
+		for site, err := range r.Sites() {
+			if err != nil {
+				readErr = err
+				return
 			}
-			for _, f := range res.Findings {
-				cv.Findings = append(cv.Findings, findingView{
-					Code: f.Code, Severity: string(f.Severity),
-					SeverityLabel: labelOr(L, "severity."+string(f.Severity), string(f.Severity)),
-					Title:         titles[f.Code], Message: f.Message, Evidence: clip(f.Evidence, 1000),
-				})
-				if !slices.Contains(codes, f.Code) {
-					codes = append(codes, f.Code)
-				}
-				sv.Findings++
+			if !yield(siteRow(site, L, titles)) {
+				return
 			}
-			sv.Checks = append(sv.Checks, cv)
 		}
-		sv.Codes = strings.Join(codes, " ")
-		sv.Search = strings.ToLower(strings.Join([]string{site.Domain, site.ICP, site.PSB, site.Entity, sv.Codes}, " "))
-		v.Sites = append(v.Sites, sv)
 	}
-	if err := htmlTemplate.Execute(w, v); err != nil {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	if err := htmlTemplate.Execute(bw, v); err != nil {
+		return fmt.Errorf("writing the HTML report: %w", err)
+	}
+	if readErr != nil {
+		return fmt.Errorf("writing the HTML report: %w", readErr)
+	}
+	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("writing the HTML report: %w", err)
 	}
 	return nil
+}
+
+// siteRow is one row of the sites table.
+func siteRow(site SiteReport, L map[string]string, titles map[string]string) siteView {
+	verdict := site.Verdict()
+	sv := siteView{
+		Domain: site.Domain, ICP: site.ICP, PSB: site.PSB, Entity: site.Entity,
+		Status:  labelOr(L, "status."+string(site.Status), string(site.Status)),
+		Verdict: string(verdict), VerdictLabel: L["verdict."+string(verdict)], VerdictRank: verdictRank(verdict),
+	}
+	var codes []string
+	for _, res := range site.Results {
+		cv := checkView{
+			Name: res.Check, Label: labelOr(L, "check."+res.Check, res.Check),
+			Outcome: string(res.Outcome), OutcomeLabel: L["verdict."+string(res.Outcome)], Reason: res.Reason,
+		}
+		for _, f := range res.Findings {
+			cv.Findings = append(cv.Findings, findingView{
+				Code: f.Code, Severity: string(f.Severity),
+				SeverityLabel: labelOr(L, "severity."+string(f.Severity), string(f.Severity)),
+				Title:         titles[f.Code], Message: f.Message, Evidence: clip(f.Evidence, 1000),
+			})
+			if !slices.Contains(codes, f.Code) {
+				codes = append(codes, f.Code)
+			}
+			sv.Findings++
+		}
+		sv.Checks = append(sv.Checks, cv)
+	}
+	sv.Codes = strings.Join(codes, " ")
+	sv.Search = strings.ToLower(strings.Join([]string{site.Domain, site.ICP, site.PSB, site.Entity, sv.Codes}, " "))
+	return sv
 }
 
 func verdictRank(o checks.Outcome) int {

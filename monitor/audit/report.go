@@ -10,6 +10,9 @@ package audit
 
 import (
 	"cmp"
+	"encoding/json"
+	"fmt"
+	"iter"
 	"slices"
 	"strings"
 	"time"
@@ -85,94 +88,132 @@ type Summary struct {
 	Findings []CodeCount `json:"findings"`
 }
 
-// Report is a whole audit.
+// Report is a whole audit: the summary in memory, the sites on disk.
+// Close it when written.
 type Report struct {
-	Summary Summary      `json:"summary"`
-	Sites   []SiteReport `json:"sites"`
+	Summary Summary
+	sites   *spool
 }
 
-// Builder collects sites as they are checked. It is not safe for
-// concurrent use (monitor.Runner serialises its callbacks).
+// Sites yields every site in domain order.
+func (r *Report) Sites() iter.Seq2[SiteReport, error] {
+	return func(yield func(SiteReport, error) bool) {
+		for raw, err := range r.sites.raw() {
+			var s SiteReport
+			if err == nil {
+				if err = json.Unmarshal(raw, &s); err != nil {
+					err = fmt.Errorf("reading the audit spool: %w", err)
+				}
+			}
+			if !yield(s, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// Close releases the report's spool file.
+func (r *Report) Close() error { return r.sites.close() }
+
+// Builder collects sites as they are checked and keeps the summary
+// current. It is not safe for concurrent use (monitor.Runner serialises
+// its callbacks).
 type Builder struct {
-	started time.Time
-	checks  []string
-	total   int
-	sites   []SiteReport
+	sum   Summary
+	codes map[string]*CodeCount
+	sites *spool
 }
 
-// NewBuilder starts a report of total sites, checked with checkNames.
-func NewBuilder(started time.Time, total int, checkNames []string) *Builder {
-	return &Builder{started: started, total: total, checks: slices.Clone(checkNames)}
+// NewBuilder starts a report of total sites, checked with checkNames. The
+// sites are spooled to a file in dir ("" is the system's temporary
+// directory).
+func NewBuilder(started time.Time, total int, checkNames []string, dir string) (*Builder, error) {
+	sp, err := newSpool(dir)
+	if err != nil {
+		return nil, err
+	}
+	names := slices.Clone(checkNames)
+	if names == nil {
+		names = []string{}
+	}
+	return &Builder{
+		sum: Summary{
+			Started: started, Checks: names, SitesTotal: total,
+			Sites:   map[checks.Outcome]int{checks.Pass: 0, checks.Fail: 0, checks.Inconclusive: 0},
+			Results: map[string]map[checks.Outcome]int{},
+		},
+		codes: map[string]*CodeCount{},
+		sites: sp,
+	}, nil
 }
 
 // Add records one site. Free text is masked on the way in.
-func (b *Builder) Add(s SiteReport) {
+func (b *Builder) Add(s SiteReport) error {
 	s.Results = slices.Clone(s.Results)
 	for i := range s.Results {
 		s.Results[i] = maskResult(s.Results[i])
 	}
-	b.sites = append(b.sites, s)
+	if s.Results == nil {
+		s.Results = []checks.Result{}
+	}
+	if err := b.sites.add(&s); err != nil {
+		return err
+	}
+	b.count(&s)
+	return nil
 }
 
-// Len is the number of sites added.
-func (b *Builder) Len() int { return len(b.sites) }
-
-// Finish computes the summary. Sites are sorted by domain so that two
-// audits of the same inventory compare line by line.
-func (b *Builder) Finish(finished time.Time, partial bool) *Report {
-	rep := &Report{Sites: slices.Clone(b.sites)}
-	slices.SortFunc(rep.Sites, func(x, y SiteReport) int { return strings.Compare(x.Domain, y.Domain) })
-	sum := Summary{
-		Started: b.started, Finished: finished, DurationMS: finished.Sub(b.started).Milliseconds(),
-		Partial: partial, Checks: b.checks, SitesTotal: b.total, SitesChecked: len(rep.Sites),
-		Sites:   map[checks.Outcome]int{checks.Pass: 0, checks.Fail: 0, checks.Inconclusive: 0},
-		Results: map[string]map[checks.Outcome]int{},
-	}
-	codes := map[string]*CodeCount{}
-	for _, s := range rep.Sites {
-		sum.Sites[s.Verdict()]++
-		seen := map[string]bool{}
-		for _, r := range s.Results {
-			byOutcome := sum.Results[r.Check]
-			if byOutcome == nil {
-				byOutcome = map[checks.Outcome]int{}
-				sum.Results[r.Check] = byOutcome
+func (b *Builder) count(s *SiteReport) {
+	b.sum.SitesChecked++
+	b.sum.Sites[s.Verdict()]++
+	var seen []string
+	for _, r := range s.Results {
+		byOutcome := b.sum.Results[r.Check]
+		if byOutcome == nil {
+			byOutcome = map[checks.Outcome]int{}
+			b.sum.Results[r.Check] = byOutcome
+		}
+		byOutcome[r.Outcome]++
+		for _, f := range r.Findings {
+			c := b.codes[f.Code]
+			if c == nil {
+				c = &CodeCount{Code: f.Code, Check: r.Check, Severity: f.Severity}
+				b.codes[f.Code] = c
 			}
-			byOutcome[r.Outcome]++
-			for _, f := range r.Findings {
-				c := codes[f.Code]
-				if c == nil {
-					c = &CodeCount{Code: f.Code, Check: r.Check, Severity: f.Severity}
-					codes[f.Code] = c
-				}
-				if rank(f.Severity) < rank(c.Severity) {
-					c.Severity = f.Severity // entity_only can be configured up to a violation
-				}
-				c.Findings++
-				if !seen[f.Code] {
-					seen[f.Code] = true
-					c.Sites++
-				}
+			if rank(f.Severity) < rank(c.Severity) {
+				c.Severity = f.Severity // entity_only can be configured up to a violation
+			}
+			c.Findings++
+			if !slices.Contains(seen, f.Code) {
+				seen = append(seen, f.Code)
+				c.Sites++
 			}
 		}
 	}
-	for _, c := range codes {
+}
+
+// Len is the number of sites added.
+func (b *Builder) Len() int { return b.sites.len() }
+
+// Finish completes the summary and hands the spool to the report; the
+// builder is done. Sites come out sorted by domain so that two audits of
+// the same inventory compare line by line.
+func (b *Builder) Finish(finished time.Time, partial bool) (*Report, error) {
+	if err := b.sites.seal(); err != nil {
+		b.sites.close()
+		return nil, err
+	}
+	sum := b.sum
+	sum.Finished, sum.Partial = finished, partial
+	sum.DurationMS = finished.Sub(sum.Started).Milliseconds()
+	sum.Findings = []CodeCount{}
+	for _, c := range b.codes {
 		sum.Findings = append(sum.Findings, *c)
 	}
 	slices.SortFunc(sum.Findings, func(x, y CodeCount) int {
 		return cmp.Or(cmp.Compare(rank(x.Severity), rank(y.Severity)), cmp.Compare(y.Sites, x.Sites), strings.Compare(x.Code, y.Code))
 	})
-	if sum.Findings == nil {
-		sum.Findings = []CodeCount{}
-	}
-	if sum.Checks == nil {
-		sum.Checks = []string{}
-	}
-	rep.Summary = sum
-	if rep.Sites == nil {
-		rep.Sites = []SiteReport{}
-	}
-	return rep
+	return &Report{Summary: sum, sites: b.sites}, nil
 }
 
 func rank(s checks.Severity) int {
@@ -190,19 +231,13 @@ func rank(s checks.Severity) int {
 // ExitStatus follows `beianwatch check`: 1 when a violation was found, else
 // 3 when something was inconclusive or the audit is partial, else 0.
 func (r *Report) ExitStatus() int {
-	code := 0
-	if r.Summary.Partial {
-		code = 3
+	switch {
+	case r.Summary.Sites[checks.Fail] > 0:
+		return 1
+	case r.Summary.Sites[checks.Inconclusive] > 0 || r.Summary.Partial:
+		return 3
 	}
-	for _, s := range r.Sites {
-		switch s.Verdict() {
-		case checks.Fail:
-			return 1
-		case checks.Inconclusive:
-			code = 3
-		}
-	}
-	return code
+	return 0
 }
 
 // MaskMobiles masks mobile numbers in free text as 138****5678.

@@ -5,6 +5,11 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -48,16 +53,45 @@ func fixtureSites() []SiteReport {
 	}
 }
 
-func build(partial bool) *Report {
-	b := NewBuilder(t0, 8, []string{"footer", "shell", "dns"})
-	for _, s := range fixtureSites() {
-		b.Add(s)
+func build(t *testing.T, partial bool) *Report {
+	t.Helper()
+	return buildFrom(t, 8, []string{"footer", "shell", "dns"}, fixtureSites(), t0.Add(1500*time.Millisecond), partial)
+}
+
+func buildFrom(t *testing.T, total int, checkNames []string, sites []SiteReport, finished time.Time, partial bool) *Report {
+	t.Helper()
+	b, err := NewBuilder(t0, total, checkNames, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
-	return b.Finish(t0.Add(1500*time.Millisecond), partial)
+	for _, s := range sites {
+		if err := b.Add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := b.Finish(finished, partial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// allSites reads a report's sites back from its spool.
+func allSites(t *testing.T, r *Report) []SiteReport {
+	t.Helper()
+	var out []SiteReport
+	for s, err := range r.Sites() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 func TestSummary(t *testing.T) {
-	r := build(false)
+	r := build(t, false)
 	s := r.Summary
 	if s.SitesChecked != 6 || s.SitesTotal != 8 || s.DurationMS != 1500 || s.Partial {
 		t.Fatalf("summary head = %+v", s)
@@ -85,10 +119,22 @@ func TestSummary(t *testing.T) {
 			t.Errorf("findings[%d] = %+v, want %+v", i, s.Findings[i], want[i])
 		}
 	}
-	// Sorted by domain whatever the order they came in.
-	for i := 1; i < len(r.Sites); i++ {
-		if r.Sites[i-1].Domain > r.Sites[i].Domain {
-			t.Fatalf("sites not sorted: %s before %s", r.Sites[i-1].Domain, r.Sites[i].Domain)
+	// Sorted by domain whatever the order they came in, and read back
+	// from the spool whole.
+	sites := allSites(t, r)
+	if len(sites) != 6 {
+		t.Fatalf("%d sites read back, want 6", len(sites))
+	}
+	for i := 1; i < len(sites); i++ {
+		if sites[i-1].Domain > sites[i].Domain {
+			t.Fatalf("sites not sorted: %s before %s", sites[i-1].Domain, sites[i].Domain)
+		}
+	}
+	for _, site := range sites {
+		if site.Domain == "hostile.example.cn" {
+			if f := site.Results[0].Findings; len(f) != 3 || f[0].Evidence != "=HYPERLINK(\"http://evil\",\"x\")" {
+				t.Errorf("hostile site read back as %+v", site.Results)
+			}
 		}
 	}
 }
@@ -112,11 +158,8 @@ func TestExitStatus(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := NewBuilder(t0, len(tt.sites)+1, []string{"footer"})
-			for _, s := range tt.sites {
-				b.Add(s)
-			}
-			if got := b.Finish(t0, tt.partial).ExitStatus(); got != tt.want {
+			r := buildFrom(t, len(tt.sites)+1, []string{"footer"}, tt.sites, t0, tt.partial)
+			if got := r.ExitStatus(); got != tt.want {
 				t.Fatalf("ExitStatus = %d, want %d", got, tt.want)
 			}
 		})
@@ -139,7 +182,7 @@ func TestMaskMobiles(t *testing.T) {
 			t.Errorf("MaskMobiles(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
-	r := build(false)
+	r := build(t, false)
 	js := jsonOf(t, r)
 	for _, leak := range []string{"13812345678", "13987654321"} {
 		if strings.Contains(js, leak) {
@@ -158,7 +201,7 @@ func jsonOf(t *testing.T, r *Report) string {
 }
 
 func TestWriteJSON(t *testing.T) {
-	r := build(true)
+	r := build(t, true)
 	var got struct {
 		Summary struct {
 			Partial      bool           `json:"partial"`
@@ -192,7 +235,7 @@ func TestWriteJSON(t *testing.T) {
 
 func TestWriteCSV(t *testing.T) {
 	var b bytes.Buffer
-	if err := WriteCSV(&b, build(false)); err != nil {
+	if err := WriteCSV(&b, build(t, false)); err != nil {
 		t.Fatal(err)
 	}
 	raw := b.Bytes()
@@ -257,7 +300,7 @@ func TestWriteHTML(t *testing.T) {
 	for _, tt := range tests {
 		t.Run("lang="+tt.lang, func(t *testing.T) {
 			var b bytes.Buffer
-			if err := WriteHTML(&b, build(tt.partial), HTMLOptions{Lang: tt.lang, Fixes: fixes, Provider: "ExampleCloud"}); err != nil {
+			if err := WriteHTML(&b, build(t, tt.partial), HTMLOptions{Lang: tt.lang, Fixes: fixes, Provider: "ExampleCloud"}); err != nil {
 				t.Fatal(err)
 			}
 			page := b.String()
@@ -289,7 +332,89 @@ func TestWriteHTML(t *testing.T) {
 			}
 		})
 	}
-	if err := WriteHTML(&bytes.Buffer{}, build(false), HTMLOptions{Lang: "fr"}); err == nil {
+	if err := WriteHTML(&bytes.Buffer{}, build(t, false), HTMLOptions{Lang: "fr"}); err == nil {
 		t.Error("unknown language accepted")
+	}
+}
+
+// The spool holds every site on disk, in domain order on the way out, and
+// leaves no file behind.
+func TestSpool(t *testing.T) {
+	dir := t.TempDir()
+	b, err := NewBuilder(t0, 2000, []string{"footer"}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]string, 0, 2000)
+	for i := range 2000 {
+		d := fmt.Sprintf("s%04d.example.cn", (i*7919)%2000) // every domain once, shuffled
+		want = append(want, d)
+		if err := b.Add(SiteReport{Domain: d, Results: []checks.Result{result("footer", checks.Fail,
+			finding("footer_icp_missing", checks.Violation, "none shown", strings.Repeat("页", i%300)))}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := b.Finish(t0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(want)
+	got := allSites(t, r)
+	if len(got) != len(want) {
+		t.Fatalf("%d sites back, want %d", len(got), len(want))
+	}
+	for i, s := range got {
+		if s.Domain != want[i] {
+			t.Fatalf("site %d is %s, want %s", i, s.Domain, want[i])
+		}
+		if f := s.Results[0].Findings; len(f) != 1 || f[0].Code != "footer_icp_missing" {
+			t.Fatalf("%s read back with findings %+v", s.Domain, f)
+		}
+	}
+	if r.Summary.SitesChecked != 2000 || r.Summary.Sites[checks.Fail] != 2000 {
+		t.Errorf("summary %+v", r.Summary)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("spool visible in %s while the report is open: %v", dir, ents)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("spool left behind: %v", ents)
+	}
+}
+
+func TestNewBuilderBadDir(t *testing.T) {
+	_, err := NewBuilder(t0, 1, nil, filepath.Join(t.TempDir(), "missing"))
+	if err == nil || !strings.Contains(err.Error(), "audit spool") {
+		t.Fatalf("err = %v, want a spool error", err)
+	}
+}
+
+// BenchmarkReport10k is the report side of a 10,000-site audit: spool
+// every site, then write the JSON report.
+func BenchmarkReport10k(b *testing.B) {
+	sites := fixtureSites()
+	for b.Loop() {
+		bld, err := NewBuilder(t0, 10000, []string{"footer", "shell", "dns"}, b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := range 10000 {
+			s := sites[i%len(sites)]
+			s.Domain = fmt.Sprintf("s%05d.%s", i, s.Domain)
+			if err := bld.Add(s); err != nil {
+				b.Fatal(err)
+			}
+		}
+		r, err := bld.Finish(t0, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := WriteJSON(io.Discard, r); err != nil {
+			b.Fatal(err)
+		}
+		r.Close()
 	}
 }

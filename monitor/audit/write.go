@@ -16,36 +16,37 @@ var Formats = []string{"json", "csv", "html"}
 // WriteJSON writes the report as indented JSON. Pages' text is kept
 // readable (no \u003c escapes): this is data, not HTML.
 func WriteJSON(w io.Writer, r *Report) error {
-	// One site at a time: a 100,000-site report is about 150 MB of JSON,
-	// which encoding the Report whole would hold in memory twice over.
+	// One site at a time, straight from the spool: a 100,000-site report
+	// is about 150 MB of JSON.
 	bw := bufio.NewWriterSize(w, 64<<10)
-	marshal := func(v any, indent string) ([]byte, error) {
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		enc.SetIndent(indent, "  ")
-		err := enc.Encode(v)
-		return bytes.TrimRight(buf.Bytes(), "\n"), err
-	}
-	sum, err := marshal(r.Summary, "  ")
-	if err != nil {
+	var sum bytes.Buffer
+	enc := json.NewEncoder(&sum)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("  ", "  ")
+	if err := enc.Encode(r.Summary); err != nil {
 		return fmt.Errorf("writing the JSON report: %w", err)
 	}
 	bw.WriteString("{\n  \"summary\": ")
-	bw.Write(sum)
+	bw.Write(bytes.TrimRight(sum.Bytes(), "\n"))
 	bw.WriteString(",\n  \"sites\": [")
-	for i, site := range r.Sites {
-		b, err := marshal(site, "    ")
+	var site bytes.Buffer
+	n := 0
+	for raw, err := range r.sites.raw() {
 		if err != nil {
 			return fmt.Errorf("writing the JSON report: %w", err)
 		}
-		if i > 0 {
+		site.Reset()
+		if err := json.Indent(&site, raw, "    ", "  "); err != nil {
+			return fmt.Errorf("writing the JSON report: %w", err)
+		}
+		if n > 0 {
 			bw.WriteByte(',')
 		}
+		n++
 		bw.WriteString("\n    ")
-		bw.Write(b)
+		bw.Write(site.Bytes())
 	}
-	if len(r.Sites) > 0 {
+	if n > 0 {
 		bw.WriteString("\n  ")
 	}
 	bw.WriteString("]\n}\n")
@@ -74,7 +75,10 @@ func WriteCSV(w io.Writer, r *Report) error {
 	if err := cw.Write(CSVHeader); err != nil {
 		return fmt.Errorf("writing the CSV report: %w", err)
 	}
-	for _, s := range r.Sites {
+	for s, err := range r.Sites() {
+		if err != nil {
+			return fmt.Errorf("writing the CSV report: %w", err)
+		}
 		for _, res := range s.Results {
 			for _, f := range res.Findings {
 				row := []string{s.Domain, s.ICP, res.Check, string(res.Outcome), f.Code, string(f.Severity), f.Message, f.Evidence}
