@@ -360,8 +360,12 @@ func engineConfig(cfg *config.Config, logger *slog.Logger, now func() time.Time)
 		},
 		BatchSize:         cfg.Checks.BatchSize,
 		NotifyMaxAttempts: cfg.Notices.MaxAttempts,
-		Logger:            logger,
-		Now:               now,
+		NotifyBackoff: engine.ExponentialBackoff{
+			Base: cfg.Notices.RetryFirst, Max: cfg.Notices.RetryMax, Jitter: 0.2,
+		}.Delay,
+		HeldMaxAge: cfg.Notices.HeldMaxAge,
+		Logger:     logger,
+		Now:        now,
 	}
 }
 

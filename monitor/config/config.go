@@ -205,6 +205,15 @@ type Notices struct {
 	TemplatesDir string `yaml:"templates_dir"`
 	// MaxAttempts bounds delivery retries of one notice.
 	MaxAttempts int `yaml:"max_attempts"`
+	// RetryFirst is the wait after the first failed attempt; it doubles
+	// with each failure up to RetryMax (±20% jitter). A receiver's
+	// Retry-After wins when it asks for longer.
+	RetryFirst time.Duration `yaml:"retry_first"`
+	RetryMax   time.Duration `yaml:"retry_max"`
+	// HeldMaxAge: a notice the storm guard held that still cannot be
+	// released after this long is dropped, with the reason recorded; a
+	// week-old "opened" would mislead more than it helps.
+	HeldMaxAge time.Duration `yaml:"held_max_age"`
 }
 
 // API configures the HTTP API under /api/v1.

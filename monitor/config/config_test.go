@@ -47,6 +47,10 @@ func TestLoadErrors(t *testing.T) {
 			[]wantErr{{2, "lifecycle.rectification_period", "no day unit"}}},
 		{"zero duration", "retention:\n  history: 0s\n",
 			[]wantErr{{2, "retention.history", "more than 0"}}},
+		{"retry backwards", "notices:\n  retry_first: 1h\n  retry_max: 1m\n",
+			[]wantErr{{3, "notices.retry_max", "at least notices.retry_first (1h0m0s)"}}},
+		{"retry and held age zero", "notices:\n  retry_first: 0s\n  held_max_age: 0s\n",
+			[]wantErr{{2, "notices.retry_first", "more than 0"}, {3, "notices.held_max_age", "more than 0"}}},
 		{"postgres reserved", "storage:\n  driver: postgres\n",
 			[]wantErr{{2, "storage.driver", "not yet supported"}}},
 		{"unknown driver", "storage:\n  driver: mysql\n",
@@ -191,7 +195,9 @@ func TestDefault(t *testing.T) {
 	if c.HTTP.MaxBody != 4<<20 || c.HTTP.MaxRedirects != 5 {
 		t.Errorf("http defaults: %+v", c.HTTP)
 	}
-	if c.Notices.Location == nil || c.Notices.Location.String() != "Asia/Shanghai" || c.Notices.QuietHours.String() != "22:00-08:00" {
+	if c.Notices.Location == nil || c.Notices.Location.String() != "Asia/Shanghai" || c.Notices.QuietHours.String() != "22:00-08:00" ||
+		c.Notices.MaxAttempts != 10 || c.Notices.RetryFirst != time.Minute || c.Notices.RetryMax != 6*time.Hour ||
+		c.Notices.HeldMaxAge != 192*time.Hour {
 		t.Errorf("notices defaults: %+v", c.Notices)
 	}
 	for _, name := range []string{"footer", "shell", "dns", "contact"} {

@@ -121,6 +121,12 @@ func (d *decoder) validate(c *Config) {
 		}
 	}
 	d.atLeast("notices.max_attempts", n.MaxAttempts, 1)
+	d.positive("notices.retry_first", n.RetryFirst)
+	d.positive("notices.retry_max", n.RetryMax)
+	if n.RetryFirst > 0 && n.RetryMax > 0 && n.RetryMax < n.RetryFirst {
+		d.errf("notices.retry_max", "must be at least notices.retry_first (%v), got %v", n.RetryFirst, n.RetryMax)
+	}
+	d.positive("notices.held_max_age", n.HeldMaxAge)
 
 	if c.API.TokenEnv != "" {
 		d.envName("api.token_env", c.API.TokenEnv)
