@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"slices"
@@ -59,11 +60,19 @@ type ResolverConfig struct {
 	// network or got SERVFAIL is tried again; 0 means DefaultDNSRetries,
 	// a negative value means no retry.
 	Retries int
+	// ZoneCacheTTL bounds how long the authoritative walk's findings (a
+	// name's zone, the zone's NS hosts and their addresses) are reused; 0
+	// means DefaultZoneCacheTTL, negative turns the cache off. Records
+	// with a shorter TTL are kept for their TTL only.
+	ZoneCacheTTL time.Duration
+	// Now is the cache's clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // Resolver asks DNS servers questions and keeps apart what they said
 // (records, NXDOMAIN, NODATA) from what could not be learned (timeouts,
-// SERVFAIL, REFUSED, malformed or lying answers). It has no cache and no
+// SERVFAIL, REFUSED, malformed or lying answers). It caches nothing it
+// judges (only the way to a zone's authoritative servers), has no
 // package-level state, and is safe for concurrent use.
 type Resolver struct {
 	servers  []string
@@ -74,6 +83,7 @@ type Resolver struct {
 	retries  int
 	udp      *dns.Client
 	tcp      *dns.Client
+	zones    *zoneCache
 }
 
 // NewResolver validates cfg and builds a Resolver.
@@ -113,6 +123,7 @@ func NewResolver(cfg ResolverConfig) (*Resolver, error) {
 	case r.retries > 10:
 		return nil, fmt.Errorf("resolver: %d retries is more than the budget of 10", r.retries)
 	}
+	r.zones = newZoneCache(cfg.ZoneCacheTTL, cfg.Now)
 	r.udp = &dns.Client{Net: "udp", Timeout: r.timeout, UDPSize: ednsSize}
 	r.tcp = &dns.Client{Net: "tcp", Timeout: r.timeout}
 	return r, nil
@@ -783,9 +794,17 @@ func (r *Resolver) Authoritative(ctx context.Context, name string) (Zone, error)
 	if err != nil {
 		return Zone{}, err
 	}
-	zone, err := r.findZone(ctx, dns.Fqdn(ascii))
-	if err != nil {
-		return Zone{}, fmt.Errorf("finding the zone of %s: %w", ascii, err)
+	fq := dns.Fqdn(ascii)
+	zone, ok := r.zones.cut(fq)
+	if !ok {
+		var ttl uint32
+		if zone, ttl, err = r.findZone(ctx, fq); err != nil {
+			return Zone{}, fmt.Errorf("finding the zone of %s: %w", ascii, err)
+		}
+		r.zones.putCut(fq, zone, ttl)
+	}
+	if z, ok := r.zones.zone(zone); ok {
+		return z, nil
 	}
 	z := Zone{Name: strings.TrimSuffix(zone, ".")}
 	resp, err := r.askConfigured(ctx, zone, dns.TypeNS)
@@ -793,8 +812,10 @@ func (r *Resolver) Authoritative(ctx context.Context, name string) (Zone, error)
 		return z, fmt.Errorf("asking NS of zone %s: %w", z.Name, err)
 	}
 	var hosts []string
+	ttl := uint32(math.MaxUint32) // the shortest TTL of what the walk learned
 	for _, rr := range resp.Answer {
 		if ns, ok := rr.(*dns.NS); ok && strings.EqualFold(ns.Hdr.Name, zone) {
+			ttl = min(ttl, ns.Hdr.Ttl)
 			h := strings.ToLower(strings.TrimSuffix(ns.Ns, "."))
 			if !slices.Contains(hosts, h) {
 				hosts = append(hosts, h)
@@ -810,12 +831,19 @@ func (r *Resolver) Authoritative(ctx context.Context, name string) (Zone, error)
 	}
 	z.Servers = make([]NameServer, len(hosts))
 	refused := make([][]string, len(hosts))
+	ttls := make([]uint32, len(hosts))
 	var wg sync.WaitGroup
 	for i, h := range hosts {
 		wg.Go(func() {
 			z.Servers[i].Host = h
+			ttls[i] = math.MaxUint32
 			res, err := r.LookupAddrs(ctx, h)
 			if err == nil {
+				for _, a := range res.Answers {
+					for _, rec := range a.Records {
+						ttls[i] = min(ttls[i], rec.TTL)
+					}
+				}
 				res.Addrs = slices.DeleteFunc(res.Addrs, func(a netip.Addr) bool {
 					if err := r.policy.Check(a); err != nil {
 						refused[i] = append(refused[i], a.String())
@@ -853,18 +881,25 @@ func (r *Resolver) Authoritative(ctx context.Context, name string) (Zone, error)
 		}
 		return z, fmt.Errorf("zone %s: none of its NS hosts (%s) resolves", z.Name, strings.Join(hosts, ", "))
 	}
+	for i := range hosts {
+		ttl = min(ttl, ttls[i])
+	}
+	r.zones.putZone(zone, z, ttl)
 	return z, nil
 }
 
 // findZone walks up from fq: a name that owns an SOA is its zone's apex;
 // otherwise the SOA in the authority section of a negative answer names the
 // enclosing zone; failing both, try the parent name.
-func (r *Resolver) findZone(ctx context.Context, fq string) (string, error) {
+//
+// The TTL returned is the SOA record's, as the resolver gave it: how long
+// the answer may be reused.
+func (r *Resolver) findZone(ctx context.Context, fq string) (string, uint32, error) {
 	cand := fq
 	for cand != "." {
 		resp, err := r.askConfigured(ctx, cand, dns.TypeSOA)
 		if err != nil {
-			return "", err
+			return "", 0, err
 		}
 		var cname bool
 		for _, rr := range resp.Answer {
@@ -873,7 +908,7 @@ func (r *Resolver) findZone(ctx context.Context, fq string) (string, error) {
 			}
 			switch rr.Header().Rrtype {
 			case dns.TypeSOA:
-				return strings.ToLower(cand), nil
+				return strings.ToLower(cand), rr.Header().Ttl, nil
 			case dns.TypeCNAME:
 				cname = true
 			}
@@ -881,7 +916,7 @@ func (r *Resolver) findZone(ctx context.Context, fq string) (string, error) {
 		if !cname {
 			for _, rr := range resp.Ns {
 				if soa, ok := rr.(*dns.SOA); ok && dns.IsSubDomain(soa.Hdr.Name, cand) {
-					return strings.ToLower(soa.Hdr.Name), nil
+					return strings.ToLower(soa.Hdr.Name), soa.Hdr.Ttl, nil
 				}
 			}
 		}
@@ -891,7 +926,7 @@ func (r *Resolver) findZone(ctx context.Context, fq string) (string, error) {
 		}
 		cand = cand[i:]
 	}
-	return "", errors.New("no zone apex found up to the root")
+	return "", 0, errors.New("no zone apex found up to the root")
 }
 
 // askConfigured asks the configured resolvers in turn and returns the first
