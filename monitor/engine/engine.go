@@ -383,16 +383,39 @@ func (e *Engine) dispatchCheck(ctx context.Context, check string, now time.Time)
 // notices and their notify jobs. Storm counting applies as in check jobs.
 func (e *Engine) Record(ctx context.Context, results []store.SiteResult) (store.Recorded, error) {
 	var rec store.Recorded
-	var edges []lifecycle.StormStatus
+	var undo stormUndo
 	err := e.st.InTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		rec, err = e.recordTx(ctx, tx, e.cfg.Now(), results, &edges)
+		rec, err = e.recordTx(ctx, tx, e.cfg.Now(), results, &undo)
 		return err
 	})
 	if err != nil {
-		e.rearm(edges)
+		e.undoStorm(&undo)
 	}
 	return rec, err
+}
+
+// stormUndo is what recordTx told the storm guard, to take back should its
+// transaction not commit.
+type stormUndo struct {
+	counts []stormCount
+	edges  []lifecycle.StormStatus
+}
+
+type stormCount struct {
+	at              time.Time
+	check           string
+	checked, failed int
+}
+
+// undoStorm takes back a failed transaction's counts, so that the retried
+// batch is not counted twice, and rearms the edges it acted on.
+func (e *Engine) undoStorm(u *stormUndo) {
+	for _, c := range u.counts {
+		e.storm.Unobserve(c.at, c.check, c.checked, c.failed)
+	}
+	e.rearm(u.edges)
+	*u = stormUndo{}
 }
 
 // rearm gives the storm guard back the edges a failed transaction acted on.
@@ -405,9 +428,9 @@ func (e *Engine) rearm(edges []lifecycle.StormStatus) {
 // recordTx records a batch in tx: storm accounting, the store's central
 // write, the storm alarm and the notify jobs.
 //
-// Storm edges acted on are appended to edges: should the transaction not
-// commit, the caller rearms them.
-func (e *Engine) recordTx(ctx context.Context, tx *sql.Tx, now time.Time, results []store.SiteResult, edges *[]lifecycle.StormStatus) (store.Recorded, error) {
+// What the storm guard was told is noted in undo: should the transaction
+// not commit, the caller takes it back with undoStorm.
+func (e *Engine) recordTx(ctx context.Context, tx *sql.Tx, now time.Time, results []store.SiteResult, undo *stormUndo) (store.Recorded, error) {
 	type count struct{ checked, failed int }
 	perCheck := map[string]*count{}
 	for _, r := range results {
@@ -430,9 +453,10 @@ func (e *Engine) recordTx(ctx context.Context, tx *sql.Tx, now time.Time, result
 			continue
 		}
 		st := e.storm.Observe(now, check, c.checked, c.failed)
+		undo.counts = append(undo.counts, stormCount{at: now, check: check, checked: c.checked, failed: c.failed})
 		storming[check] = st
 		if st.Started || st.Ended {
-			*edges = append(*edges, st)
+			undo.edges = append(undo.edges, st)
 		}
 	}
 	rec, err := e.st.RecordResults(ctx, tx, store.Batch{

@@ -55,16 +55,16 @@ func (w *checkWorker) Work(ctx context.Context, job *river.Job[CheckBatchArgs]) 
 	// a little time of its own, and what was measured is worth keeping.
 	recCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	var edges []lifecycle.StormStatus
+	var undo stormUndo
 	err := e.st.InTx(recCtx, func(tx *sql.Tx) error {
-		if _, err := e.recordTx(recCtx, tx, e.cfg.Now(), kept, &edges); err != nil {
+		if _, err := e.recordTx(recCtx, tx, e.cfg.Now(), kept, &undo); err != nil {
 			return err
 		}
 		_, err := river.JobCompleteTx[*riversqlite.Driver](recCtx, tx, job)
 		return err
 	})
 	if err != nil {
-		e.rearm(edges)
+		e.undoStorm(&undo)
 		return fmt.Errorf("check batch %d (%s, %d sites): %w", job.ID, args.Check, len(args.Domains), err)
 	}
 	return nil

@@ -122,6 +122,25 @@ func (g *StormGuard) Observe(now time.Time, check string, checked, failed int) S
 	return g.status(now, check, w)
 }
 
+// Unobserve takes back counts that Observe added at now, for a caller
+// whose transaction recording them did not commit: the batch is retried
+// and would otherwise be counted twice, inflating the share of failures.
+// Counts whose bucket has already left the window are gone anyway.
+func (g *StormGuard) Unobserve(now time.Time, check string, checked, failed int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	w := g.window(check)
+	b := g.bucket(now)
+	i := int(mod(b, stormBuckets))
+	if w.slot[i] != b {
+		return
+	}
+	checked = max(checked, 0)
+	failed = min(max(failed, 0), checked)
+	w.checked[i] = max(w.checked[i]-checked, 0)
+	w.failed[i] = max(w.failed[i]-failed, 0)
+}
+
 // Status is the current status of check without counting anything (Started
 // and Ended report a change since the last call, as with Observe).
 func (g *StormGuard) Status(now time.Time, check string) StormStatus {

@@ -168,3 +168,28 @@ func TestStormRearm(t *testing.T) {
 		t.Fatalf("after rearm: %+v, want Ended again", again)
 	}
 }
+
+// A batch whose transaction failed is taken back, so its retry is counted
+// once; counts that have already left the window are not touched.
+func TestStormUnobserve(t *testing.T) {
+	g, err := NewStormGuard(StormConfig{Window: time.Hour, Share: 0.5, MinSites: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := time.Minute // buckets are 2 minutes wide
+	g.Observe(t0, "shell", 40, 5)
+	g.Observe(t0.Add(10*m), "shell", 40, 30) // the failed transaction
+	g.Unobserve(t0.Add(10*m), "shell", 40, 30)
+	if st := g.Peek(t0.Add(11*m), "shell"); st.Checked != 40 || st.Failed != 5 {
+		t.Fatalf("after taking back: %d of %d failing, want 5 of 40", st.Failed, st.Checked)
+	}
+	// Taking back more than a bucket holds empties it, never below zero.
+	g.Observe(t0.Add(20*m), "shell", 10, 10)
+	g.Unobserve(t0.Add(20*m), "shell", 100, 100)
+	// A bucket reused since (three hours ago maps to t0's slot) is not
+	// touched.
+	g.Unobserve(t0.Add(-3*time.Hour), "shell", 40, 5)
+	if st := g.Peek(t0.Add(21*m), "shell"); st.Checked != 40 || st.Failed != 5 {
+		t.Fatalf("after odd takes: %d of %d failing, want 5 of 40", st.Failed, st.Checked)
+	}
+}
