@@ -57,7 +57,8 @@ const (
 
 // Attempt is what the audit trail keeps of one delivery attempt. Nothing
 // in it carries a secret: the target is redacted and the response excerpt
-// has the URL's tokens and the signing secret removed.
+// has the URL's tokens and the signing secret removed, and mobile numbers
+// masked.
 type Attempt struct {
 	Channel    string        `json:"channel"`
 	Target     string        `json:"target"` // RedactURL of the destination
@@ -323,11 +324,14 @@ func (s *sender) excerpt(b []byte) string {
 	return str
 }
 
+// scrub removes the secrets, and masks mobile numbers: receivers echo
+// what we sent them (the notice names the entity, which may hold a
+// number), and what we keep of their reply reaches logs and the API.
 func (s *sender) scrub(str string) string {
 	for _, sec := range s.secrets {
 		str = strings.ReplaceAll(str, sec, "REDACTED")
 	}
-	return str
+	return maskPhones(str)
 }
 
 // redactErr removes the URL (which carries tokens and signatures) from

@@ -613,6 +613,43 @@ func TestVendorCodesIn200(t *testing.T) {
 	}
 }
 
+// TestRepliesMaskPhones: receivers echo what they got, and the notice
+// names the entity, which may hold a mobile number; what we keep of the
+// reply goes to logs, the store and the API, where numbers are masked.
+func TestRepliesMaskPhones(t *testing.T) {
+	const number = "13812345678"
+	cases := []struct {
+		name, kind, path string
+		status           int
+		body             string
+	}{
+		{"webhook 500 echo", ChannelWebhook, "/hook", 500, `{"echo":{"site":{"entity":"张三 ` + number + `"}}}`},
+		{"webhook 400 text", ChannelWebhook, "/hook", 400, "bad request: 主体：李四(" + number + ")"},
+		{"dingtalk errmsg", ChannelDingTalk, "/robot/send?access_token=tok0123456789abcdef", 200, `{"errcode":310000,"errmsg":"keywords not in content: 主体：李四(` + number + `)"}`},
+		{"wecom errmsg", ChannelWeCom, "/cgi-bin/webhook/send?key=key0123456789abcdef", 200, `{"errcode":40058,"errmsg":"invalid content near +86` + number + `"}`},
+		{"feishu msg", ChannelFeishu, "/open-apis/bot/v2/hook/tok0123456789abcdef", 200, `{"code":19024,"msg":"Key Words Not Found in 张三 ` + number + `"}`},
+		{"slack 404", ChannelSlack, "/services/T0/B0/slacksecret0123456789ab", 404, "channel_not_found " + number},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tc.status)
+				_, _ = io.WriteString(w, tc.body)
+			}))
+			defer srv.Close()
+			secret := map[string]string{ChannelWebhook: "owner-secret-123456"}[tc.kind]
+			a, err := mustChannel(t, tc.kind, srv.URL+tc.path, secret, fixedClock(vendorNow)).Send(context.Background(), testRendered(t))
+			if err == nil || a.Response == "" {
+				t.Fatalf("refusal not recorded: %+v, %v", a, err)
+			}
+			assertNoSecrets(t, a, err, number)
+			if !strings.Contains(a.Response, "138****5678") {
+				t.Errorf("response excerpt lost the masked number: %q", a.Response)
+			}
+		})
+	}
+}
+
 func TestRedirectNotFollowed(t *testing.T) {
 	var gets int
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { gets++ }))

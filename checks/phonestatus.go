@@ -376,9 +376,11 @@ func (c *PhoneStatusClient) call(ctx context.Context, e164 string) (PhoneStatus,
 	}
 	st, ok := ParsePhoneStatus(*ans.Status)
 	if !ok {
-		v := maskNumbersIn(*ans.Status)
-		if len(v) > 40 {
-			v = v[:40] + "…"
+		// A misbehaving adapter may echo the request, Authorization
+		// header included, into the field we quote.
+		v := maskNumbersIn(strings.ReplaceAll(*ans.Status, c.token, "REDACTED"))
+		if r := []rune(v); len(r) > 40 {
+			v = string(r[:40]) + "…"
 		}
 		return "", fmt.Errorf("malformed provider answer: unknown status %q", v)
 	}

@@ -1,10 +1,12 @@
 package monitor
 
 import (
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -50,7 +52,11 @@ func (d *Daemon) authorize(next http.Handler) http.Handler {
 			return
 		}
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(d.apiToken)) != 1 {
+		// ConstantTimeCompare returns at once when the lengths differ, which
+		// tells a caller the token's length; digests are always the same
+		// length.
+		gotSum, wantSum := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(d.apiToken))
+		if !ok || subtle.ConstantTimeCompare(gotSum[:], wantSum[:]) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="beianwatch"`)
 			writeError(w, http.StatusUnauthorized, errors.New("missing or wrong bearer token"))
 			return
@@ -127,8 +133,12 @@ func (d *Daemon) toAPISite(domain string) (apiSite, bool) {
 	if s == nil {
 		return apiSite{}, false
 	}
-	a := apiSite{Domain: s.Domain, Status: s.Status, Entity: s.Entity, URL: s.URL, Tags: s.Tags, Line: s.Line,
+	a := apiSite{Domain: s.Domain, Status: s.Status, Entity: apiText(s.Entity), URL: apiText(s.URL), Line: s.Line,
 		OwnerChannel: s.Owner.Kind}
+	// A copy: the inventory's tags are shared with every reader.
+	for _, t := range s.Tags {
+		a.Tags = append(a.Tags, inventory.Tag{Key: apiText(t.Key), Value: apiText(t.Value)})
+	}
 	if s.ICP != nil {
 		a.ICP = s.ICP.String()
 	}
@@ -193,6 +203,15 @@ func (d *Daemon) apiSite(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)
 		return
+	}
+	for i := range latest {
+		latest[i].Result = apiResult(latest[i].Result)
+	}
+	for i := range viol {
+		viol[i] = apiState(viol[i])
+	}
+	for i := range hist {
+		hist[i].Transition = apiTransition(hist[i].Transition)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"site": site, "latest": orEmpty(latest), "violations": orEmpty(viol), "history": orEmpty(hist),
@@ -262,6 +281,9 @@ func (d *Daemon) apiViolations(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err)
 		return
 	}
+	for i := range items {
+		items[i] = apiState(items[i])
+	}
 	writeJSON(w, http.StatusOK, page[lifecycle.State]{Items: orEmpty(items), Total: total, Limit: limit, Offset: offset})
 }
 
@@ -293,6 +315,9 @@ func (d *Daemon) apiNotices(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err)
 		return
 	}
+	for i := range items {
+		items[i] = apiNoticeView(items[i])
+	}
 	writeJSON(w, http.StatusOK, page[store.Notice]{Items: orEmpty(items), Total: total, Limit: limit, Offset: offset})
 }
 
@@ -311,7 +336,64 @@ func (d *Daemon) apiNotice(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"notice": n, "attempts": orEmpty(attempts)})
+	for i := range attempts {
+		attempts[i].BodyExcerpt = apiText(attempts[i].BodyExcerpt)
+		attempts[i].Error = apiText(attempts[i].Error)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"notice": apiNoticeView(n), "attempts": orEmpty(attempts)})
+}
+
+// urlPassword is the password part of a URL's user info ("//user:pass@").
+var urlPassword = regexp.MustCompile(`(//[^/?#@\s:]*):[^/?#@\s]*@`)
+
+// apiText is free text as the API shows it. The text comes from places
+// we do not control (inventory cells, crawled pages, receivers' replies,
+// a vendor's error), so mobile numbers are masked here whatever the
+// producer did, and a URL's password is hidden.
+func apiText(s string) string {
+	return urlPassword.ReplaceAllString(checks.MaskMobilesIn(s), "${1}:xxxxx@")
+}
+
+func apiResult(r checks.Result) checks.Result {
+	r.Reason = apiText(r.Reason)
+	if r.Findings != nil {
+		fs := make([]checks.Finding, len(r.Findings))
+		for i, f := range r.Findings {
+			f.Message, f.Evidence = apiText(f.Message), apiText(f.Evidence)
+			fs[i] = f
+		}
+		r.Findings = fs
+	}
+	if r.Details != nil {
+		ds := make(map[string]string, len(r.Details))
+		for k, v := range r.Details {
+			ds[k] = apiText(v)
+		}
+		r.Details = ds
+	}
+	return r
+}
+
+func apiState(s lifecycle.State) lifecycle.State {
+	s.Message, s.Evidence = apiText(s.Message), apiText(s.Evidence)
+	return s
+}
+
+func apiTransition(t lifecycle.Transition) lifecycle.Transition {
+	t.Reason, t.Message, t.Evidence = apiText(t.Reason), apiText(t.Message), apiText(t.Evidence)
+	return t
+}
+
+func apiNoticeView(n store.Notice) store.Notice {
+	n.LastError = apiText(n.LastError)
+	if n.Payload.Transitions != nil {
+		ts := make([]lifecycle.Transition, len(n.Payload.Transitions))
+		for i, t := range n.Payload.Transitions {
+			ts[i] = apiTransition(t)
+		}
+		n.Payload.Transitions = ts
+	}
+	return n
 }
 
 func orEmpty[T any](s []T) []T {

@@ -294,7 +294,10 @@ func (d *Daemon) withdrawGone(prev, next *inventory.Inventory) {
 
 func (d *Daemon) logLint(lint []inventory.LintError) {
 	for _, l := range lint {
-		d.log.Warn("inventory record rejected", "line", l.Line, "domain", l.Domain, "field", l.Field, "reason", l.Msg)
+		// The reason quotes the bad cell, which may be a phone number put
+		// in the wrong column.
+		d.log.Warn("inventory record rejected", "line", l.Line, "domain", checks.MaskMobilesIn(l.Domain), "field", l.Field,
+			"reason", checks.MaskMobilesIn(l.Msg))
 	}
 }
 
@@ -317,7 +320,10 @@ func (d *Daemon) siteView(domain string) *siteView {
 	if s == nil {
 		return nil
 	}
-	v := &siteView{ref: alerts.SiteRef{Domain: s.Domain, Entity: s.Entity}, owner: s.Owner}
+	// The entity is a free-text inventory cell, and personal filings
+	// name a person there, sometimes with a number: notices reach the
+	// provider's ops channel and chat groups, so mobiles are masked.
+	v := &siteView{ref: alerts.SiteRef{Domain: s.Domain, Entity: checks.MaskMobilesIn(s.Entity)}, owner: s.Owner}
 	if s.ICP != nil {
 		v.ref.ICP = s.ICP.String()
 	}

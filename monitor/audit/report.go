@@ -147,8 +147,10 @@ func NewBuilder(started time.Time, total int, checkNames []string, dir string) (
 	}, nil
 }
 
-// Add records one site. Free text is masked on the way in.
+// Add records one site. Free text is masked on the way in: the entity is
+// an inventory cell, and personal filings sometimes put a number there.
 func (b *Builder) Add(s SiteReport) error {
+	s.Entity = MaskMobiles(s.Entity)
 	s.Results = slices.Clone(s.Results)
 	for i := range s.Results {
 		s.Results[i] = maskResult(s.Results[i])

@@ -43,7 +43,7 @@ func fixtureSites() []SiteReport {
 				finding("footer_link_obsolete", checks.Violation, "again, mobile copy", "-1"),
 				finding("footer_icp_format", checks.Warning, "non-standard form", "沪ICP备87654321-1号")),
 			result("shell", checks.Pass)}},
-		{Domain: "warn.example.cn", ICP: "粤ICP备2020123456号-1", Status: checks.StatusFiled, Results: []checks.Result{
+		{Domain: "warn.example.cn", ICP: "粤ICP备2020123456号-1", Status: checks.StatusFiled, Entity: "张三 13700001111 个人工作室", Results: []checks.Result{
 			result("footer", checks.Pass, finding("footer_not_at_bottom", checks.Warning, "near the top", "客服 13812345678"))}},
 		{Domain: "slow.example.cn", ICP: "京ICP备11111111号-1", Status: checks.StatusFiled, Results: []checks.Result{
 			{Check: "footer", Outcome: checks.Inconclusive, Reason: "fetch timed out; call 13987654321"},
@@ -184,7 +184,7 @@ func TestMaskMobiles(t *testing.T) {
 	}
 	r := build(t, false)
 	js := jsonOf(t, r)
-	for _, leak := range []string{"13812345678", "13987654321"} {
+	for _, leak := range []string{"13812345678", "13987654321", "13700001111"} {
 		if strings.Contains(js, leak) {
 			t.Errorf("the report leaks %s", leak)
 		}
