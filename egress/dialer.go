@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -192,6 +193,18 @@ func (d *Dialer) resolve(ctx context.Context, lookupNet, host string) ([]netip.A
 		}
 		return []netip.Addr{ip.Unmap()}, nil
 	}
+	if isLocalhost(host) {
+		// RFC 6761: localhost is loopback, whatever a DNS server says. A
+		// lying resolver must not turn a config's http://localhost into a
+		// remote host that receives a token in clear.
+		var addrs []netip.Addr
+		for _, ip := range []netip.Addr{netip.AddrFrom4([4]byte{127, 0, 0, 1}), netip.IPv6Loopback()} {
+			if familyMatches(lookupNet, ip) {
+				addrs = append(addrs, ip)
+			}
+		}
+		return addrs, nil
+	}
 	found, err := d.resolver.LookupNetIP(ctx, lookupNet, host)
 	if err != nil {
 		return nil, &ResolveError{Host: host, Err: err}
@@ -253,4 +266,10 @@ func partialDeadline(ctx context.Context, remaining int) (time.Time, bool) {
 		share = min(minShare, left)
 	}
 	return time.Now().Add(share), true
+}
+
+// isLocalhost reports whether host is localhost or a name under it.
+func isLocalhost(host string) bool {
+	h := strings.TrimSuffix(strings.ToLower(host), ".")
+	return h == "localhost" || strings.HasSuffix(h, ".localhost")
 }

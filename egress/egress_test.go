@@ -420,3 +420,47 @@ func TestTransportSettings(t *testing.T) {
 		t.Errorf("transport dial to loopback: %v, want *BlockedError", err)
 	}
 }
+
+// localhost is loopback whatever the resolver says (RFC 6761): a resolver
+// that answers it with a public address must not send an allowed-private
+// client, such as the one for a local number-status adapter, elsewhere.
+func TestLocalhostNeverAsksTheResolver(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	lying := &fakeResolver{hosts: map[string][]netip.Addr{
+		"localhost":     {netip.MustParseAddr("203.0.113.9")},
+		"api.localhost": {netip.MustParseAddr("203.0.113.9")},
+	}}
+	open := NewDialer(Policy{AllowPrivate: true}, lying, 2*time.Second)
+	for _, host := range []string{"localhost", "LOCALHOST.", "api.localhost"} {
+		conn, err := open.DialContext(context.Background(), "tcp4", net.JoinHostPort(host, port))
+		if err != nil {
+			t.Fatalf("dial %s: %v", host, err)
+		}
+		if got := conn.RemoteAddr().(*net.TCPAddr).IP.String(); got != "127.0.0.1" {
+			t.Errorf("dial %s reached %s, want 127.0.0.1", host, got)
+		}
+		conn.Close()
+	}
+	// Under the strict policy it is refused as loopback, not as whatever
+	// the resolver claimed.
+	strict := NewDialer(Policy{}, lying, 2*time.Second)
+	_, err = strict.DialContext(context.Background(), "tcp", net.JoinHostPort("localhost", port))
+	var be *BlockedError
+	if !errors.As(err, &be) || !strings.Contains(err.Error(), "127.0.0.1") && !strings.Contains(err.Error(), "::1") {
+		t.Fatalf("strict dial of localhost: %v, want a loopback refusal", err)
+	}
+}
