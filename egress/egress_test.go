@@ -464,3 +464,23 @@ func TestLocalhostNeverAsksTheResolver(t *testing.T) {
 		t.Fatalf("strict dial of localhost: %v, want a loopback refusal", err)
 	}
 }
+
+// A refusal reaches the caller of an http.Client marked permanent, so a
+// webhook delivery to a refused address is given up at once rather than
+// retried for hours against the same policy.
+func TestRefusalIsPermanentThroughHTTPClient(t *testing.T) {
+	res := &fakeResolver{hosts: map[string][]netip.Addr{"rebind.test": {netip.MustParseAddr("10.1.2.3")}}}
+	client := NewClient(Policy{}, res, 2*time.Second)
+	for _, u := range []string{"http://127.0.0.1:9/hook", "http://rebind.test/hook", "http://[::1]:9/hook"} {
+		req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader("{}"))
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			t.Fatalf("POST %s succeeded under the strict policy", u)
+		}
+		var p interface{ Permanent() bool }
+		if !errors.As(err, &p) || !p.Permanent() {
+			t.Errorf("POST %s: %v is not marked permanent", u, err)
+		}
+	}
+}

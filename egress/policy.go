@@ -42,6 +42,11 @@ func (e *BlockedError) Error() string {
 	return fmt.Sprintf("refusing to connect to %s: %s (only public addresses are allowed unless private targets are explicitly allowed)", e.Addr, reason)
 }
 
+// Permanent marks the refusal as not worth retrying: the same policy
+// refuses the same destination next time, so a webhook delivery gives up
+// at once with this reason instead of retrying for hours.
+func (e *BlockedError) Permanent() bool { return true }
+
 type blockedRange struct {
 	prefix netip.Prefix
 	reason string
