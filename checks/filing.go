@@ -3,6 +3,7 @@ package checks
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -123,7 +124,7 @@ func normalizeNumberText(s string) string {
 	// parse two numbers a site.
 	b := []byte(s)
 	if nfkcStable(b) {
-		return string(filterNormalized(b, 0))
+		return string(filterNormalized(b, 0, nil))
 	}
 	var n normalizer
 	return string(n.append(nil, b))
@@ -141,7 +142,7 @@ func ParseICP(s string) (ICPNumber, error) {
 	if strings.Contains(t, "ICP证") || strings.Contains(t, "B2-") {
 		return ICPNumber{}, fmt.Errorf("%q is %w", s, ErrLicence)
 	}
-	m, n, ok := scanICPAt(t, 0)
+	m, n, ok := scanICPAt(t, 0, nil)
 	switch {
 	case !ok:
 		return ICPNumber{}, fmt.Errorf("malformed ICP number %q: %s", s, icpProblem(t))
@@ -191,7 +192,7 @@ func ParsePSB(s string) (PSBNumber, error) {
 	if t == "" {
 		return PSBNumber{}, errors.New("empty PSB number")
 	}
-	m, n, ok := scanPSBAt(t, strings.Index(t, "公网安备"))
+	m, n, ok := scanPSBAt(t, strings.Index(t, "公网安备"), nil)
 	if !ok || n != len(t) || (m.start != 0) {
 		return PSBNumber{}, fmt.Errorf("malformed PSB number %q: %s", s, psbProblem(t))
 	}
@@ -236,13 +237,84 @@ type psbMatch struct {
 	digitsStart, digitsEnd int
 }
 
+// textBreaks marks where a person sees normalised page text separated:
+// whitespace the normalisation dropped (soft) and block boundaries such as
+// a new paragraph, a line break or another table cell (hard). Whitespace
+// may sit anywhere inside a number ("京ICP备 12345678 号 - 1"), but a
+// digit run or a site suffix does not read on across a break: "号-1 All
+// Rights Reserved" is -1, not -1A, and "号-1" over a line holding
+// "400-800-1234" is not -1400.
+type textBreaks struct {
+	soft, hard []int // sorted byte offsets into the normalised text
+}
+
+// at reports the breaks between byte pos-1 and byte pos.
+func (b *textBreaks) at(pos int) (soft, hard bool) {
+	if b == nil {
+		return false, false
+	}
+	return hasOffset(b.soft, pos), hasOffset(b.hard, pos)
+}
+
+func (b *textBreaks) any(pos int) bool {
+	soft, hard := b.at(pos)
+	return soft || hard
+}
+
+func (b *textBreaks) hardAt(pos int) bool {
+	return b != nil && hasOffset(b.hard, pos)
+}
+
+// firstSoft is the first soft break strictly inside (from, to), or -1.
+func (b *textBreaks) firstSoft(from, to int) int {
+	if b == nil {
+		return -1
+	}
+	i := sort.SearchInts(b.soft, from+1)
+	if i < len(b.soft) && b.soft[i] < to {
+		return b.soft[i]
+	}
+	return -1
+}
+
+func hasOffset(sorted []int, pos int) bool {
+	i := sort.SearchInts(sorted, pos)
+	return i < len(sorted) && sorted[i] == pos
+}
+
+// markOffset appends pos to a sorted offset list unless it is already last.
+func markOffset(list []int, pos int) []int {
+	if n := len(list); n > 0 && list[n-1] >= pos {
+		return list
+	}
+	return append(list, pos)
+}
+
+// digitRun returns the end of the run of digits at t[j:]. The run stops at
+// a hard break; when it is not of an acceptable length but its part up to
+// the first soft break is ("京ICP备12345678 2024"), that part is the run.
+func digitRun(t string, j int, brk *textBreaks, ok func(n int) bool) int {
+	d := j
+	for d < len(t) && t[d] >= '0' && t[d] <= '9' && (d == j || !brk.hardAt(d)) {
+		d++
+	}
+	if !ok(d - j) {
+		if c := brk.firstSoft(j, d); c >= 0 && ok(c-j) {
+			return c
+		}
+	}
+	return d
+}
+
+func icpDigits(n int) bool { return n >= 6 && n <= 10 }
+
 const icpMarker = "ICP备"
 
 // scanICPAt parses an ICP number whose province character starts at byte
-// i of the normalised text t. It returns the match, the end offset, and
-// whether a number was there; what follows the number is the caller's
-// business.
-func scanICPAt(t string, i int) (icpMatch, int, bool) {
+// i of the normalised text t, with the breaks brk (nil for a number typed
+// on its own). It returns the match, the end offset, and whether a number
+// was there; what follows the number is the caller's business.
+func scanICPAt(t string, i int, brk *textBreaks) (icpMatch, int, bool) {
 	r, size := utf8.DecodeRuneInString(t[i:])
 	if !IsProvince(r) {
 		return icpMatch{}, 0, false
@@ -263,11 +335,8 @@ func scanICPAt(t string, i int) (icpMatch, int, bool) {
 		m.nonstandard = append(m.nonstandard, `colon after "备"`)
 		j++
 	}
-	d := j
-	for d < len(t) && t[d] >= '0' && t[d] <= '9' {
-		d++
-	}
-	if n := d - j; n < 6 || n > 10 {
+	d := digitRun(t, j, brk, icpDigits)
+	if !icpDigits(d - j) {
 		return icpMatch{}, 0, false
 	}
 	m.Number = ICPNumber{Province: CanonicalProvince(r), Digits: t[j:d]}
@@ -277,7 +346,7 @@ func scanICPAt(t string, i int) (icpMatch, int, bool) {
 	if hao {
 		j += len("号")
 	}
-	if k, suffix, ok := scanSuffix(t, j); ok {
+	if k, suffix, ok := scanSuffix(t, j, brk); ok {
 		m.Number.Suffix = suffix
 		j = k
 		if !hao {
@@ -296,30 +365,41 @@ func scanICPAt(t string, i int) (icpMatch, int, bool) {
 }
 
 // scanSuffix reads "-N", "-NA", "-NX" or "-NK" at t[j:]. Several dash
-// characters are accepted because people type them.
-func scanSuffix(t string, j int) (int, string, bool) {
+// characters are accepted because people type them. The suffix does not
+// continue across a block boundary, and its digits and letter end at any
+// break: what follows is the next word, not part of the number.
+func scanSuffix(t string, j int, brk *textBreaks) (int, string, bool) {
 	k := j
+	if brk.hardAt(k) {
+		return 0, "", false
+	}
 	switch {
 	case strings.HasPrefix(t[k:], "-"):
 		k++
-	case strings.HasPrefix(t[k:], "—"), strings.HasPrefix(t[k:], "–"), strings.HasPrefix(t[k:], "‐"):
+	case strings.HasPrefix(t[k:], "—"), strings.HasPrefix(t[k:], "–"), strings.HasPrefix(t[k:], "‐"),
+		strings.HasPrefix(t[k:], "‒"), strings.HasPrefix(t[k:], "―"), strings.HasPrefix(t[k:], "−"):
 		_, size := utf8.DecodeRuneInString(t[k:])
 		k += size
 	default:
 		return 0, "", false
 	}
+	if brk.hardAt(k) {
+		return 0, "", false
+	}
 	d := k
-	for d < len(t) && t[d] >= '0' && t[d] <= '9' && d-k < 4 {
+	for d < len(t) && t[d] >= '0' && t[d] <= '9' && d-k < 4 && (d == k || !brk.any(d)) {
 		d++
 	}
 	if d == k || t[k] == '0' {
 		return 0, "", false
 	}
-	if d < len(t) && t[d] >= '0' && t[d] <= '9' {
+	if d < len(t) && t[d] >= '0' && t[d] <= '9' && !brk.any(d) {
 		return 0, "", false // more than 4 digits: not a suffix
 	}
 	suffix := t[k:d]
-	if d < len(t) {
+	// A type letter ends the number: "-1All Rights Reserved" is -1, the
+	// letter being the start of a word.
+	if d < len(t) && !brk.any(d) && (d+1 == len(t) || brk.any(d+1) || !isASCIILetter(t[d+1])) {
 		switch t[d] {
 		case 'A', 'X', 'K':
 			suffix += t[d : d+1]
@@ -332,10 +412,12 @@ func scanSuffix(t string, j int) (int, string, bool) {
 	return d, suffix, true
 }
 
+func isASCIILetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
+
 const psbMarker = "公网安备"
 
 // scanPSBAt parses a PSB number whose "公网安备" marker starts at byte i.
-func scanPSBAt(t string, i int) (psbMatch, int, bool) {
+func scanPSBAt(t string, i int, brk *textBreaks) (psbMatch, int, bool) {
 	if i < 0 || !strings.HasPrefix(t[i:], psbMarker) {
 		return psbMatch{}, 0, false
 	}
@@ -351,10 +433,7 @@ func scanPSBAt(t string, i int) (psbMatch, int, bool) {
 	if j < len(t) && t[j] == ':' {
 		j++
 	}
-	d := j
-	for d < len(t) && t[d] >= '0' && t[d] <= '9' {
-		d++
-	}
+	d := digitRun(t, j, brk, func(n int) bool { return n == 14 })
 	if d-j < 6 || d-j > 20 {
 		return psbMatch{}, 0, false
 	}
@@ -369,6 +448,12 @@ func scanPSBAt(t string, i int) (psbMatch, int, bool) {
 
 // findNumbers scans normalised text for every ICP and PSB number.
 func findNumbers(t string) (icps []icpMatch, psbs []psbMatch) {
+	return findNumbersIn(t, nil)
+}
+
+// findNumbersIn scans normalised page text, whose breaks are brk, for
+// every ICP and PSB number.
+func findNumbersIn(t string, brk *textBreaks) (icps []icpMatch, psbs []psbMatch) {
 	for off := 0; ; {
 		k := strings.Index(t[off:], "备")
 		if k < 0 {
@@ -380,7 +465,7 @@ func findNumbers(t string) (icps []icpMatch, psbs []psbMatch) {
 		if at >= 3 && strings.EqualFold(t[at-3:at], "ICP") {
 			r, size := utf8.DecodeLastRuneInString(t[:at-3])
 			if IsProvince(r) {
-				if m, _, ok := scanICPAt(t, at-3-size); ok {
+				if m, _, ok := scanICPAt(t, at-3-size, brk); ok {
 					icps = append(icps, m)
 					off = m.end
 				}
@@ -389,7 +474,7 @@ func findNumbers(t string) (icps []icpMatch, psbs []psbMatch) {
 		}
 		// 公网安备
 		if at >= len("公网安") && t[at-len("公网安"):at] == "公网安" {
-			if m, end, ok := scanPSBAt(t, at-len("公网安")); ok {
+			if m, end, ok := scanPSBAt(t, at-len("公网安"), brk); ok {
 				psbs = append(psbs, m)
 				off = end
 			}
@@ -408,6 +493,12 @@ type normalizer struct {
 // (full-width to half-width), traditional 備/號 to 备/号, and every kind of
 // whitespace and zero-width character removed.
 func (n *normalizer) append(dst, src []byte) []byte {
+	return n.appendMarking(dst, src, nil)
+}
+
+// appendMarking is append that also records in *spaces where whitespace
+// was dropped (see textBreaks); spaces may be nil.
+func (n *normalizer) appendMarking(dst, src []byte, spaces *[]int) []byte {
 	start := len(dst)
 	if nfkcStable(src) {
 		dst = append(dst, src...)
@@ -419,19 +510,24 @@ func (n *normalizer) append(dst, src []byte) []byte {
 			dst = append(dst, n.it.Next()...)
 		}
 	}
-	return filterNormalized(dst, start)
+	return filterNormalized(dst, start, spaces)
 }
 
 // filterNormalized applies, in place to dst[start:], the part of the
 // normalisation NFKC does not: traditional 備/號, full-width ASCII, and no
-// whitespace or zero-width characters.
-func filterNormalized(dst []byte, start int) []byte {
+// whitespace or zero-width characters. When spaces is not nil, the offset
+// of each dropped run of whitespace (not of zero-width characters, which
+// separate nothing a person sees) is appended to it.
+func filterNormalized(dst []byte, start int, spaces *[]int) []byte {
 	out := start
 	for i := start; i < len(dst); {
 		c := dst[i]
 		if c < utf8.RuneSelf {
 			i++
 			if c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' {
+				if spaces != nil {
+					*spaces = markOffset(*spaces, out)
+				}
 				continue
 			}
 			dst[out] = c
@@ -441,8 +537,12 @@ func filterNormalized(dst []byte, start int) []byte {
 		r, size := utf8.DecodeRune(dst[i:])
 		i += size
 		switch r {
-		case '\u00a0', '\u3000', '\u200b', '\u200c', '\u200d', '\u2060', '\ufeff', '\u00ad',
-			'\u1680', '\u2028', '\u2029', '\u202f', '\u205f', '\u180e':
+		case '\u00a0', '\u3000', '\u1680', '\u2028', '\u2029', '\u202f', '\u205f':
+			if spaces != nil {
+				*spaces = markOffset(*spaces, out)
+			}
+			continue
+		case '\u200b', '\u200c', '\u200d', '\u2060', '\ufeff', '\u00ad', '\u180e':
 			continue
 		case '備':
 			r = '备'
@@ -455,6 +555,9 @@ func filterNormalized(dst []byte, start int) []byte {
 				continue
 			}
 			if r >= '\u2000' && r <= '\u200a' {
+				if spaces != nil {
+					*spaces = markOffset(*spaces, out)
+				}
 				continue
 			}
 			out += copy(dst[out:], dst[i-size:i])

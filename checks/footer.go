@@ -8,9 +8,11 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Footer finding codes (DESIGN §2.1). Codes are a public contract.
@@ -180,7 +182,7 @@ func refreshURL(base, content string) (string, bool) {
 func EvaluateFooter(body []byte, s *Site, opts FooterOptions) Result {
 	p := extractText(body, false)
 	text := string(p.norm)
-	icps, psbs := findNumbers(text)
+	icps, psbs := findNumbersIn(text, &p.brk)
 
 	var findings []Finding
 	add := func(code string, sev Severity, msg, ev string) {
@@ -212,9 +214,12 @@ func EvaluateFooter(body []byte, s *Site, opts FooterOptions) Result {
 		entityOnly = nil
 	}
 
+	// An inline script that names the MIIT host may build the link the
+	// static HTML lacks: the link is then for rendering to judge.
+	var linkByScript bool
 	switch {
 	case len(shown) > 0:
-		judgeICPLinks(p, text, shown, add)
+		linkByScript = judgeICPLinks(p, text, shown, add)
 		judgeICPForm(p, text, shown, add)
 	case len(entityOnly) > 0:
 		sev := Warning
@@ -224,7 +229,7 @@ func EvaluateFooter(body []byte, s *Site, opts FooterOptions) Result {
 		add(CodeFooterEntityOnly, sev,
 			fmt.Sprintf("only the entity number %s is shown; this site's number is %s", entityOnly[0].Number, s.ICP),
 			evidenceOf(text, entityOnly[0]))
-		judgeICPLinks(p, text, entityOnly, add)
+		linkByScript = judgeICPLinks(p, text, entityOnly, add)
 	case len(others) > 0:
 		nums := distinctCapped(len(others), func(i int) string { return others[i].Number.String() })
 		add(CodeFooterICPMismatch, Violation,
@@ -250,15 +255,28 @@ func EvaluateFooter(body []byte, s *Site, opts FooterOptions) Result {
 	psbInImage := s.PSB != nil && judgePSB(p, text, *s.PSB, psbs, add)
 	r := Result{Findings: findings}
 	r.Outcome = OutcomeOf(findings)
-	if psbInImage {
-		r.Details = map[string]string{"psb": ReasonNumberInImage + ": the PSB number is shown only in an image's alt/title"}
-		if r.Outcome == Pass {
-			r.Outcome, r.Reason = Inconclusive, ReasonNumberInImage
-		} else {
-			// The ICP part failed; the PSB part was not judged, so its
-			// open violations are not fixed by this run.
-			r.Unjudged = []string{CodeFooterPSBMissing, CodeFooterPSBLinkMiss, CodeFooterPSBLinkWrong}
+	// A part that static HTML cannot judge makes a passing run
+	// inconclusive; when another part failed, the run fails and names the
+	// codes it did not judge, so their open violations are not fixed by it.
+	unjudged := func(reason, key, why string, codes ...string) {
+		if r.Details == nil {
+			r.Details = map[string]string{}
 		}
+		r.Details[key] = reason + ": " + why
+		switch r.Outcome {
+		case Pass:
+			r.Outcome, r.Reason = Inconclusive, reason
+		case Fail:
+			r.Unjudged = append(r.Unjudged, codes...)
+		}
+	}
+	if linkByScript {
+		unjudged(ReasonNeedsRendering, "icp_link", "the number is not linked to "+miitHost+" in the static HTML, but an inline script mentions "+miitHost+" and may build the link",
+			CodeFooterLinkMissing, CodeFooterLinkObsolete, CodeFooterLinkWrong)
+	}
+	if psbInImage {
+		unjudged(ReasonNumberInImage, "psb", "the PSB number is shown only in an image's alt/title",
+			CodeFooterPSBMissing, CodeFooterPSBLinkMiss, CodeFooterPSBLinkWrong)
 	}
 	return r
 }
@@ -270,6 +288,19 @@ func unjudgeable(p *pageText) (Result, bool) {
 	case p.scriptMentions:
 		r := inconclusive(ReasonNeedsRendering)
 		r.Details = map[string]string{"why": "the filing number appears in an inline script, not in the static HTML"}
+		return r, true
+	case p.styleMentions:
+		r := inconclusive(ReasonNeedsRendering)
+		r.Details = map[string]string{"why": "the filing number appears in a style sheet (CSS content), not in the static text"}
+		return r, true
+	case p.noscriptNumber && p.scripts > 0:
+		// The <noscript> copy is the fallback for what the scripts draw.
+		r := inconclusive(ReasonNeedsRendering)
+		r.Details = map[string]string{"why": "the filing number is only in a <noscript> fallback of a page with scripts, which draw what a visitor sees"}
+		return r, true
+	case p.footerSource != "":
+		r := inconclusive(ReasonNeedsRendering)
+		r.Details = map[string]string{"why": "the footer is loaded from " + p.footerSource}
 		return r, true
 	case p.scripts > 0 && p.visibleRunes() < 40:
 		r := inconclusive(ReasonNeedsRendering)
@@ -286,8 +317,13 @@ func unjudgeable(p *pageText) (Result, bool) {
 		r.Details = map[string]string{"why": "an image's alt/title carries " + p.imageNumbers[0]}
 		return r, true
 	}
+	if desc, ok := p.emptyFooterBlock(); ok && p.scripts > 0 {
+		r := inconclusive(ReasonNeedsRendering)
+		r.Details = map[string]string{"why": fmt.Sprintf("the footer block %s is empty in the static HTML and the page has %d scripts to fill it", desc, p.scripts)}
+		return r, true
+	}
 	for _, a := range p.anchors {
-		if a.hasImage && !a.hasText && classifyICPLink(a.href) != linkWrong {
+		if a.hasImage && !a.hasText && classifyICPLink(p.linkTarget(a.href)) != linkWrong {
 			r := inconclusive(ReasonNumberInImage)
 			r.Details = map[string]string{"why": "a MIIT link wraps only an image: " + a.href}
 			return r, true
@@ -347,31 +383,133 @@ func classifyICPLink(href string) linkClass {
 }
 
 // parseHref parses an href the way a browser resolves it, keeping only
-// absolute http(s) and scheme-relative URLs.
+// absolute http(s) and scheme-relative URLs. Browsers forgive what people
+// type into a link, and the link still reaches its host: spaces around
+// it, tabs and newlines anywhere, backslashes for slashes, any number of
+// slashes after "https:" ("https:\\beian.miit.gov.cn", "http:/beian..."),
+// a percent-encoded or full-width host ("beian。miit.gov.cn"). Such a link
+// is judged by that host. "https:host" without slashes is left out: a
+// browser resolves it against the page when the schemes agree.
 func parseHref(href string) (*url.URL, bool) {
 	href = strings.Map(func(r rune) rune {
 		if r == '\t' || r == '\n' || r == '\r' {
 			return -1
 		}
 		return r
-	}, strings.TrimSpace(href))
-	u, err := url.Parse(href)
-	if err != nil {
-		return nil, false
-	}
-	switch strings.ToLower(u.Scheme) {
-	case "http", "https":
-	case "":
-		if !strings.HasPrefix(href, "//") {
+	}, strings.TrimFunc(href, func(r rune) bool { return r <= ' ' }))
+	scheme, rest := "", href
+	if i := strings.IndexByte(href, ':'); i > 0 && isURLScheme(href[:i]) {
+		scheme, rest = strings.ToLower(href[:i]), href[i+1:]
+		if scheme != "http" && scheme != "https" {
 			return nil, false
 		}
-	default:
+	}
+	slashes := len(rest) - len(strings.TrimLeft(rest, `/\`))
+	if slashes == 0 || scheme == "" && slashes < 2 {
 		return nil, false
 	}
-	if u.Host == "" {
+	rest = rest[slashes:]
+	end := strings.IndexAny(rest, `/\?#`)
+	if end < 0 {
+		end = len(rest)
+	}
+	authority, tail := rest[:end], rest[end:]
+	// Backslashes in the path are slashes too; not in the query or fragment.
+	q := strings.IndexAny(tail, "?#")
+	if q < 0 {
+		q = len(tail)
+	}
+	tail = strings.ReplaceAll(tail[:q], `\`, "/") + tail[q:]
+	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
+		authority = authority[at+1:] // what precedes @ is userinfo
+	}
+	host, port := authority, ""
+	if i := strings.LastIndexByte(authority, ':'); i >= 0 && !strings.Contains(authority[i:], "]") {
+		host, port = authority[:i], authority[i+1:]
+		for _, c := range port {
+			if c < '0' || c > '9' {
+				return nil, false // a browser refuses the URL
+			}
+		}
+	}
+	if host = browserHost(host); host == "" || !strings.HasPrefix(host, "[") && strings.ContainsAny(host, " #%/:<>?@[\\]^|") {
+		// A browser refuses a host holding these, even percent-encoded
+		// ("evil.example%40beian.miit.gov.cn" goes nowhere).
 		return nil, false
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	prefix := "//"
+	if scheme != "" {
+		prefix = scheme + "://"
+	}
+	u, err := url.Parse(prefix + host + tail)
+	if err != nil {
+		// Go is stricter than browsers about the path; the host is what
+		// counts for the MIIT link.
+		u = &url.URL{Scheme: scheme, Host: host}
 	}
 	return u, true
+}
+
+// isURLScheme reports whether s is a URL scheme (a letter, then letters,
+// digits, "+", "-" or ".").
+func isURLScheme(s string) bool {
+	for i, c := range s {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case i > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'):
+		default:
+			return false
+		}
+	}
+	return s != ""
+}
+
+// browserHost maps a host as a browser does before looking it up:
+// percent-decoded, NFKC (full-width letters and the ideographic full stop
+// typed by a Chinese input method become ASCII), lower case, without the
+// trailing dot of a fully qualified name.
+func browserHost(h string) string {
+	if strings.Contains(h, "%") {
+		if d, err := url.PathUnescape(h); err == nil {
+			h = d
+		}
+	}
+	for i := 0; i < len(h); i++ {
+		if h[i] >= utf8.RuneSelf {
+			// NFKC takes "．" to "." and "｡" to "。", the dot IDNA maps too.
+			h = strings.ReplaceAll(norm.NFKC.String(h), "。", ".")
+			break
+		}
+	}
+	return strings.TrimSuffix(strings.ToLower(h), ".")
+}
+
+// linkTarget is where an href leads. A relative href stays on the site,
+// which is never MIIT, unless the page's <base href> sends it elsewhere.
+func (p *pageText) linkTarget(href string) string {
+	if p.base == "" {
+		return href
+	}
+	if _, ok := parseHref(href); ok {
+		return href
+	}
+	b, ok := parseHref(p.base)
+	if !ok {
+		return href
+	}
+	u, err := b.Parse(strings.TrimSpace(href))
+	if err != nil {
+		return href
+	}
+	if u.Scheme == "" {
+		// A scheme-relative base leaves the scheme to the page; any will do
+		// to name the host.
+		u.Scheme = "https"
+	}
+	return u.String()
 }
 
 // hrefOver returns the link covering the digits [from, to) of the text:
@@ -382,7 +520,7 @@ func hrefOver(p *pageText, from, to int) (string, linkClass) {
 		if sg.anchor < 0 {
 			continue
 		}
-		h := p.anchors[sg.anchor].href
+		h := p.linkTarget(p.anchors[sg.anchor].href)
 		if c := classifyICPLink(h); c > bestClass {
 			best, bestClass = h, c
 		}
@@ -390,14 +528,17 @@ func hrefOver(p *pageText, from, to int) (string, linkClass) {
 	return best, bestClass
 }
 
-func judgeICPLinks(p *pageText, text string, ms []icpMatch, add func(string, Severity, string, string)) {
+// judgeICPLinks raises the finding about how the numbers ms are linked. It
+// reports true, raising nothing, when none is linked to MIIT but an inline
+// script mentions the MIIT host and may build the link.
+func judgeICPLinks(p *pageText, text string, ms []icpMatch, add func(string, Severity, string, string)) (byScript bool) {
 	var obsolete, wrong *icpMatch
 	var obsoleteHref, wrongHref string
 	for i := range ms {
 		href, c := hrefOver(p, ms[i].digitsStart, ms[i].digitsEnd)
 		switch c {
 		case linkMIIT:
-			return // one correctly linked occurrence is enough
+			return false // one correctly linked occurrence is enough
 		case linkObsolete:
 			if obsolete == nil {
 				obsolete, obsoleteHref = &ms[i], href
@@ -407,6 +548,9 @@ func judgeICPLinks(p *pageText, text string, ms []icpMatch, add func(string, Sev
 				wrong, wrongHref = &ms[i], href
 			}
 		}
+	}
+	if p.scriptLinksMIIT {
+		return true
 	}
 	switch {
 	case obsolete != nil:
@@ -422,6 +566,7 @@ func judgeICPLinks(p *pageText, text string, ms []icpMatch, add func(string, Sev
 			"the filing number is shown but not linked to https://beian.miit.gov.cn/",
 			evidenceOf(text, ms[0]))
 	}
+	return false
 }
 
 // judgeICPForm raises the warnings about how and where the number is shown.
@@ -524,7 +669,7 @@ func judgePSB(p *pageText, text string, want PSBNumber, found []psbMatch, add fu
 			if sg.anchor < 0 {
 				continue
 			}
-			h := p.anchors[sg.anchor].href
+			h := p.linkTarget(p.anchors[sg.anchor].href)
 			if c := classifyPSBLink(h, want.Code); c > best {
 				best, bestHref, bestAt = c, h, m
 			}

@@ -116,6 +116,45 @@ var footerCases = []footerCase{
 	{page: "psb_image_only", psb: "京公网安备11010802012345号", outcome: Inconclusive, reason: ReasonNumberInImage},
 	{page: "psb_image_only_icp_bad", psb: "京公网安备11010802012345号", outcome: Fail, violations: []string{CodeFooterLinkObsolete},
 		unjudged: []string{CodeFooterPSBMissing, CodeFooterPSBLinkMiss, CodeFooterPSBLinkWrong}},
+	// What follows a number across a space or a block boundary is the next
+	// word or line, not a site suffix: "号-1 All Rights Reserved" is not
+	// 号-1A, and "号-1" over a line "400-888-1234" is not 号-1400.
+	{page: "suffix_then_words", outcome: Pass},
+	{page: "suffix_then_words_inline", outcome: Pass},
+	{page: "suffix_then_phone_line", outcome: Pass},
+	{page: "suffix_then_phone_cell", outcome: Pass},
+	{page: "no_hao_then_year_line", icp: "京ICP备2024000001号", outcome: Pass, warnings: []string{CodeFooterICPFormat}},
+	{page: "psb_then_year_line", psb: "京公网安备11010802012345号", outcome: Pass},
+	{page: "dash_minus_sign", outcome: Pass},
+	// Hrefs a browser forgives still reach beian.miit.gov.cn; a <base href>
+	// moves relative links, as in a browser.
+	{page: "href_backslashes", outcome: Pass},
+	{page: "href_three_slashes", outcome: Pass},
+	{page: "href_one_slash", outcome: Pass},
+	{page: "href_percent_host", outcome: Pass},
+	{page: "href_percent_userinfo", outcome: Fail, violations: []string{CodeFooterLinkWrong}},
+	{page: "href_fullwidth_dot", outcome: Pass},
+	{page: "base_href_miit", outcome: Pass},
+	{page: "base_href_site", outcome: Fail, violations: []string{CodeFooterLinkWrong}},
+	{page: "a_self_closing", outcome: Pass},
+	{page: "svg_xlink_href", outcome: Pass},
+	// Footers drawn by script or CSS, or loaded from another document.
+	{page: "noscript_with_scripts", outcome: Inconclusive, reason: ReasonNeedsRendering},
+	{page: "footer_script_src", outcome: Inconclusive, reason: ReasonNeedsRendering},
+	{page: "footer_block_script", outcome: Inconclusive, reason: ReasonNeedsRendering},
+	{page: "footer_block_empty", outcome: Inconclusive, reason: ReasonNeedsRendering},
+	{page: "footer_custom_element", outcome: Inconclusive, reason: ReasonNeedsRendering},
+	{page: "iframe_footer_src", outcome: Inconclusive, reason: ReasonNeedsRendering},
+	{page: "css_content", outcome: Inconclusive, reason: ReasonNeedsRendering},
+	// A statistics script in a footer that has text, and an empty
+	// decorative block, do not excuse a missing number.
+	{page: "footer_stats_script", outcome: Fail, violations: []string{CodeFooterICPMissing}},
+	// An inline script naming beian.miit.gov.cn may build the link the
+	// static HTML lacks; a part that did fail still fails.
+	{page: "script_builds_link", outcome: Inconclusive, reason: ReasonNeedsRendering},
+	{page: "script_rewrites_obsolete", outcome: Inconclusive, reason: ReasonNeedsRendering},
+	{page: "script_builds_link", psb: "京公网安备11010802012345号", outcome: Fail, violations: []string{CodeFooterPSBMissing},
+		unjudged: []string{CodeFooterLinkMissing, CodeFooterLinkObsolete, CodeFooterLinkWrong}},
 }
 
 func (tc footerCase) site(t testing.TB) *Site {

@@ -2,6 +2,7 @@ package checks
 
 import (
 	"bytes"
+	"slices"
 	"sort"
 	"strings"
 
@@ -33,8 +34,10 @@ type anchorInfo struct {
 type pageText struct {
 	norm    []byte // normalised visible text (see normalizer)
 	nz      normalizer
+	brk     textBreaks // where a person sees the text separated
 	segs    []textSegment
 	anchors []anchorInfo
+	base    string // the first <base href>, which relative links resolve against
 
 	scripts         int      // script elements seen
 	iframes         int      // iframe elements seen
@@ -45,6 +48,13 @@ type pageText struct {
 	rawText         []byte   // whitespace-collapsed visible text, only when asked
 	collectRawText  bool
 	lastRawWasSpace bool
+
+	// What shows the footer from outside the static text.
+	scriptLinksMIIT bool   // an inline script mentions the MIIT host (it may build the link)
+	styleMentions   bool   // a style sheet carries a filing number (CSS content)
+	noscriptNumber  bool   // a <noscript> fallback carries a filing number or MIIT link
+	footerSource    string // a script or frame whose address names the footer
+	footerBlocks    []footerBlock
 }
 
 type openElem struct {
@@ -52,6 +62,72 @@ type openElem struct {
 	name   string // for unknown (custom) elements
 	footer bool
 	anchor int
+	block  int // index into pageText.footerBlocks of the innermost footer block, -1 outside
+	// foreign: inside <svg> or <math>, where "/>" closes an element.
+	foreign bool
+}
+
+// footerBlock is a container that holds the footer or part of it. One
+// left without visible text on a page with scripts is filled in by
+// script, when it is named for the footer (id="footer", <footer>,
+// <site-footer>) or holds a script itself; an empty <div
+// class="footer-line"> is decoration.
+type footerBlock struct {
+	desc      string
+	parent    int // enclosing footer block, -1 for none
+	named     bool
+	hasScript bool
+	hasText   bool
+}
+
+// maxFooterBlocks bounds the blocks tracked on a hostile page.
+const maxFooterBlocks = 10000
+
+// footerBlockNames are the id and class words that name a footer block
+// outright; a word ending in "footer" or "beian" (site-footer) does too.
+var footerBlockNames = []string{"footer", "foot", "bottom", "copyright", "beian", "icp"}
+
+func namesFooterBlock(v []byte) bool {
+	for _, w := range strings.Fields(strings.ToLower(string(v))) {
+		if slices.Contains(footerBlockNames, w) || strings.HasSuffix(w, "footer") || strings.HasSuffix(w, "beian") {
+			return true
+		}
+	}
+	return false
+}
+
+// footerSourceWords in a script's or frame's address say it carries the
+// footer (底部 is "dibu", 版权 "banquan"); footerSourceNames must be a
+// whole word of its file name ("foot.js", not "football.js").
+var (
+	footerSourceWords = []string{"footer", "bottom", "dibu", "copyright", "banquan", "beian"}
+	footerSourceNames = []string{"foot", "icp"}
+)
+
+// footerTagWords in a custom element's name (<site-footer>) make it a
+// footer-like block.
+var footerTagWords = []string{"footer", "foot", "bottom", "copyright", "beian"}
+
+// footerContainers are the elements that can hold a footer drawn by
+// script; icons and links (<i class="icon-bottom">) are left out, as they
+// are empty by design.
+var footerContainers = map[atom.Atom]bool{
+	atom.Footer: true, atom.Div: true, atom.Section: true, atom.Aside: true, atom.P: true,
+	atom.Table: true, atom.Td: true, atom.Center: true, atom.Ul: true,
+}
+
+// blockElements start a new line or cell where they open and close: text
+// on either side is not read as one word (see textBreaks).
+var blockElements = map[atom.Atom]bool{
+	atom.Address: true, atom.Article: true, atom.Aside: true, atom.Blockquote: true, atom.Br: true,
+	atom.Caption: true, atom.Center: true, atom.Dd: true, atom.Details: true, atom.Dialog: true,
+	atom.Div: true, atom.Dl: true, atom.Dt: true, atom.Fieldset: true, atom.Figcaption: true,
+	atom.Figure: true, atom.Footer: true, atom.Form: true, atom.H1: true, atom.H2: true,
+	atom.H3: true, atom.H4: true, atom.H5: true, atom.H6: true, atom.Header: true,
+	atom.Hgroup: true, atom.Hr: true, atom.Li: true, atom.Main: true, atom.Nav: true,
+	atom.Ol: true, atom.Option: true, atom.P: true, atom.Pre: true, atom.Section: true,
+	atom.Summary: true, atom.Table: true, atom.Tbody: true, atom.Td: true, atom.Tfoot: true,
+	atom.Th: true, atom.Thead: true, atom.Tr: true, atom.Ul: true,
 }
 
 // voidElements never have content or an end tag.
@@ -71,7 +147,7 @@ func extractText(body []byte, collectRaw bool) *pageText {
 	stack := make([]openElem, 0, 64)
 	top := func() openElem {
 		if len(stack) == 0 {
-			return openElem{anchor: -1}
+			return openElem{anchor: -1, block: -1}
 		}
 		return stack[len(stack)-1]
 	}
@@ -90,11 +166,24 @@ func extractText(body []byte, collectRaw bool) *pageText {
 				if !p.scriptMentions && scriptMentionsNumber(text) {
 					p.scriptMentions = true
 				}
+				if !p.scriptLinksMIIT && bytes.Contains(text, []byte(miitHost)) {
+					p.scriptLinksMIIT = true
+				}
 				continue
-			case atom.Style, atom.Title, atom.Iframe, atom.Noembed, atom.Noframes, atom.Xmp:
+			case atom.Style:
+				if !p.styleMentions && scriptMentionsNumber(text) {
+					p.styleMentions = true
+				}
+				continue
+			case atom.Title, atom.Iframe, atom.Noembed, atom.Noframes, atom.Xmp:
 				continue
 			}
 			if skip > 0 {
+				// The tokenizer hands a <noscript>'s content over as one
+				// raw text: what a browser without scripts would show.
+				if skipTags[len(skipTags)-1] == atom.Noscript && !p.noscriptNumber && scriptMentionsNumber(text) {
+					p.noscriptNumber = true
+				}
 				continue
 			}
 			p.addText(text, top())
@@ -119,28 +208,44 @@ func extractText(body []byte, collectRaw bool) *pageText {
 			case atom.Script:
 				p.scripts++
 				rawOf = a
+				if b := top().block; b >= 0 {
+					p.footerBlocks[b].hasScript = true
+				}
+				p.noteFooterSource(z, hasAttr, "src")
 				continue
 			case atom.Iframe:
 				p.iframes++
 				rawOf = a
+				p.noteFooterSource(z, hasAttr, "src")
 				continue
 			case atom.Frame, atom.Frameset:
 				p.frames++
+				p.noteFooterSource(z, hasAttr, "src")
+				hasAttr = false
+			case atom.Object, atom.Embed:
+				p.noteFooterSource(z, hasAttr, "data", "src")
+				hasAttr = false
 			case atom.Style, atom.Title, atom.Noembed, atom.Noframes, atom.Xmp:
 				rawOf = a
 				continue
 			}
 			parent := top()
-			el := openElem{tag: a, footer: parent.footer, anchor: parent.anchor}
+			el := openElem{tag: a, footer: parent.footer, anchor: parent.anchor, block: parent.block,
+				foreign: parent.foreign || a == atom.Svg || a == atom.Math}
+			// named: the element itself is a footer block by its tag, its
+			// custom element name (<site-footer>, drawn by its script) or
+			// its id or class.
+			named := a == atom.Footer
 			if a == 0 {
 				el.name = string(name)
+				for _, w := range footerTagWords {
+					named = named || strings.Contains(el.name, "-") && bytes.Contains(name, []byte(w))
+				}
 			}
-			if a == atom.Footer {
-				el.footer = true
-			}
+			el.footer = el.footer || named
 			var href, alt, title string
 			var hasHref bool
-			if hasAttr && a != atom.A && a != atom.Area && a != atom.Img && a != atom.Input && !mentionsFooterWord(z.Raw()) {
+			if hasAttr && a != atom.A && a != atom.Area && a != atom.Img && a != atom.Input && a != atom.Base && !mentionsFooterWord(z.Raw()) {
 				// Reading attributes allocates; most elements need them
 				// only to tell whether they are a footer.
 				hasAttr = false
@@ -153,8 +258,13 @@ func extractText(body []byte, collectRaw bool) *pageText {
 					if !el.footer && hasFooterWord(v) {
 						el.footer = true
 					}
-				case "href":
-					if a == atom.A || a == atom.Area {
+					if !named && footerContainers[a] && namesFooterBlock(v) {
+						named = true
+					}
+				case "href", "xlink:href":
+					// SVG links may still use xlink:href; the tokenizer
+					// keeps only the first of repeated attributes.
+					if (a == atom.A || a == atom.Area || a == atom.Base) && !hasHref {
 						href, hasHref = string(v), true
 					}
 				case "alt":
@@ -167,7 +277,16 @@ func extractText(body []byte, collectRaw bool) *pageText {
 					}
 				}
 			}
+			if el.footer && (named || footerContainers[a] && !parent.footer) && len(p.footerBlocks) < maxFooterBlocks {
+				el.block = len(p.footerBlocks)
+				p.footerBlocks = append(p.footerBlocks, footerBlock{desc: footerBlockDesc(z, name), parent: parent.block, named: named})
+			}
 			switch a {
+			case atom.Base:
+				// Only the first <base href> counts, as in a browser.
+				if hasHref && p.base == "" {
+					p.base = href
+				}
 			case atom.A:
 				// An <a> inside an open <a> closes it, as the HTML parser does.
 				if parent.anchor >= 0 {
@@ -200,7 +319,12 @@ func extractText(body []byte, collectRaw bool) *pageText {
 			case atom.Br, atom.Hr, atom.P, atom.Div, atom.Li, atom.Td, atom.Tr:
 				p.breakRaw()
 			}
-			if tt == html.StartTagToken && !voidElements[a] {
+			if blockElements[a] {
+				p.brk.hard = markOffset(p.brk.hard, len(p.norm))
+			}
+			// A browser ignores the "/>" of a non-void HTML element
+			// (<a href="..."/> opens a link); only SVG and MathML honour it.
+			if !voidElements[a] && (tt == html.StartTagToken || !el.foreign) {
 				stack = append(stack, el)
 			}
 		case html.EndTagToken:
@@ -226,6 +350,9 @@ func extractText(body []byte, collectRaw bool) *pageText {
 					break
 				}
 			}
+			if blockElements[a] {
+				p.brk.hard = markOffset(p.brk.hard, len(p.norm))
+			}
 			p.breakRaw()
 		default:
 			rawOf = 0
@@ -248,7 +375,7 @@ func (p *pageText) segsOver(from, to int) []textSegment {
 
 func (p *pageText) addText(text []byte, el openElem) {
 	start := len(p.norm)
-	p.norm = p.nz.append(p.norm, text)
+	p.norm = p.nz.appendMarking(p.norm, text, &p.brk.soft)
 	if p.collectRawText {
 		p.appendRaw(text)
 	}
@@ -257,6 +384,9 @@ func (p *pageText) addText(text []byte, el openElem) {
 	}
 	if el.anchor >= 0 {
 		p.anchors[el.anchor].hasText = true
+	}
+	for b := el.block; b >= 0 && !p.footerBlocks[b].hasText; b = p.footerBlocks[b].parent {
+		p.footerBlocks[b].hasText = true
 	}
 	if n := len(p.segs); n > 0 {
 		last := &p.segs[n-1]
@@ -298,6 +428,61 @@ func (p *pageText) noteImageText(alt, title string) {
 			p.imagePSBCodes = append(p.imagePSBCodes, m.Number.Code)
 		}
 	}
+}
+
+// noteFooterSource records a script, frame or embedded document whose
+// address (in one of the attributes keys) names the footer: the page shows
+// its footer from there.
+func (p *pageText) noteFooterSource(z *html.Tokenizer, hasAttr bool, keys ...string) {
+	for hasAttr && p.footerSource == "" {
+		var k, v []byte
+		k, v, hasAttr = z.TagAttr()
+		if !slices.Contains(keys, string(k)) || len(v) > 2048 {
+			continue
+		}
+		if namesFooter(string(v)) {
+			p.footerSource = string(v)
+		}
+	}
+}
+
+// namesFooter reports whether a script's or frame's address names the
+// footer.
+func namesFooter(src string) bool {
+	src, _, _ = strings.Cut(strings.ToLower(src), "?")
+	for _, w := range footerSourceWords {
+		if strings.Contains(src, w) {
+			return true
+		}
+	}
+	file := src[strings.LastIndexAny(src, `/\`)+1:]
+	words := strings.FieldsFunc(file, func(r rune) bool { return !('a' <= r && r <= 'z' || '0' <= r && r <= '9') })
+	for _, w := range words {
+		if slices.Contains(footerSourceNames, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// footerBlockDesc names a footer-like block for a result's details.
+func footerBlockDesc(z *html.Tokenizer, name []byte) string {
+	raw := z.Raw()
+	if len(raw) > 120 {
+		return "<" + string(name) + ">"
+	}
+	return string(raw)
+}
+
+// emptyFooterBlock returns a footer block that has no visible text and is
+// named for the footer or holds a script: one a script fills in.
+func (p *pageText) emptyFooterBlock() (string, bool) {
+	for _, b := range p.footerBlocks {
+		if !b.hasText && (b.named || b.hasScript) {
+			return b.desc, true
+		}
+	}
+	return "", false
 }
 
 // mentionsFooterWord is a cheap, ASCII case-insensitive pre-test of a
