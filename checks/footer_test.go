@@ -376,3 +376,48 @@ func FuzzEvaluateFooter(f *testing.F) {
 		}
 	})
 }
+
+// deepUnmatchedPage nests n <div>s and then closes n <span>s that were
+// never opened: each end tag used to search the whole stack of open
+// elements, so a 2 MB page held a check for half a minute.
+func deepUnmatchedPage(n int) []byte {
+	return []byte(strings.Repeat("<div>", n) + strings.Repeat("</span>", n) + "<p>京ICP备2024000001号-1</p>")
+}
+
+func BenchmarkEvaluateFooterDeepUnmatched(b *testing.B) {
+	body := deepUnmatchedPage(150_000)
+	s := footerCase{}.site(b)
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		EvaluateFooter(body, s, FooterOptions{})
+	}
+}
+
+// Past the depth limit, elements still hold their text: a link nested
+// 600 deep links its number, and unopened end tags change nothing.
+func TestFooterDeepNesting(t *testing.T) {
+	s := footerCase{}.site(t)
+	linked := strings.Repeat("<div>", 600) + `<a href="https://beian.miit.gov.cn/">京ICP备2024000001号-1</a>` + strings.Repeat("</div>", 600)
+	tests := []struct {
+		name string
+		body string
+		want Outcome
+		code string
+	}{
+		{"link 600 deep", linked, Pass, ""},
+		{"link 600 deep after unopened end tags", strings.Repeat("</span>", 1000) + linked, Pass, ""},
+		{"number not linked under deep unmatched tags", string(deepUnmatchedPage(5000)), Fail, CodeFooterLinkMissing},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := EvaluateFooter([]byte(tt.body), s, FooterOptions{})
+			has := tt.code == ""
+			for _, f := range r.Findings {
+				has = has || f.Code == tt.code
+			}
+			if r.Outcome != tt.want || !has {
+				t.Fatalf("outcome %s %v, want %s %s", r.Outcome, r.Findings, tt.want, tt.code)
+			}
+		})
+	}
+}
