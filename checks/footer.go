@@ -651,6 +651,12 @@ func judgePSB(p *pageText, text string, want PSBNumber, found []psbMatch, add fu
 		}
 	}
 	others := distinctCapped(len(notMine), func(i int) string { return notMine[i].Number.Code })
+	if len(mine) == 0 {
+		// "公安备案号：11010502050001" names no province, so the grammar
+		// does not see a PSB number; but the exact 14-digit code of this
+		// site, standing alone, can be nothing else. Judge its link.
+		mine = bareCodes(text, want)
+	}
 	if len(mine) == 0 && contains(p.imagePSBCodes, want.Code) {
 		// Shown as an image only: a person has to look (no OCR here).
 		return true
@@ -691,6 +697,25 @@ func judgePSB(p *pageText, text string, want PSBNumber, found []psbMatch, add fu
 			"the PSB number is shown but not linked; link it to https://beian.mps.gov.cn/#/query/webSearch?code="+want.Code, ev)
 	}
 	return false
+}
+
+// bareCodes finds want's code in the text as a digit run of its own.
+func bareCodes(text string, want PSBNumber) []psbMatch {
+	var out []psbMatch
+	isDigit := func(c byte) bool { return c >= '0' && c <= '9' }
+	for off := 0; len(out) < maxListed; {
+		k := strings.Index(text[off:], want.Code)
+		if k < 0 {
+			break
+		}
+		from, to := off+k, off+k+len(want.Code)
+		off = to
+		if from > 0 && isDigit(text[from-1]) || to < len(text) && isDigit(text[to]) {
+			continue
+		}
+		out = append(out, psbMatch{Number: want, start: from, end: to, digitsStart: from, digitsEnd: to})
+	}
+	return out
 }
 
 // evidenceOf is the normalised snippet of a match.

@@ -126,6 +126,12 @@ var footerCases = []footerCase{
 	{page: "no_hao_then_year_line", icp: "京ICP备2024000001号", outcome: Pass, warnings: []string{CodeFooterICPFormat}},
 	{page: "psb_then_year_line", psb: "京公网安备11010802012345号", outcome: Pass},
 	{page: "dash_minus_sign", outcome: Pass},
+	// "公安备案号：<code>" names no province, so the grammar finds no PSB
+	// number; the site's exact code standing alone is still its number,
+	// judged by its link. Inside a longer digit run it is not.
+	{page: "psb_bare_linked", psb: "京公网安备11010802012345号", outcome: Pass},
+	{page: "psb_bare_unlinked", psb: "京公网安备11010802012345号", outcome: Fail, violations: []string{CodeFooterPSBLinkMiss}},
+	{page: "psb_digits_inside_longer", psb: "京公网安备11010802012345号", outcome: Fail, violations: []string{CodeFooterPSBMissing}},
 	// Hrefs a browser forgives still reach beian.miit.gov.cn; a <base href>
 	// moves relative links, as in a browser.
 	{page: "href_backslashes", outcome: Pass},
