@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"regexp"
 	"strings"
 	"unicode"
@@ -26,14 +27,25 @@ import (
 //     or visible text, AND its content measure is at most the signature's
 //     max_runes. The bound is what keeps a real page that merely quotes
 //     "Welcome to nginx!" or mentions "网站建设中" in a news item from
-//     matching: stand-in pages are short, articles are not; or
+//     matching: stand-in pages are short, articles are not. The bound
+//     alone does not keep a short Chinese blog post that quotes an English
+//     default page apart from it, so such signatures also bound the Han
+//     characters (max_han), and phrases that occur inside ordinary words
+//     ("域名出售中" in "域名出售中心") name those words to skip (not); or
 //  2. it has almost no content: a content measure below MinContentRunes,
 //     and nothing else on the page that could carry content (no script, no
-//     frame, no meta refresh, no image or media). A page whose few words
-//     come with scripts is built by script, one with frames or a refresh
-//     shows another page, one with images may say everything in pictures:
-//     those cannot be judged from static HTML and are reported as
-//     undecided, never as placeholders.
+//     frame, no meta refresh, no image or media, no CSS background image,
+//     no form, no link to another page). A page whose few words come with
+//     scripts is built by script, one with frames or a refresh shows
+//     another page, one with images may say everything in pictures, a
+//     login form is the front door of a system, a link leads into the
+//     site (a splash page): those cannot be judged from static HTML and
+//     are reported as undecided, never as placeholders.
+//
+// A short page that says it is down for maintenance (维护, 系统升级,
+// maintenance) is undecided rather than a placeholder even when it matches:
+// a live site's maintenance page is temporary, and one fetch cannot tell it
+// from a shell.
 //
 // The content measure is the number of letters and digits in the visible
 // text (VisibleText: no script, style, template, noscript, comments or
@@ -75,6 +87,14 @@ type PlaceholderSignature struct {
 	// longer pages only quote the phrase. Required: a signature without a
 	// bound would flag articles.
 	MaxRunes int `json:"max_runes"`
+	// MaxHan, when positive, is the largest number of Han characters the
+	// visible text of a matching page may have: an English default page
+	// with a Chinese paragraph around it is a post about that page.
+	MaxHan int `json:"max_han,omitempty"`
+	// Not lists words that contain a phrase without meaning it (域名出售中心
+	// holds 域名出售中); they are cut out of the title and the text before
+	// the phrases are looked for.
+	Not []string `json:"not,omitempty"`
 }
 
 // LoadPlaceholderSignatures reads signatures in the placeholders.json
@@ -105,6 +125,8 @@ func LoadPlaceholderSignatures(r io.Reader) ([]PlaceholderSignature, error) {
 			return nil, fmt.Errorf("placeholder signature %q: no phrase", s.ID)
 		case s.MaxRunes <= 0:
 			return nil, fmt.Errorf("placeholder signature %q: max_runes must be positive", s.ID)
+		case s.MaxHan < 0:
+			return nil, fmt.Errorf("placeholder signature %q: max_han must not be negative", s.ID)
 		}
 		seen[s.ID] = true
 		for j, p := range s.Title {
@@ -115,6 +137,11 @@ func LoadPlaceholderSignatures(r io.Reader) ([]PlaceholderSignature, error) {
 		for j, p := range s.Text {
 			if doc.Signatures[i].Text[j] = foldText(p); doc.Signatures[i].Text[j] == "" {
 				return nil, fmt.Errorf("placeholder signature %q: empty text phrase", s.ID)
+			}
+		}
+		for j, p := range s.Not {
+			if doc.Signatures[i].Not[j] = foldText(p); doc.Signatures[i].Not[j] == "" {
+				return nil, fmt.Errorf("placeholder signature %q: empty not phrase", s.ID)
 			}
 		}
 	}
@@ -147,12 +174,17 @@ func DefaultPlaceholderDetector() (*PlaceholderDetector, error) {
 type PlaceholderVerdict struct {
 	Placeholder bool
 	// Undecided, when not empty, says why the page cannot be judged from
-	// its HTML (built by script, framed, only images).
+	// its HTML (built by script, framed, only images, a form, a
+	// maintenance notice).
 	Undecided string
-	Kind      string // a Placeholder* kind, when Placeholder
-	Signature string // matched signature id; empty for the content measure
-	Phrase    string // the phrase matched
-	In        string // "title" or "text"
+	// Maintenance: a short page that says the site is down for
+	// maintenance. Set whatever the verdict, so that an error page can be
+	// read too.
+	Maintenance bool
+	Kind        string // a Placeholder* kind, when Placeholder
+	Signature   string // matched signature id; empty for the content measure
+	Phrase      string // the phrase matched
+	In          string // "title" or "text"
 	// ContentRunes is the content measure (letters and digits of the
 	// visible text, filing numbers excluded).
 	ContentRunes int
@@ -169,26 +201,50 @@ var (
 	licenceNumberRE = regexp.MustCompile(`b[12]-\d{6,8}`)
 )
 
+// maxMaintenanceRunes bounds the content measure of a page read as a
+// maintenance notice: a notice is a few sentences; a long page that
+// mentions 维护 is a site.
+const maxMaintenanceRunes = 300
+
+// maintenanceWords, in the folded title or text of a short page, say the
+// site is down for a while ("系统升级中，预计2小时后恢复"). Bare 升级 is
+// left out: an expired host's page asks to 续费升级.
+var maintenanceWords = []string{"维护", "升级中", "正在升级", "系统升级", "服务器升级", "网站升级", "升级改版", "maintenance"}
+
 // Detect judges one page (UTF-8 HTML).
 func (d *PlaceholderDetector) Detect(body []byte) PlaceholderVerdict {
 	info := scanPage(body)
 	text := foldText(VisibleText(body))
-	v := PlaceholderVerdict{ContentRunes: contentRunes(text)}
+	measured := stripFilingNumbers(text)
+	v := PlaceholderVerdict{ContentRunes: countRunes(measured, isContentRune)}
+	han := countRunes(measured, isHan)
 	title := foldText(info.title)
+	if v.ContentRunes <= maxMaintenanceRunes {
+		for _, w := range maintenanceWords {
+			if strings.Contains(text, w) || strings.Contains(title, w) {
+				v.Maintenance = true
+				break
+			}
+		}
+	}
 	for _, s := range d.sigs {
-		if v.ContentRunes > s.MaxRunes {
+		if v.ContentRunes > s.MaxRunes || s.MaxHan > 0 && han > s.MaxHan {
 			continue
+		}
+		stitle, stext := title, text
+		for _, n := range s.Not {
+			stitle, stext = strings.ReplaceAll(stitle, n, " "), strings.ReplaceAll(stext, n, " ")
 		}
 		where, phrase := "", ""
 		for _, p := range s.Title {
-			if strings.Contains(title, p) {
+			if strings.Contains(stitle, p) {
 				where, phrase = "title", p
 				break
 			}
 		}
 		if where == "" {
 			for _, p := range s.Text {
-				if strings.Contains(text, p) {
+				if strings.Contains(stext, p) {
 					where, phrase = "text", p
 					break
 				}
@@ -196,6 +252,10 @@ func (d *PlaceholderDetector) Detect(body []byte) PlaceholderVerdict {
 		}
 		if where == "" {
 			continue
+		}
+		if v.Maintenance {
+			v.Undecided = fmt.Sprintf("the page says the site is under maintenance (%s; %q in the page %s): a live site's notice is temporary", s.Description, phrase, where)
+			return v
 		}
 		v.Placeholder, v.Kind, v.Signature, v.Phrase, v.In = true, s.Kind, s.ID, phrase, where
 		v.Evidence = fmt.Sprintf("%s: %q in the page %s; %d letters and digits of visible text", s.Description, phrase, where, v.ContentRunes)
@@ -211,8 +271,16 @@ func (d *PlaceholderDetector) Detect(body []byte) PlaceholderVerdict {
 		v.Undecided = fmt.Sprintf("the page shows other pages in %d frames", info.frames)
 	case info.refresh:
 		v.Undecided = "the page forwards elsewhere with a meta refresh"
-	case info.media > 0:
-		v.Undecided = fmt.Sprintf("the page shows %d images or media and %d letters and digits of text: a person should look", info.media, v.ContentRunes)
+	case info.media > 0 || info.backgrounds > 0:
+		v.Undecided = fmt.Sprintf("the page shows %d images or media (CSS backgrounds included) and %d letters and digits of text: a person should look",
+			info.media+info.backgrounds, v.ContentRunes)
+	case info.forms > 0:
+		v.Undecided = fmt.Sprintf("the page is a login or other form (%d forms or password fields) with %d letters and digits of text: the front door of a system, a person should look",
+			info.forms, v.ContentRunes)
+	case info.links > 0:
+		v.Undecided = fmt.Sprintf("the page links to %d other pages with %d letters and digits of text: an entry page, a person should look", info.links, v.ContentRunes)
+	case v.Maintenance:
+		v.Undecided = fmt.Sprintf("the page says the site is under maintenance (%d letters and digits of text): a live site's notice is temporary", v.ContentRunes)
 	default:
 		v.Placeholder, v.Kind = true, PlaceholderAlmostEmpty
 		shown := []rune(strings.TrimSpace(text))
@@ -231,13 +299,23 @@ func foldText(s string) string {
 	return strings.Join(strings.Fields(strings.ToLower(norm.NFKC.String(s))), " ")
 }
 
-func contentRunes(folded string) int {
+// stripFilingNumbers removes what a page shows for the footer rule, which
+// is not content.
+func stripFilingNumbers(folded string) string {
 	for _, re := range []*regexp.Regexp{icpNumberRE, psbNumberRE, licenceNumberRE} {
 		folded = re.ReplaceAllString(folded, " ")
 	}
+	return folded
+}
+
+func isContentRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
+
+func isHan(r rune) bool { return unicode.Is(unicode.Han, r) }
+
+func countRunes(s string, f func(rune) bool) int {
 	n := 0
-	for _, r := range folded {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+	for _, r := range s {
+		if f(r) {
 			n++
 		}
 	}
@@ -246,17 +324,53 @@ func contentRunes(folded string) int {
 
 // pageInfo is what, besides visible text, tells how a page shows content.
 type pageInfo struct {
-	title   string
-	scripts int  // script elements (with a src or a body)
-	frames  int  // frame and iframe elements
-	refresh bool // <meta http-equiv=refresh>
-	media   int  // img, picture, video, object, embed, canvas, svg
+	title       string
+	scripts     int  // script elements (with a src or a body)
+	frames      int  // frame and iframe elements
+	refresh     bool // <meta http-equiv=refresh>
+	media       int  // img, picture, video, object, embed, canvas, svg
+	backgrounds int  // background images: CSS in style attributes or elements, background attributes
+	forms       int  // form elements and password fields
+	links       int  // links to other pages (not to the filing registries)
+}
+
+// cssBackgroundRE finds a background image in CSS: a hero picture with a
+// slogan over it is a whole landing page.
+var cssBackgroundRE = regexp.MustCompile(`(?i)background(?:-image)?\s*:[^;}]*url\(`)
+
+// registryHosts are where the footer's filing numbers link: such a link
+// leads nowhere into the site.
+var registryHosts = []string{"beian.miit.gov.cn", "miitbeian.gov.cn", "miibeian.gov.cn", "beian.mps.gov.cn", "beian.gov.cn"}
+
+// linksToPage says whether an href leads to another page, rather than to a
+// fragment, a script, a mail or phone address, or a filing registry.
+func linksToPage(href string) bool {
+	href = strings.TrimSpace(href)
+	if href == "" || strings.HasPrefix(href, "#") {
+		return false
+	}
+	u, err := url.Parse(href)
+	if err != nil {
+		return false
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "", "http", "https":
+	default:
+		return false
+	}
+	host := strings.ToLower(u.Hostname())
+	for _, h := range registryHosts {
+		if host == h || strings.HasSuffix(host, "."+h) {
+			return false
+		}
+	}
+	return u.Path != "" || u.RawQuery != "" || host != ""
 }
 
 func scanPage(body []byte) pageInfo {
 	var p pageInfo
 	z := html.NewTokenizer(bytes.NewReader(body))
-	inTitle, inScript, scriptCounted := false, false, false
+	inTitle, inScript, inStyle, scriptCounted := false, false, false, false
 	for {
 		switch z.Next() {
 		case html.ErrorToken:
@@ -269,9 +383,26 @@ func scanPage(body []byte) pageInfo {
 				k, v, hasAttr = z.TagAttr()
 				attrs[string(k)] = string(v)
 			}
+			// <body background> and <td background> are how sites of the
+			// table era put their picture behind a few words.
+			if attrs["background"] != "" || cssBackgroundRE.MatchString(attrs["style"]) {
+				p.backgrounds++
+			}
 			switch atom.Lookup(name) {
 			case atom.Title:
 				inTitle = true
+			case atom.Style:
+				inStyle = true
+			case atom.Form:
+				p.forms++
+			case atom.Input:
+				if strings.EqualFold(attrs["type"], "password") {
+					p.forms++
+				}
+			case atom.A:
+				if linksToPage(attrs["href"]) {
+					p.links++
+				}
 			case atom.Script:
 				inScript, scriptCounted = true, false
 				if attrs["src"] != "" {
@@ -294,11 +425,15 @@ func scanPage(body []byte) pageInfo {
 				inTitle = false
 			case atom.Script:
 				inScript = false
+			case atom.Style:
+				inStyle = false
 			}
 		case html.TextToken:
 			switch {
 			case inTitle:
 				p.title += string(z.Text())
+			case inStyle:
+				p.backgrounds += len(cssBackgroundRE.FindAllIndex(z.Text(), -1))
 			case inScript && !scriptCounted && len(bytes.TrimSpace(z.Text())) > 0:
 				p.scripts++
 				scriptCounted = true

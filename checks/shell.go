@@ -1,6 +1,7 @@
 package checks
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -51,6 +52,21 @@ const (
 // broke off, or an address our egress policy will not connect to may be on
 // our side or in between: inconclusive. And reachability is only judged
 // when our own resolution of the domain succeeded.
+//
+// Some facts from their side still do not show the site is down to
+// people. A 5xx that is a browser check (an anti-bot cookie challenge such
+// as HTTP 521 with a script, a "Just a moment..." page), a 503 with
+// Retry-After or a maintenance notice says "come back in a moment", not
+// "gone". A certificate whose issuer we do not know may only lack the
+// intermediate that browsers fetch by themselves, or chain to a root our
+// trust store lacks: only a self-signed one is refused by every browser.
+// A 5xx or a refusal on http, tried only because https failed in a way
+// that may be ours, says nothing about the https site.
+//
+// Apex and www.: people reach a site on either. When the apex's homepage
+// is a violation (a default page of the server's fallback vhost, a stale
+// address that refuses) and www. resolves, www. is fetched too, and a site
+// that lives there is not a shell.
 type ShellCheck struct {
 	r        *Resolver
 	f        *Fetcher
@@ -209,6 +225,9 @@ func (c *ShellCheck) Check(ctx context.Context, site *Site) Result {
 		}
 		page, err := c.f.Homepage(ctx, host, site.URL)
 		fs, why, notJudged := c.judgeHomepage(page, err, details)
+		if site.URL == "" && host == domain && len(results[1].Addrs) > 0 && OutcomeOf(fs) == Fail {
+			fs, why, notJudged = c.judgeWWW(ctx, domain, fs, notJudged, details)
+		}
 		findings = append(findings, fs...)
 		if why != "" {
 			undecided = append(undecided, why)
@@ -224,6 +243,71 @@ func (c *ShellCheck) Check(ctx context.Context, site *Site) Result {
 		r.Outcome, r.Reason = Inconclusive, strings.Join(undecided, "; ")
 	}
 	return r
+}
+
+// judgeWWW judges www. after the apex's homepage gave the violations
+// apexFindings (leaving apexUnjudged unjudged), and returns the findings,
+// undecided reason and unjudged codes that stand for the site.
+func (c *ShellCheck) judgeWWW(ctx context.Context, domain string, apexFindings []Finding, apexUnjudged []string, details map[string]string) ([]Finding, string, []string) {
+	wwwDetails := map[string]string{}
+	page, err := c.f.Homepage(ctx, "www."+domain, "")
+	fs, why, notJudged := c.judgeHomepage(page, err, wwwDetails)
+	apex := describeFindings(apexFindings)
+	var fe *FetchError
+	gone := errors.As(err, &fe) && fe.Reason == ReasonHTTPStatus && (fe.Status == 404 || fe.Status == 410)
+	if OutcomeOf(fs) == Fail || gone && why == "" && onlyCode(fs, CodeShellHomepageError) {
+		// Neither serves the site: the apex's violations stand.
+		details["www_homepage"] = describeWWW(page, fs, why)
+		return apexFindings, "", apexUnjudged
+	}
+	// www. decides; the apex's violations are kept for a person to read.
+	details["apex_homepage"] = apex
+	for k, v := range wwwDetails {
+		details[k] = v
+	}
+	if len(fs) == 0 && why == "" {
+		return nil, "", nil
+	}
+	// www. answers, but not with a page we can judge (an error status, a
+	// timeout, a page built by script): whether the site lives there is
+	// unknown.
+	return fs, fmt.Sprintf("the apex's homepage is a violation (%s), but www.%s cannot be judged: %s", apex, domain, describeWWW(page, fs, why)),
+		appendMissing(notJudged, CodeShellUnreachable, CodeShellPlaceholder)
+}
+
+func onlyCode(fs []Finding, code string) bool {
+	for _, f := range fs {
+		if f.Code != code {
+			return false
+		}
+	}
+	return true
+}
+
+func appendMissing(codes []string, more ...string) []string {
+	for _, m := range more {
+		if !slices.Contains(codes, m) {
+			codes = append(codes, m)
+		}
+	}
+	return codes
+}
+
+func describeWWW(page *Page, fs []Finding, why string) string {
+	var parts []string
+	if page != nil {
+		parts = append(parts, fmt.Sprintf("%s (HTTP %d)", page.URL, page.Status))
+	}
+	if len(fs) > 0 {
+		parts = append(parts, describeFindings(fs))
+	}
+	if why != "" {
+		parts = append(parts, why)
+	}
+	if len(parts) == 0 {
+		return "a page"
+	}
+	return strings.Join(parts, "; ")
 }
 
 // judgeHomepage turns a fetch into findings, or into a reason it cannot be
@@ -256,6 +340,10 @@ func (c *ShellCheck) judgeHomepage(page *Page, err error, details map[string]str
 	switch fe.Reason {
 	case ReasonHTTPStatus:
 		if fe.Status >= 500 {
+			if why := c.serverErrorNotDown(page, fe); why != "" {
+				details["reachability"] = fmt.Sprintf("answers HTTP %d", fe.Status)
+				return nil, why, both
+			}
 			return unreachable(fmt.Sprintf("the server answers HTTP %d", fe.Status)), "", []string{CodeShellPlaceholder}
 		}
 		details["reachability"] = fmt.Sprintf("answers HTTP %d", fe.Status)
@@ -291,13 +379,48 @@ func (c *ShellCheck) judgeHomepage(page *Page, err error, details map[string]str
 	return nil, fmt.Sprintf("reachability unknown (%s may be on our side): %v", fe.Reason, fe), both
 }
 
+// challengeMarkers, in the body of an error answer, belong to browser
+// checks that a browser passes by running a script (Cloudflare, and the
+// cookie challenges of Chinese CDNs and WAFs).
+var challengeMarkers = []string{"challenge-platform", "cf_chl_", "cf-chl-", "jsl_clearance", "acw_sc__v2", "document.cookie"}
+
+// serverErrorNotDown says why a 5xx answer does not show the site is down
+// for people, or "" when it does.
+func (c *ShellCheck) serverErrorNotDown(page *Page, fe *FetchError) string {
+	if fe.HTTPSFirst != nil && unreachableFact(fe.HTTPSFirst) == "" {
+		return fmt.Sprintf("reachability unknown: http answers HTTP %d, but https, which people reach first, failed in a way that may be ours: %v", fe.Status, fe.HTTPSFirst)
+	}
+	if page == nil {
+		return ""
+	}
+	if ra := page.Header.Get("Retry-After"); fe.Status == 503 && ra != "" {
+		return fmt.Sprintf("the server answers HTTP 503 with Retry-After %q: it says it is briefly unavailable (maintenance or rate limiting)", ra)
+	}
+	if len(page.Body) == 0 {
+		return ""
+	}
+	for _, m := range challengeMarkers {
+		if bytes.Contains(page.Body, []byte(m)) {
+			return fmt.Sprintf("the HTTP %d answer is a browser challenge (%q): a browser runs its script and gets through", fe.Status, m)
+		}
+	}
+	v := c.detector.Detect(page.Body)
+	switch {
+	case v.Maintenance:
+		return fmt.Sprintf("the HTTP %d answer is a maintenance notice: the site says it is down for a while", fe.Status)
+	case strings.HasPrefix(v.Undecided, "needs_rendering"):
+		return fmt.Sprintf("the HTTP %d answer is built by script (a browser challenge?): %s", fe.Status, v.Undecided)
+	}
+	return ""
+}
+
 // unreachableFact says why a transport failure shows the homepage cannot
 // be had from their side, or "" when it may be ours.
 func unreachableFact(fe *FetchError) string {
 	switch {
 	case fe.Reason == ReasonConnect && errors.Is(fe, syscall.ECONNREFUSED):
 		return "the connection is refused"
-	case fe.Reason == ReasonTLS && certificateError(fe):
+	case fe.Reason == ReasonTLS && certificateFact(fe):
 		return "its TLS certificate does not verify"
 	case fe.Reason == ReasonRedirects && errors.Is(fe, errRedirectLoop):
 		return "its redirects loop"
@@ -305,14 +428,44 @@ func unreachableFact(fe *FetchError) string {
 	return ""
 }
 
-func certificateError(err error) bool {
+// certificateFact says whether a TLS failure is a certificate every
+// browser refuses: another name, expired or otherwise invalid, or
+// self-signed. An unknown issuer is not, by itself: the server may only
+// have left out the intermediate that browsers fetch (AIA) or preload,
+// or it chains to a root (CFCA and others) our trust store lacks, or our
+// trust store is missing; Go fetches no intermediates.
+func certificateFact(err error) bool {
 	var (
 		certErr   *tls.CertificateVerificationError
 		unknownCA x509.UnknownAuthorityError
 		hostErr   x509.HostnameError
 		invalid   x509.CertificateInvalidError
 	)
-	return errors.As(err, &certErr) || errors.As(err, &unknownCA) || errors.As(err, &hostErr) || errors.As(err, &invalid)
+	switch {
+	case errors.As(err, &hostErr), errors.As(err, &invalid):
+		return true
+	case errors.As(err, &unknownCA):
+		return selfSigned(unknownCA.Cert)
+	case errors.As(err, &certErr):
+		return len(certErr.UnverifiedCertificates) > 0 && selfSigned(certErr.UnverifiedCertificates[0])
+	}
+	return false
+}
+
+// selfSigned says whether a certificate names itself as its issuer and is
+// signed by its own key.
+func selfSigned(c *x509.Certificate) bool {
+	return c != nil && bytes.Equal(c.RawIssuer, c.RawSubject) &&
+		c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
+}
+
+// describeFindings sums up findings for the result details.
+func describeFindings(fs []Finding) string {
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = fmt.Sprintf("%s: %s (%s)", f.Code, f.Message, f.Evidence)
+	}
+	return strings.Join(out, "; ")
 }
 
 func (c *ShellCheck) judgePage(page *Page, details map[string]string) ([]Finding, string) {

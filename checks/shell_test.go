@@ -2,8 +2,15 @@ package checks
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"io"
 	"log"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -190,8 +197,10 @@ func TestShellCheck(t *testing.T) {
 		{name: "timeout may be ours", site: Site{Domain: "slow.test", IPRanges: loopback}, outcome: Inconclusive, reasonHas: "timeout"},
 		{name: "https timed out and http refused is not a fact", site: Site{Domain: "refused.test", IPRanges: loopback}, fetcher: httpsTimesOut,
 			outcome: Inconclusive, reasonHas: "timeout"},
+		// Port 80 of an https site may have no upstream at all; its 502
+		// says nothing about the https site we could not reach in time.
 		{name: "https timed out and http answered 5xx", site: Site{Domain: "error500.test", IPRanges: loopback}, fetcher: httpsTimesOutHTTP502,
-			outcome: Fail, codes: []string{CodeShellUnreachable}, evidence: "HTTP 502", unjudged: CodeShellPlaceholder},
+			outcome: Inconclusive, reasonHas: "https, which people reach first, failed"},
 		{name: "certificate that does not verify", site: Site{Domain: "badcert.test", IPRanges: loopback,
 			URL: "https://badcert.test:" + tlsPort + "/"}, outcome: Fail, codes: []string{CodeShellUnreachable}, evidence: "tls",
 			unjudged: CodeShellPlaceholder},
@@ -239,5 +248,187 @@ func TestShellCheckWithoutFetcher(t *testing.T) {
 	res = Run(context.Background(), NewShellCheck(r, nil, nil), &Site{Domain: "gone.test", Status: StatusFiled})
 	if res.Outcome != Fail {
 		t.Errorf("%+v", res)
+	}
+}
+
+// chainlessTLSCert is a certificate for chain.test issued by a CA the
+// server does not send, as a site that forgot its intermediate serves it.
+func chainlessTLSCert(t testing.TB) tls.Certificate {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "Test Intermediate CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ca, err = x509.ParseCertificate(caDER); err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := &x509.Certificate{
+		SerialNumber:          big.NewInt(2),
+		Subject:               pkix.Name{CommonName: "chain.test"},
+		DNSNames:              []string{"chain.test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IssuingCertificateURL: []string{"http://ca.test/intermediate.crt"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// TestShellCheckLegitimateSites runs through the whole check the sites a
+// hosting provider must not send a shell notice to, next to true shells
+// that must still fail. Placeholder pages alone are judged in
+// TestPlaceholderFixtures.
+func TestShellCheckLegitimateSites(t *testing.T) {
+	dnsSrv := startFakeDNS(t, "testdata/placeholder/shell-hunt.zone", false, nil)
+	r := quickResolver(t, ResolverConfig{Servers: []string{dnsSrv.addr}})
+
+	type answer struct {
+		status int
+		ctype  string
+		header map[string]string
+		body   []byte
+	}
+	html := "text/html; charset=utf-8"
+	pages := map[string]answer{
+		"apexdefault.test":     {200, html, nil, shellFixture(t, "nginx-debian.html")},
+		"www.apexdefault.test": {200, html, nil, shellFixture(t, "noodle-shop.html")},
+		"www.apexrefused.test": {200, html, nil, shellFixture(t, "noodle-shop.html")},
+		"bothdefault.test":     {200, html, nil, shellFixture(t, "nginx-debian.html")},
+		"www.bothdefault.test": {200, html, nil, shellFixture(t, "nginx-debian.html")},
+		"apexonlydefault.test": {200, html, nil, shellFixture(t, "nginx-debian.html")},
+		"wwwslow.test":         {200, html, nil, shellFixture(t, "nginx-debian.html")},
+		"jsl521.test":          {521, html, nil, shellFixture(t, "challenge-jsl-521.html")},
+		"cfchallenge.test":     {503, html, nil, shellFixture(t, "challenge-cloudflare.html")},
+		"wpmaintenance.test":   {503, html, map[string]string{"Retry-After": "600"}, shellFixture(t, "wordpress-maintenance-503.html")},
+		"maintenance503.test":  {503, html, nil, shellFixture(t, "maintenance-503-zh.html")},
+		"bad502.test":          {502, html, nil, shellFixture(t, "nginx-502.html")},
+		"gbk.test":             {200, "text/html", nil, shellFixture(t, "gbk-hardware.html")},
+		"gbkconstruction.test": {200, "text/html", nil, shellFixture(t, "gb2312-construction.html")},
+		"notfound.test":        {404, html, nil, shellFixture(t, "live-site-404.html")},
+		"login.test":           {200, html, nil, shellFixture(t, "oa-login.html")},
+		"maintenance.test":     {200, html, nil, shellFixture(t, "maintenance-short.html")},
+		"cdn.test":             {200, html, nil, shellFixture(t, "noodle-shop.html")},
+		"chain.test":           {200, html, nil, shellFixture(t, "noodle-shop.html")},
+	}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		host, _, _ := net.SplitHostPort(req.Host)
+		switch {
+		case host == "www.wwwslow.test":
+			select {
+			case <-req.Context().Done():
+			case <-time.After(3 * time.Second):
+			}
+			return
+		case host == "loop.test" && req.URL.Path == "/":
+			http.Redirect(w, req, "/index.php", http.StatusFound)
+			return
+		case host == "loop.test":
+			http.Redirect(w, req, "/", http.StatusFound)
+			return
+		}
+		p, ok := pages[host]
+		if !ok || p.status == 0 {
+			http.NotFound(w, req)
+			return
+		}
+		for k, v := range p.header {
+			w.Header().Set(k, v)
+		}
+		w.Header().Set("Content-Type", p.ctype)
+		w.WriteHeader(p.status)
+		w.Write(p.body)
+	})
+	web := httptest.NewServer(handler)
+	t.Cleanup(web.Close)
+	chainWeb := httptest.NewUnstartedServer(handler)
+	chainWeb.TLS = &tls.Config{Certificates: []tls.Certificate{chainlessTLSCert(t)}}
+	chainWeb.Config.ErrorLog = log.New(io.Discard, "", 0)
+	chainWeb.StartTLS()
+	t.Cleanup(chainWeb.Close)
+	_, webPort, _ := net.SplitHostPort(web.Listener.Addr().String())
+	_, chainPort, _ := net.SplitHostPort(chainWeb.Listener.Addr().String())
+
+	f := NewFetcher(FetcherConfig{Timeout: 500 * time.Millisecond, Policy: egress.Policy{AllowPrivate: true}, Resolver: r})
+	f.httpsPort, f.httpPort = shellFreePort(t), webPort
+	loopback := []IPRange{mustRange(t, "127.0.0.1-127.0.0.2")}
+
+	tests := []struct {
+		name      string
+		site      Site
+		outcome   Outcome
+		codes     []string // finding codes, in order
+		reasonHas string
+		detailHas [2]string // a details key and a substring of its value
+	}{
+		// The apex is a leftover (the default vhost, a dead address) while
+		// www. serves the site: the site is online.
+		{name: "default page on the apex, the site on www", site: Site{Domain: "apexdefault.test"}, outcome: Pass,
+			detailHas: [2]string{"apex_homepage", "default page"}},
+		{name: "apex refuses, the site on www", site: Site{Domain: "apexrefused.test"}, outcome: Pass,
+			detailHas: [2]string{"apex_homepage", "refused"}},
+		{name: "default page on the apex, www timed out", site: Site{Domain: "wwwslow.test"}, outcome: Inconclusive,
+			reasonHas: "timeout"},
+		{name: "default page on both", site: Site{Domain: "bothdefault.test"}, outcome: Fail, codes: []string{CodeShellPlaceholder}},
+		{name: "default page, no www", site: Site{Domain: "apexonlydefault.test"}, outcome: Fail, codes: []string{CodeShellPlaceholder}},
+		// A 5xx that a browser gets past, or that says it is brief.
+		{name: "anti-bot cookie challenge with HTTP 521", site: Site{Domain: "jsl521.test"}, outcome: Inconclusive, reasonHas: "521"},
+		{name: "Cloudflare challenge with HTTP 503", site: Site{Domain: "cfchallenge.test"}, outcome: Inconclusive, reasonHas: "challenge"},
+		{name: "503 with Retry-After", site: Site{Domain: "wpmaintenance.test"}, outcome: Inconclusive, reasonHas: "Retry-After"},
+		{name: "503 maintenance notice", site: Site{Domain: "maintenance503.test"}, outcome: Inconclusive, reasonHas: "maintenance"},
+		{name: "plain 502 is still unreachable", site: Site{Domain: "bad502.test"}, outcome: Fail, codes: []string{CodeShellUnreachable}},
+		// Pages judged after decoding.
+		{name: "GBK page declared in a meta tag", site: Site{Domain: "gbk.test"}, outcome: Pass},
+		{name: "GB2312 under-construction page", site: Site{Domain: "gbkconstruction.test"}, outcome: Fail, codes: []string{CodeShellPlaceholder}},
+		{name: "404 page of a live site", site: Site{Domain: "notfound.test"}, outcome: Pass, codes: []string{CodeShellHomepageError}},
+		{name: "login page of an internal system", site: Site{Domain: "login.test"}, outcome: Inconclusive, reasonHas: "form"},
+		{name: "maintenance page of a live site", site: Site{Domain: "maintenance.test"}, outcome: Inconclusive, reasonHas: "maintenance"},
+		{name: "redirect loop is unreachable", site: Site{Domain: "loop.test"}, outcome: Fail, codes: []string{CodeShellUnreachable}},
+		{name: "www behind a CDN outside the ranges", site: Site{Domain: "cdn.test"}, outcome: Pass, codes: []string{CodeShellPartlyOffProvider}},
+		// A certificate whose issuer we do not know may lack only the
+		// intermediate browsers fetch by themselves.
+		{name: "certificate without its intermediate", site: Site{Domain: "chain.test", URL: "https://chain.test:" + chainPort + "/"},
+			outcome: Inconclusive, reasonHas: "tls"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			site := tt.site
+			site.Status, site.IPRanges = StatusFiled, loopback
+			res := Run(context.Background(), NewShellCheck(r, f, nil), &site)
+			var codes []string
+			for _, f := range res.Findings {
+				codes = append(codes, f.Code)
+			}
+			if res.Outcome != tt.outcome || strings.Join(codes, ",") != strings.Join(tt.codes, ",") {
+				t.Fatalf("outcome %v with %v, want %v with %v\n%+v", res.Outcome, codes, tt.outcome, tt.codes, res)
+			}
+			if tt.reasonHas != "" && !strings.Contains(res.Reason, tt.reasonHas) {
+				t.Errorf("reason %q lacks %q", res.Reason, tt.reasonHas)
+			}
+			if k := tt.detailHas[0]; k != "" && !strings.Contains(res.Details[k], tt.detailHas[1]) {
+				t.Errorf("details[%s] = %q, want it to mention %q", k, res.Details[k], tt.detailHas[1])
+			}
+		})
 	}
 }
