@@ -145,8 +145,10 @@ func (c *ContactCheck) Applies(site *Site) (bool, string) {
 	return true, ""
 }
 
-// Check validates every contact. One finding per bad contact; fail when any
-// is a violation, inconclusive when some reachability could not be told and
+// Check validates every contact. A cell holding several numbers
+// (13812345678/13912345678) has each checked. One finding per bad number;
+// fail when any is a violation, inconclusive when some number could not be
+// told (its format offline, its reachability through the provider) and
 // nothing is a violation, pass otherwise.
 func (c *ContactCheck) Check(ctx context.Context, site *Site) Result {
 	log := c.Logger
@@ -157,7 +159,7 @@ func (c *ContactCheck) Check(ctx context.Context, site *Site) Result {
 		return Result{Outcome: NotApplicable, Reason: "no site"}
 	}
 	res := Result{Findings: []Finding{}, Details: map[string]string{}}
-	var undetermined []string
+	var unformatted, undetermined []string
 	checked, looked := 0, 0
 	for i, ct := range site.Contacts {
 		key := "contact." + strconv.Itoa(i+1)
@@ -171,51 +173,71 @@ func (c *ContactCheck) Check(ctx context.Context, site *Site) Result {
 				Evidence: fmt.Sprintf("role=%s number=%s", role, c.showRaw(ct.Phone)),
 			})
 		}
-		p, err := ParsePhone(ct.Phone)
-		if err != nil {
-			problem := PhoneProblem(err)
-			log.DebugContext(ctx, "contact number invalid", "domain", site.Domain, "role", role, "number", MaskPhone(ct.Phone), "problem", problem)
-			res.Findings = append(res.Findings, Finding{
-				Code:     CodeContactInvalidFormat,
-				Severity: Violation,
-				Message:  fmt.Sprintf("the %s contact number %s is not a valid Chinese mobile or landline number: %s", role, maskOrEmpty(ct.Phone), problem),
-				Evidence: fmt.Sprintf("role=%s number=%s problem=%s", role, c.showRaw(ct.Phone), problem),
-			})
-			res.Details[key] = fmt.Sprintf("%s %s: invalid (%s)", role, maskOrEmpty(ct.Phone), problem)
-			continue
-		}
-		for _, rule := range c.Rules {
-			for _, f := range rule.Check(site, role, p) {
-				res.Findings = append(res.Findings, maskFinding(f, ct.Phone, p))
+		var details []string
+		seen := map[string]bool{}
+		for _, piece := range splitPhoneList(ct.Phone) {
+			raw := piece.text
+			p, err := ParsePhone(raw)
+			if err != nil {
+				problem := PhoneProblem(err)
+				if PhoneUndetermined(err) || !piece.sure {
+					if !piece.sure && !PhoneUndetermined(err) {
+						// Words around it: maybe not meant as a phone number.
+						problem = "not clearly a phone number (" + problem + ")"
+					}
+					log.DebugContext(ctx, "contact number cannot be checked", "domain", site.Domain, "role", role, "number", MaskPhone(raw), "problem", problem)
+					unformatted = append(unformatted, fmt.Sprintf("%s %s: %s", role, maskOrEmpty(raw), problem))
+					details = append(details, fmt.Sprintf("%s %s: cannot be checked (%s)", role, maskOrEmpty(raw), problem))
+					continue
+				}
+				log.DebugContext(ctx, "contact number invalid", "domain", site.Domain, "role", role, "number", MaskPhone(raw), "problem", problem)
+				res.Findings = append(res.Findings, Finding{
+					Code:     CodeContactInvalidFormat,
+					Severity: Violation,
+					Message:  fmt.Sprintf("the %s contact number %s is not a valid Chinese mobile or landline number: %s", role, maskOrEmpty(raw), problem),
+					Evidence: fmt.Sprintf("role=%s number=%s problem=%s", role, c.showRaw(raw), problem),
+				})
+				details = append(details, fmt.Sprintf("%s %s: invalid (%s)", role, maskOrEmpty(raw), problem))
+				continue
 			}
-		}
-		detail := fmt.Sprintf("%s %s %s", role, p.Masked(), p.Kind)
-		switch {
-		case c.Status == nil:
-			detail += ": reachability not checked"
-		case !c.Status.Covers(p):
-			detail += ": reachability not checked (provider covers mobiles only)"
-		default:
-			looked++
-			st, err := c.Status.Lookup(ctx, p.E164)
-			switch {
-			case err != nil:
-				why := maskNumbersIn(err.Error())
-				undetermined = append(undetermined, fmt.Sprintf("%s %s: %s", role, p.Masked(), why))
-				detail += ": reachability unknown (" + why + ")"
-			case st == PhoneUnknown:
-				undetermined = append(undetermined, fmt.Sprintf("%s %s: provider answered unknown", role, p.Masked()))
-				detail += ": reachability unknown (provider answered unknown)"
-			default:
-				checked++
-				detail += ": " + string(st)
-				if f, bad := c.statusFinding(role, p, st); bad {
-					res.Findings = append(res.Findings, f)
+			if seen[p.E164] {
+				continue
+			}
+			seen[p.E164] = true
+			for _, rule := range c.Rules {
+				for _, f := range rule.Check(site, role, p) {
+					res.Findings = append(res.Findings, maskFinding(f, raw, p))
 				}
 			}
-			log.DebugContext(ctx, "contact number status", "domain", site.Domain, "role", role, "number", p, "status", string(st))
+			detail := fmt.Sprintf("%s %s %s", role, p.Masked(), p.Kind)
+			switch {
+			case c.Status == nil:
+				detail += ": reachability not checked"
+			case !c.Status.Covers(p):
+				detail += ": reachability not checked (provider covers mobiles only)"
+			default:
+				looked++
+				st, err := c.Status.Lookup(ctx, p.E164)
+				switch {
+				case err != nil:
+					why := maskNumbersIn(err.Error())
+					undetermined = append(undetermined, fmt.Sprintf("%s %s: %s", role, p.Masked(), why))
+					detail += ": reachability unknown (" + why + ")"
+				case st == PhoneUnknown:
+					undetermined = append(undetermined, fmt.Sprintf("%s %s: provider answered unknown", role, p.Masked()))
+					detail += ": reachability unknown (provider answered unknown)"
+				default:
+					checked++
+					detail += ": " + string(st)
+					if f, bad := c.statusFinding(role, p, st); bad {
+						res.Findings = append(res.Findings, f)
+					}
+				}
+				log.DebugContext(ctx, "contact number status", "domain", site.Domain, "role", role, "number", p, "status", string(st))
+			}
+			details = append(details, detail)
 		}
-		res.Details[key] = detail
+		res.Details[key] = strings.Join(details, "; ")
 	}
 	switch {
 	case c.Status == nil:
@@ -228,14 +250,26 @@ func (c *ContactCheck) Check(ctx context.Context, site *Site) Result {
 		res.Details["reachability"] = fmt.Sprintf("checked %d of %d", checked, looked)
 	}
 	res.Outcome = OutcomeOf(res.Findings)
-	if res.Outcome == Fail && len(undetermined) > 0 {
-		// Another contact failing must not count as this one's status
-		// having been fixed.
-		res.Unjudged = []string{CodeContactVacant, CodeContactSuspended, CodeContactPoweredOff, CodeContactUnreachable}
+	if res.Outcome == Fail {
+		// Another contact failing must not count as this one's format or
+		// status having been fixed.
+		if len(unformatted) > 0 {
+			res.Unjudged = append(res.Unjudged, CodeContactInvalidFormat)
+		}
+		if len(unformatted)+len(undetermined) > 0 {
+			res.Unjudged = append(res.Unjudged, CodeContactVacant, CodeContactSuspended, CodeContactPoweredOff, CodeContactUnreachable)
+		}
 	}
-	if res.Outcome == Pass && len(undetermined) > 0 {
+	if res.Outcome == Pass && len(unformatted)+len(undetermined) > 0 {
+		var why []string
+		if len(unformatted) > 0 {
+			why = append(why, "number could not be checked: "+strings.Join(unformatted, "; "))
+		}
+		if len(undetermined) > 0 {
+			why = append(why, "reachability could not be determined: "+strings.Join(undetermined, "; "))
+		}
 		res.Outcome = Inconclusive
-		res.Reason = "reachability could not be determined: " + strings.Join(undetermined, "; ")
+		res.Reason = strings.Join(why, "; ")
 	}
 	return res
 }

@@ -78,6 +78,81 @@ func TestContactCheckFormatOnly(t *testing.T) {
 	}
 }
 
+// Cells as providers' spreadsheets hold them: several numbers in one cell,
+// notes around them, numbers we cannot check offline. A number that may be
+// real must never become a violation; one that cannot be must.
+func TestContactCheckCells(t *testing.T) {
+	cases := []struct {
+		name     string
+		site     *Site
+		outcome  Outcome
+		findings []string
+		evidence string // substring of the first finding's evidence
+		detail   string // substring of details["contact.1"]
+		numbers  int    // numbers in details["contact.1"], when set
+		reason   string // substring of the reason
+		unjudged string
+	}{
+		{name: "two mobiles, slash", site: contactSite("site_head:13812345678/13912345678"), outcome: Pass,
+			detail: "site_head 138****5678 mobile: reachability not checked; site_head 139****5678 mobile", numbers: 2},
+		{name: "mobile and landline, full-width semicolon", site: contactSite("site_head:13812345678；010-62345678"), outcome: Pass,
+			detail: "010****5678 landline"},
+		{name: "enumeration comma", site: contactSite("site_head:13812345678、13912345678"), outcome: Pass, detail: "139****5678 mobile"},
+		{name: "comma", site: contactSite("site_head:13812345678, 13912345678"), outcome: Pass, detail: "139****5678 mobile"},
+		{name: "space", site: contactSite("site_head:13812345678 13912345678"), outcome: Pass, detail: "139****5678 mobile"},
+		{name: "spaced groups", site: contactSite("site_head:138 1234 5678 139 1234 5678"), outcome: Pass, detail: "139****5678 mobile"},
+		{name: "或", site: contactSite("site_head:13812345678 或 13912345678"), outcome: Pass, detail: "139****5678 mobile"},
+		{name: "labelled", site: contactSite("site_head:手机13812345678 座机010-62345678"), outcome: Pass, detail: "010****5678 landline"},
+		{name: "second landline without its area code", site: contactSite("site_head:010-62345678/62345679"), outcome: Pass,
+			detail: "010****5679 landline", numbers: 2},
+		{name: "the same number twice is one number", site: contactSite("site_head:13812345678/138-1234-5678"), outcome: Pass,
+			detail: "site_head 138****5678 mobile: reachability not checked", numbers: 1},
+		{name: "one good, one unallocated", site: contactSite("site_head:13812345678/15412345678"), outcome: Fail,
+			findings: []string{"contact_invalid_format/violation"}, evidence: "number=154****5678 problem=unallocated segment 154"},
+		{name: "a number among words may be a QQ number", site: contactSite("site_head:13812345678（QQ 12345678）"), outcome: Inconclusive,
+			reason: "number could not be checked: site_head ****5678: not clearly a phone number (too short (8 digits))"},
+		{name: "400 number", site: contactSite("emergency:400-810-8888"), outcome: Inconclusive,
+			reason: "number could not be checked: emergency ****8888: a 400 service number", detail: "cannot be checked"},
+		{name: "masked number", site: contactSite("site_head:138****5678"), outcome: Inconclusive, reason: "masked"},
+		{name: "scientific notation", site: contactSite("site_head:1.38123E+10"), outcome: Inconclusive, reason: "scientific notation"},
+		{name: "a bad number next to one we cannot check leaves the latter unjudged",
+			site: contactSite("site_head:15412345678", "emergency:95588"), outcome: Fail, findings: []string{"contact_invalid_format/violation"},
+			unjudged: "contact_invalid_format,contact_vacant,contact_suspended,contact_powered_off,contact_unreachable"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := Run(context.Background(), NewContactCheck(nil), tc.site)
+			if r.Outcome != tc.outcome {
+				t.Fatalf("outcome %q (reason %q, findings %v, details %v), want %q", r.Outcome, r.Reason, r.Findings, r.Details, tc.outcome)
+			}
+			if got := contactCodes(r.Findings); strings.Join(got, ",") != strings.Join(tc.findings, ",") {
+				t.Errorf("findings %v, want %v", got, tc.findings)
+			}
+			if tc.evidence != "" && (len(r.Findings) == 0 || !strings.Contains(r.Findings[0].Evidence, tc.evidence)) {
+				t.Errorf("evidence %v, want it to contain %q", r.Findings, tc.evidence)
+			}
+			if !strings.Contains(r.Details["contact.1"], tc.detail) {
+				t.Errorf("details %q, want it to contain %q", r.Details["contact.1"], tc.detail)
+			}
+			if n := len(strings.Split(r.Details["contact.1"], "; ")); tc.numbers != 0 && n != tc.numbers {
+				t.Errorf("details %q hold %d numbers, want %d", r.Details["contact.1"], n, tc.numbers)
+			}
+			if !strings.Contains(r.Reason, tc.reason) {
+				t.Errorf("reason %q, want it to contain %q", r.Reason, tc.reason)
+			}
+			if got := strings.Join(r.Unjudged, ","); got != tc.unjudged {
+				t.Errorf("unjudged %q, want %q", got, tc.unjudged)
+			}
+			out, _ := json.Marshal(r)
+			for _, ct := range tc.site.Contacts {
+				for _, piece := range splitPhoneList(ct.Phone) {
+					assertNoNumberLeak(t, string(out), piece.text)
+				}
+			}
+		})
+	}
+}
+
 // statusProvider answers from a number -> status table; numbers missing
 // from it get an HTTP 500.
 func statusProvider(t testing.TB, table map[string]string) *fakePhoneProvider {
@@ -127,6 +202,10 @@ func TestContactCheckReachability(t *testing.T) {
 			reachability: "not checked (no mobile numbers)"},
 		{name: "invalid format is not looked up", site: contactSite("site_head:15412345678"), outcome: Fail,
 			findings: []string{"contact_invalid_format/violation"}},
+		{name: "every number of a cell is looked up", site: contactSite("site_head:13812345678/139 1234 5678"), outcome: Fail,
+			findings: []string{"contact_vacant/violation"}, reachability: "checked"},
+		{name: "a service number is not looked up", site: contactSite("emergency:400-810-8888"), outcome: Inconclusive,
+			reason: "400 service number", reachability: "not checked (no mobile numbers)"},
 	}
 	c := NewContactCheck(newTestStatusClient(t, fp.srv.URL, nil, nil, nil))
 	for _, tc := range cases {

@@ -57,15 +57,42 @@ func (p Phone) GoString() string { return "checks.Phone(" + p.Masked() + ")" }
 // LogValue keeps slog from printing the number.
 func (p Phone) LogValue() slog.Value { return slog.StringValue(p.Masked()) }
 
-// ErrInvalidPhone is wrapped by every ParsePhone error.
+// ErrInvalidPhone is wrapped by ParsePhone errors for text that cannot be
+// a reachable Chinese mobile or landline number.
 var ErrInvalidPhone = errors.New("invalid phone number")
+
+// ErrPhoneUndetermined is wrapped by ParsePhone errors for text that may
+// well be a reachable number but cannot be checked offline: a masked
+// number (138****5678), a spreadsheet's scientific notation that lost
+// digits, a 400/800 or 95xxx service number. Calling those invalid would
+// send a false rectification notice, so the contact check reports them as
+// inconclusive.
+var ErrPhoneUndetermined = errors.New("phone number cannot be checked")
 
 // phoneError carries why a number was rejected. The reason never holds more
 // of the number than a segment or an area code.
-type phoneError struct{ reason string }
+type phoneError struct {
+	reason string
+	// text: rejected for a letter or another character that is not part
+	// of a number, so a number may still be found around it.
+	text bool
+	// undetermined: maybe a real number; see ErrPhoneUndetermined.
+	undetermined bool
+}
 
-func (e *phoneError) Error() string { return "invalid phone number: " + e.reason }
-func (e *phoneError) Unwrap() error { return ErrInvalidPhone }
+func (e *phoneError) Error() string {
+	if e.undetermined {
+		return "phone number cannot be checked: " + e.reason
+	}
+	return "invalid phone number: " + e.reason
+}
+
+func (e *phoneError) Unwrap() error {
+	if e.undetermined {
+		return ErrPhoneUndetermined
+	}
+	return ErrInvalidPhone
+}
 
 // PhoneProblem is the reason part of a ParsePhone error ("unallocated
 // segment 154"), for messages that already say the number is invalid.
@@ -83,6 +110,14 @@ func PhoneProblem(err error) string {
 func invalidPhone(format string, args ...any) error {
 	return &phoneError{reason: fmt.Sprintf(format, args...)}
 }
+
+func undeterminedPhone(format string, args ...any) error {
+	return &phoneError{reason: fmt.Sprintf(format, args...), undetermined: true}
+}
+
+// PhoneUndetermined reports whether err is a ParsePhone error for a number
+// that could not be checked offline rather than one that is invalid.
+func PhoneUndetermined(err error) bool { return errors.Is(err, ErrPhoneUndetermined) }
 
 // mobileSegments are the three-digit prefixes of 11-digit mobile numbers that
 // MIIT has allocated, with the operator each was allocated to (numbers move
@@ -129,22 +164,101 @@ func MobileSegmentOperator(seg string) (string, bool) {
 	return op, ok
 }
 
-// extPattern finds an extension written after the number with an explicit
-// marker: 转123, 分机123, ext 123, ext.123, x123, #123, ",123".
-var extPattern = regexp.MustCompile(`(?i)\s*(?:转|分机号?|ext(?:ension)?\.?|x|#|,)\s*(\d{1,6})\s*$`)
+// extMarker introduces an extension: 转123, 分机123, 分机号：123, ext 123,
+// ext.123, Ext: 123, x123, #123, ",123".
+const extMarker = `(?:转分机|转|分机号?码?|内线|ext(?:ension|n)?\.?|x|#|,)\s*:?\s*`
+
+// extSuffix is an extension written after the number, in parentheses or
+// not, possibly chained (转8888转1: the first is the extension we keep).
+const extSuffix = `\s*[(\[]?\s*` + extMarker + `(\d{1,6})(?:\s*` + extMarker + `\d{1,6})*\s*[)\]]?\s*`
+
+// extPattern finds an extension at the end of a number.
+var extPattern = regexp.MustCompile(`(?i)` + extSuffix + `$`)
+
+// extAfterPattern finds an extension right after a number found in text.
+var extAfterPattern = regexp.MustCompile(`(?i)^` + extSuffix)
+
+// altTailPattern is alternatives written as a short tail after a number,
+// as business cards do: 0755-86123456/7/8 (…56, …57 or …58).
+var altTailPattern = regexp.MustCompile(`(?:\s*/\s*\d{1,4})+\s*$`)
+
+// maskedPattern is a number masked before it reached us (138****5678,
+// 138xxxx5678), as exports from some filing systems are.
+var maskedPattern = regexp.MustCompile(`\d[\s-]*[*×xX●•]{2,}|[*×xX●•]{2,}[\s-]*\d|^[\s*-]*\*{3,}[\s*-]*$`)
+
+// sciPattern is a numeric spreadsheet cell exported in scientific notation
+// (1.38123E+10); floatPattern one exported with a decimal part
+// (13812345678.0).
+var (
+	sciPattern   = regexp.MustCompile(`^(\d)(?:\.(\d+))?[eE]\+?(\d{1,2})$`)
+	floatPattern = regexp.MustCompile(`^(\d{5,})\.0+$`)
+)
+
+// phoneQuotes are what spreadsheets and people wrap a number in to keep it
+// text: '13812345678, "13812345678", ="13812345678", “13812345678”.
+const phoneQuotes = "'\"`‘’“”「」『』"
 
 // ParsePhone validates a Chinese mobile or landline number as written in a
-// filing and normalises it to E.164. It accepts +86, 0086 and 86 prefixes,
-// spaces, dashes, dots, slashes and parentheses (full-width forms too), and
-// an extension (010-62345678-123, 转123, ext 123, #123). Errors wrap
-// ErrInvalidPhone and say why ("too short (10 digits)", "unallocated segment
-// 154", "contains letters", "empty", "unknown area code 0666") without
-// repeating the number.
+// filing and normalises it to E.164. It accepts +86, (+86), 0086, 86 and
+// 086 prefixes, spaces, dashes, dots, slashes, underscores and
+// parentheses (full-width forms too), invisible characters pasted from
+// spreadsheets, quotes and ="…" wrappers, a trailing ".0" from a numeric
+// cell, an extension (010-62345678-123, 转123, 分机：123, ext 123, #123,
+// （分机123）), alternatives written as a short tail (0755-86123456/7), and
+// words around the one number in the text (手机：…, …（微信同号）).
+//
+// Errors wrap ErrInvalidPhone and say why ("too short (10 digits)",
+// "unallocated segment 154", "contains letters", "empty", "unknown area code
+// 0666") when the text cannot be a reachable number, and wrap
+// ErrPhoneUndetermined when it may be one that cannot be checked offline
+// (masked, scientific notation, a 400/800 or 95xxx/96xxx service number).
+// Neither repeats the number.
 func ParsePhone(raw string) (Phone, error) {
-	s := strings.TrimSpace(norm.NFKC.String(raw))
+	s := cleanPhoneText(raw)
 	if s == "" {
 		return Phone{}, invalidPhone("empty")
 	}
+	if m := floatPattern.FindStringSubmatch(s); m != nil {
+		s = m[1]
+	} else if m := sciPattern.FindStringSubmatch(s); m != nil {
+		exp, _ := strconv.Atoi(m[3])
+		switch {
+		case len(m[2]) < exp:
+			return Phone{}, undeterminedPhone("stored as a number in scientific notation, which lost digits; export the column as text")
+		case len(m[2]) > exp:
+			return Phone{}, undeterminedPhone("stored as a number in scientific notation that is not a whole number")
+		}
+		s = m[1] + m[2]
+	}
+	if maskedPattern.MatchString(s) {
+		return Phone{}, undeterminedPhone("masked; the full number is needed to check it")
+	}
+	p, err := parseNumber(s)
+	var pe *phoneError
+	if err != nil && errors.As(err, &pe) && pe.text {
+		// Words around the number (手机：…, …（微信同号）, Tel: …) do not
+		// make it unreachable: check the one number in the text.
+		if core, ok := phoneCore(s); ok {
+			return parseNumber(core)
+		}
+	}
+	return p, err
+}
+
+// cleanPhoneText folds full-width forms (NFKC) and drops what a number is
+// wrapped in: blanks, invisible characters, quotes, ="…".
+func cleanPhoneText(raw string) string {
+	s := strings.TrimFunc(norm.NFKC.String(raw), isBlank)
+	if rest, ok := strings.CutPrefix(s, "="); ok && rest != "" && strings.ContainsRune(phoneQuotes, []rune(rest)[0]) {
+		s = rest
+	}
+	return strings.TrimFunc(s, func(r rune) bool { return isBlank(r) || strings.ContainsRune(phoneQuotes, r) })
+}
+
+func isBlank(r rune) bool { return unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) }
+
+// parseNumber parses one number with its extension; s is cleaned.
+func parseNumber(s string) (Phone, error) {
 	main, ext := s, ""
 	if m := extPattern.FindStringSubmatchIndex(s); m != nil {
 		main, ext = strings.TrimSpace(s[:m[0]]), s[m[2]:m[3]]
@@ -154,17 +268,18 @@ func ParsePhone(raw string) (Phone, error) {
 	}
 	plus := false
 	var digits strings.Builder
-	for i, r := range main {
+	for _, r := range main {
 		switch {
 		case r >= '0' && r <= '9':
 			digits.WriteRune(r)
-		case r == '+' && i == 0:
+		case r == '+' && !plus && digits.Len() == 0:
+			// (+86)13812345678 puts the plus after a parenthesis.
 			plus = true
 		case isPhoneSeparator(r):
 		case unicode.IsLetter(r):
-			return Phone{}, invalidPhone("contains letters")
+			return Phone{}, &phoneError{reason: "contains letters", text: true}
 		default:
-			return Phone{}, invalidPhone("contains the character %q", r)
+			return Phone{}, &phoneError{reason: fmt.Sprintf("contains the character %q", r), text: true}
 		}
 	}
 	d := digits.String()
@@ -172,6 +287,7 @@ func ParsePhone(raw string) (Phone, error) {
 		return Phone{}, invalidPhone("no digits")
 	}
 	p, err := parseDigits(d, plus)
+	main = strings.TrimRightFunc(main, isPhoneSeparator)
 	if err != nil && ext == "" {
 		// 010-62345678-123: a trailing dash group is an extension when the
 		// rest is a landline on its own.
@@ -186,6 +302,15 @@ func ParsePhone(raw string) (Phone, error) {
 			}
 		}
 	}
+	if err != nil && ext == "" {
+		// 0755-86123456/7: the number before the alternatives is the one
+		// written out in full; the others differ only in the tail.
+		if loc := altTailPattern.FindStringIndex(main); loc != nil && loc[0] > 0 {
+			if hp, herr := parseNumber(main[:loc[0]]); herr == nil {
+				p, err = hp, nil
+			}
+		}
+	}
 	if err != nil {
 		return Phone{}, err
 	}
@@ -193,12 +318,169 @@ func ParsePhone(raw string) (Phone, error) {
 	return p, nil
 }
 
+// numberRuns returns the byte ranges of s that look like one number each:
+// maximal runs of digits, '+' and separators holding at least seven
+// digits. withSlash counts '/' as a separator inside a number (010/62345678)
+// rather than one between numbers.
+func numberRuns(s string, withSlash bool) [][2]int {
+	var runs [][2]int
+	start, digits := -1, 0
+	flush := func(end int) {
+		if start >= 0 && digits >= 7 {
+			runs = append(runs, [2]int{start, end})
+		}
+		start, digits = -1, 0
+	}
+	for i, r := range s {
+		in := (r >= '0' && r <= '9') || r == '+' || isPhoneSeparator(r) && (withSlash || r != '/')
+		// No number opens a parenthesis after seven digits: it opens a
+		// note (13812345678（9:00-18:00）) or an extension.
+		if !in || r == '(' && digits >= 7 {
+			flush(i)
+			continue
+		}
+		if start < 0 {
+			start = i
+		}
+		if r >= '0' && r <= '9' {
+			digits++
+		}
+	}
+	flush(len(s))
+	return runs
+}
+
+// extAfter is the length of the extension written at the start of s, 0 when
+// there is none.
+func extAfter(s string) int {
+	m := extAfterPattern.FindStringIndex(s)
+	if m == nil || m[1] < len(s) && s[m[1]] >= '0' && s[m[1]] <= '9' {
+		return 0
+	}
+	return m[1]
+}
+
+// phoneCore finds the one number in text with words around it: the only
+// run of number characters with at least seven digits, with the extension
+// written after it.
+func phoneCore(s string) (string, bool) {
+	runs := numberRuns(s, true)
+	if len(runs) != 1 {
+		return "", false
+	}
+	r := runs[0]
+	return strings.TrimSpace(s[r[0] : r[1]+extAfter(s[r[1]:])]), true
+}
+
+// phonePiece is one number of a contact cell. sure is false when the cell
+// had words between its numbers: a number there may be something else (a
+// QQ number, a fax), so it cannot be called an invalid phone number.
+type phonePiece struct {
+	text string
+	sure bool
+}
+
+// listSeparator splits a cell that lists several numbers.
+var listSeparator = regexp.MustCompile(`(?i)\s*(?:[;、|\n]|或|\bor\b)\s*`)
+
+// splitPhoneList returns the numbers in a contact cell that holds several
+// (13812345678/13912345678, 138…；010-…, 138… 139…, 手机138… 座机010-…). A
+// cell ParsePhone can read as one number comes back whole.
+func splitPhoneList(raw string) []phonePiece {
+	whole := []phonePiece{{text: raw, sure: true}}
+	if _, err := ParsePhone(raw); err == nil || PhoneUndetermined(err) {
+		return whole
+	}
+	var pieces []phonePiece
+	for _, part := range listSeparator.Split(cleanPhoneText(raw), -1) {
+		if !strings.ContainsAny(part, "0123456789") {
+			continue
+		}
+		if _, err := ParsePhone(part); err == nil || PhoneUndetermined(err) {
+			pieces = append(pieces, phonePiece{text: part, sure: true})
+			continue
+		}
+		pieces = append(pieces, splitNumbers(part)...)
+	}
+	if len(pieces) < 2 {
+		return whole
+	}
+	// 010-62345678/62345679: a local number after a landline shares its
+	// area code.
+	for i := 1; i < len(pieces); i++ {
+		prev, perr := ParsePhone(pieces[i-1].text)
+		if perr != nil || prev.Kind != PhoneLandline {
+			continue
+		}
+		if _, err := ParsePhone(pieces[i].text); err == nil || PhoneUndetermined(err) {
+			continue
+		}
+		if _, err := ParsePhone(prev.AreaCode + "-" + pieces[i].text); err == nil {
+			pieces[i].text = prev.AreaCode + "-" + pieces[i].text
+		}
+	}
+	return pieces
+}
+
+// splitNumbers splits text with several numbers and no list separator
+// between them: 13812345678/13912345678, 138 1234 5678 139 1234 5678,
+// 手机138… 座机010-…. Text it cannot split comes back whole.
+func splitNumbers(part string) []phonePiece {
+	runs := numberRuns(part, false)
+	if len(runs) == 0 {
+		return []phonePiece{{text: part, sure: true}}
+	}
+	var pieces []phonePiece
+	sure := true
+	prev := 0
+	for _, r := range runs {
+		end := r[1] + extAfter(part[r[1]:])
+		if strings.IndexFunc(part[prev:r[0]], unicode.IsLetter) >= 0 {
+			sure = false
+		}
+		prev = end
+		pieces = append(pieces, splitSpaced(strings.TrimSpace(part[r[0]:end]))...)
+	}
+	if strings.IndexFunc(part[prev:], unicode.IsLetter) >= 0 {
+		sure = false
+	}
+	if len(pieces) < 2 {
+		return []phonePiece{{text: part, sure: true}}
+	}
+	for i := range pieces {
+		pieces[i].sure = sure
+	}
+	return pieces
+}
+
+// splitSpaced splits numbers separated by blanks only (13812345678
+// 13912345678), grouping the words greedily into valid numbers; when that
+// does not account for every word, the text is one (invalid) number.
+func splitSpaced(s string) []phonePiece {
+	if _, err := ParsePhone(s); err == nil || PhoneUndetermined(err) {
+		return []phonePiece{{text: s}}
+	}
+	var pieces []phonePiece
+	acc := ""
+	for _, w := range strings.Fields(s) {
+		acc = strings.TrimSpace(acc + " " + w)
+		if _, err := ParsePhone(acc); err == nil {
+			pieces = append(pieces, phonePiece{text: acc})
+			acc = ""
+		}
+	}
+	if acc != "" || len(pieces) < 2 {
+		return []phonePiece{{text: s}}
+	}
+	return pieces
+}
+
 func isPhoneSeparator(r rune) bool {
 	switch r {
-	case '-', '(', ')', '.', '/', '\u2212', '\u200b', '\ufeff':
+	case '-', '(', ')', '[', ']', '【', '】', '.', '/', '_', '·', '・', '\u2212':
 		return true
 	}
-	return unicode.IsSpace(r) || unicode.Is(unicode.Pd, r)
+	return unicode.IsSpace(r) || unicode.Is(unicode.Pd, r) || unicode.Is(unicode.Cf, r)
 }
 
 func isAllDigits(s string) bool {
@@ -227,16 +509,32 @@ func parseDigits(d string, plus bool) (Phone, error) {
 		// landlines with 0), so a long number starting with 86 carries the
 		// country code.
 		national = d[2:]
+	case strings.HasPrefix(d, "086") && len(d) >= 13:
+		// 086 for +86. No area code starts with 086, so the digits after
+		// it are the national number.
+		national = d[3:]
 	case strings.HasPrefix(d, "00"):
 		return Phone{}, invalidPhone("not a mainland China number (international prefix 00 without 86)")
 	}
 	if national == "" {
 		return Phone{}, invalidPhone("country code only")
 	}
+	// Service numbers are neither mobiles nor landlines, yet reach the
+	// entity; whether one is acceptable as a filing contact is the access
+	// provider's call, not a format error.
+	switch {
+	case len(national) == 10 && (strings.HasPrefix(national, "400") || strings.HasPrefix(national, "800")):
+		return Phone{}, undeterminedPhone("a %s service number, neither a mobile nor a landline", national[:3])
+	case len(national) >= 5 && len(national) <= 8 && (strings.HasPrefix(national, "95") || strings.HasPrefix(national, "96")):
+		return Phone{}, undeterminedPhone("a %sxxx short service number, neither a mobile nor a landline", national[:2])
+	}
 	if len(national) < 7 {
 		return Phone{}, invalidPhone("too short (%d digits)", len(national))
 	}
 	switch {
+	case len(national) == 13 && (strings.HasPrefix(national, "140") || strings.HasPrefix(national, "141") ||
+		strings.HasPrefix(national, "144") || strings.HasPrefix(national, "1064")):
+		return Phone{}, invalidPhone("a 13-digit IoT (物联网) number, which cannot take calls")
 	case len(national) == 12 && strings.HasPrefix(national, "01") && national[2] != '0':
 		// 013812345678: a mobile dialled with the trunk prefix, as some
 		// people write it when calling from another city.

@@ -51,12 +51,15 @@ func TestParsePhone(t *testing.T) {
 	for _, tc := range loadPhoneCases(t) {
 		t.Run(fmt.Sprintf("line%d", tc.line), func(t *testing.T) {
 			p, err := ParsePhone(tc.input)
-			if tc.kind == "invalid" {
+			if tc.kind == "invalid" || tc.kind == "undetermined" {
 				if err == nil {
 					t.Fatalf("ParsePhone(%q) = %+v, want error containing %q", tc.input, p.E164, tc.errSubstr)
 				}
-				if !errors.Is(err, ErrInvalidPhone) {
-					t.Errorf("error %v does not wrap ErrInvalidPhone", err)
+				// An undetermined number called invalid is a false
+				// violation; an invalid one called undetermined is a
+				// missed one.
+				if want := tc.kind == "undetermined"; PhoneUndetermined(err) != want || errors.Is(err, ErrInvalidPhone) == want {
+					t.Errorf("ParsePhone(%q) error %q: undetermined=%v, want %s", tc.input, err, PhoneUndetermined(err), tc.kind)
 				}
 				if !strings.Contains(err.Error(), tc.errSubstr) {
 					t.Errorf("ParsePhone(%q) error = %q, want it to contain %q", tc.input, err, tc.errSubstr)
@@ -86,6 +89,34 @@ func TestParsePhone(t *testing.T) {
 				t.Errorf("re-parsing %s: %v, %v", p.Masked(), again.E164, err)
 			}
 		})
+	}
+}
+
+// Characters a spreadsheet or a copy from a phone's contacts leaves in a
+// cell, invisible when the owner looks at it: they must not make a number
+// invalid. Kept here rather than in phones.tsv, where they could not be
+// seen.
+func TestParsePhoneInvisibleCharacters(t *testing.T) {
+	for _, in := range []string{
+		"13812345678\u200b", // zero-width space
+		"\u200b13812345678",
+		"\u00a013812345678\u00a0", // no-break space
+		"138\u00a01234\u00a05678",
+		"13812345678\u3000",             // ideographic space
+		"\ufeff13812345678",             // byte-order mark
+		"\u202a+86 138 1234 5678\u202c", // LTR embedding from a contacts app
+		"\u200e13812345678",             // LTR mark
+		"138\u00ad1234\u00ad5678",       // soft hyphen
+		"138\u20601234\u20605678",       // word joiner
+		"13812345678\r\n",               // CSV line ending
+		"\t13812345678",                 // tab some exports prepend to keep text
+		"138\u20111234\u20115678",       // non-breaking hyphen
+		"\u201813812345678\u2019",       // curly quotes
+	} {
+		p, err := ParsePhone(in)
+		if err != nil || p.E164 != "+8613812345678" {
+			t.Errorf("ParsePhone(%+q) = %q, %v; want +8613812345678", in, p.E164, err)
+		}
 	}
 }
 
