@@ -226,14 +226,21 @@ func (f *Fetcher) Get(ctx context.Context, rawURL string) (*Page, error) {
 			if len(via) > f.cfg.MaxRedirects {
 				return fmt.Errorf("%w: more than %d", errTooManyRedirects, f.cfg.MaxRedirects)
 			}
-			// Coming back to a URL already visited is a loop, unless the
-			// redirect set a cookie: then the second visit differs.
-			if req.Response == nil || len(req.Response.Header.Values("Set-Cookie")) == 0 {
-				target := req.URL.String()
-				for _, v := range via {
-					if v.URL.String() == target {
-						return fmt.Errorf("%w: back to %s", errRedirectLoop, target)
-					}
+			// Coming back to a URL already visited is a loop, unless a
+			// response since that visit set a cookie: then the second
+			// visit differs ("/" sets a cookie and sends to "/check",
+			// which sends back to "/").
+			target := req.URL.String()
+			for i, v := range via {
+				if v.URL.String() != target {
+					continue
+				}
+				cookie := req.Response != nil && len(req.Response.Header.Values("Set-Cookie")) > 0
+				for _, later := range via[i+1:] {
+					cookie = cookie || later.Response != nil && len(later.Response.Header.Values("Set-Cookie")) > 0
+				}
+				if !cookie {
+					return fmt.Errorf("%w: back to %s", errRedirectLoop, target)
 				}
 			}
 			return nil

@@ -282,6 +282,17 @@ func TestFetchRedirects(t *testing.T) {
 				return
 			}
 			io.WriteString(w, "<p>welcome</p>")
+		case r.URL.Path == "/home":
+			// A two-step gate: the cookie is set on the way out, and the
+			// check page sends the visitor back without setting one.
+			if _, err := r.Cookie("verified"); err != nil {
+				http.SetCookie(w, &http.Cookie{Name: "verified", Value: "1", Path: "/"})
+				http.Redirect(w, r, "/verify", http.StatusFound)
+				return
+			}
+			io.WriteString(w, "<p>home</p>")
+		case r.URL.Path == "/verify":
+			http.Redirect(w, r, "/home", http.StatusFound)
 		case r.URL.Path == "/ftp":
 			http.Redirect(w, r, "ftp://files.example.cn/", http.StatusFound)
 		}
@@ -329,6 +340,15 @@ func TestFetchRedirects(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !strings.Contains(string(p.Body), "welcome") {
+			t.Errorf("body %q", p.Body)
+		}
+	})
+	t.Run("a cookie set two hops back is not a loop", func(t *testing.T) {
+		p, err := testFetcher(FetcherConfig{}).Get(context.Background(), srv.URL+"/home")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(p.Body), "home") {
 			t.Errorf("body %q", p.Body)
 		}
 	})

@@ -390,26 +390,30 @@ func (c *ShellCheck) serverErrorNotDown(page *Page, fe *FetchError) string {
 	if fe.HTTPSFirst != nil && unreachableFact(fe.HTTPSFirst) == "" {
 		return fmt.Sprintf("reachability unknown: http answers HTTP %d, but https, which people reach first, failed in a way that may be ours: %v", fe.Status, fe.HTTPSFirst)
 	}
-	if page == nil {
-		return ""
-	}
-	if ra := page.Header.Get("Retry-After"); fe.Status == 503 && ra != "" {
-		return fmt.Sprintf("the server answers HTTP 503 with Retry-After %q: it says it is briefly unavailable (maintenance or rate limiting)", ra)
-	}
-	if len(page.Body) == 0 {
-		return ""
-	}
-	for _, m := range challengeMarkers {
-		if bytes.Contains(page.Body, []byte(m)) {
-			return fmt.Sprintf("the HTTP %d answer is a browser challenge (%q): a browser runs its script and gets through", fe.Status, m)
+	if page != nil {
+		if ra := page.Header.Get("Retry-After"); fe.Status == 503 && ra != "" {
+			return fmt.Sprintf("the server answers HTTP 503 with Retry-After %q: it says it is briefly unavailable (maintenance or rate limiting)", ra)
+		}
+		for _, m := range challengeMarkers {
+			if bytes.Contains(page.Body, []byte(m)) {
+				return fmt.Sprintf("the HTTP %d answer is a browser challenge (%q): a browser runs its script and gets through", fe.Status, m)
+			}
+		}
+		if len(page.Body) > 0 {
+			v := c.detector.Detect(page.Body)
+			switch {
+			case v.Maintenance:
+				return fmt.Sprintf("the HTTP %d answer is a maintenance notice: the site says it is down for a while", fe.Status)
+			case strings.HasPrefix(v.Undecided, "needs_rendering"):
+				return fmt.Sprintf("the HTTP %d answer is built by script (a browser challenge?): %s", fe.Status, v.Undecided)
+			}
 		}
 	}
-	v := c.detector.Detect(page.Body)
-	switch {
-	case v.Maintenance:
-		return fmt.Sprintf("the HTTP %d answer is a maintenance notice: the site says it is down for a while", fe.Status)
-	case strings.HasPrefix(v.Undecided, "needs_rendering"):
-		return fmt.Sprintf("the HTTP %d answer is built by script (a browser challenge?): %s", fe.Status, v.Undecided)
+	if fe.Status == 503 {
+		// Temporary by definition, and nginx's limit_req answers 503 by
+		// default: a shared host rate-limiting our crawl would otherwise
+		// make its sites look dead.
+		return "the server answers HTTP 503 Service Unavailable, which is temporary by definition (maintenance, an overloaded backend, or a rate limit such as nginx's limit_req)"
 	}
 	return ""
 }

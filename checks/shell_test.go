@@ -324,6 +324,7 @@ func TestShellCheckLegitimateSites(t *testing.T) {
 		"wpmaintenance.test":   {503, html, map[string]string{"Retry-After": "600"}, shellFixture(t, "wordpress-maintenance-503.html")},
 		"maintenance503.test":  {503, html, nil, shellFixture(t, "maintenance-503-zh.html")},
 		"bad502.test":          {502, html, nil, shellFixture(t, "nginx-502.html")},
+		"limitreq503.test":     {503, html, nil, []byte("<html><head><title>503 Service Temporarily Unavailable</title></head><body><center><h1>503 Service Temporarily Unavailable</h1></center><hr><center>nginx</center></body></html>")},
 		"gbk.test":             {200, "text/html", nil, shellFixture(t, "gbk-hardware.html")},
 		"gbkconstruction.test": {200, "text/html", nil, shellFixture(t, "gb2312-construction.html")},
 		"notfound.test":        {404, html, nil, shellFixture(t, "live-site-404.html")},
@@ -398,6 +399,7 @@ func TestShellCheckLegitimateSites(t *testing.T) {
 		{name: "503 with Retry-After", site: Site{Domain: "wpmaintenance.test"}, outcome: Inconclusive, reasonHas: "Retry-After"},
 		{name: "503 maintenance notice", site: Site{Domain: "maintenance503.test"}, outcome: Inconclusive, reasonHas: "maintenance"},
 		{name: "plain 502 is still unreachable", site: Site{Domain: "bad502.test"}, outcome: Fail, codes: []string{CodeShellUnreachable}},
+		{name: "nginx limit_req 503 is temporary", site: Site{Domain: "limitreq503.test"}, outcome: Inconclusive, reasonHas: "limit_req"},
 		// Pages judged after decoding.
 		{name: "GBK page declared in a meta tag", site: Site{Domain: "gbk.test"}, outcome: Pass},
 		{name: "GB2312 under-construction page", site: Site{Domain: "gbkconstruction.test"}, outcome: Fail, codes: []string{CodeShellPlaceholder}},
