@@ -49,6 +49,9 @@ type Dialer struct {
 	resolver HostResolver
 	timeout  time.Duration
 	limiter  *ConnLimiter // nil: no per-address limit
+	// connect replaces the system's connect in tests that need an address
+	// to fail in a given way; nil in use.
+	connect func(ctx context.Context, network, address string) (net.Conn, error)
 }
 
 // NewDialer returns a Dialer enforcing p. r resolves host names (nil means
@@ -131,7 +134,10 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 		if err == nil {
 			return conn, nil
 		}
-		if firstErr == nil {
+		// A refusal is a fact about the site only when every address
+		// refused: an address that timed out may be our network's fault,
+		// so its error is the one to report.
+		if firstErr == nil || errors.Is(firstErr, syscall.ECONNREFUSED) && !errors.Is(err, syscall.ECONNREFUSED) {
 			firstErr = err
 		}
 		if ctx.Err() != nil || !time.Now().Before(deadline) {
@@ -172,7 +178,11 @@ func (d *Dialer) dialAddr(ctx context.Context, deadline *time.Time, network stri
 	if dl, ok := partialDeadline(dctx, remaining); ok {
 		nd.Deadline = dl
 	}
-	conn, err := nd.DialContext(dctx, network, ap.String())
+	connect := nd.DialContext
+	if d.connect != nil {
+		connect = d.connect
+	}
+	conn, err := connect(dctx, network, ap.String())
 	if err != nil {
 		if release != nil {
 			release()

@@ -10,9 +10,11 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -482,5 +484,37 @@ func TestRefusalIsPermanentThroughHTTPClient(t *testing.T) {
 		if !errors.As(err, &p) || !p.Permanent() {
 			t.Errorf("POST %s: %v is not marked permanent", u, err)
 		}
+	}
+}
+
+// A refusal decides only when every address refused: when another address
+// timed out, which may be our network, the timeout is what is reported.
+func TestDialPrefersErrorsThatMayBeOurs(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	timeout := &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded}
+	tests := []struct {
+		name        string
+		byAddr      map[string]error
+		wantRefused bool
+	}{
+		{"all refuse", map[string]error{"203.0.113.1:80": refused, "203.0.113.2:80": refused}, true},
+		{"refused, then timed out", map[string]error{"203.0.113.1:80": refused, "203.0.113.2:80": timeout}, false},
+		{"timed out, then refused", map[string]error{"203.0.113.1:80": timeout, "203.0.113.2:80": refused}, false},
+	}
+	res := &fakeResolver{hosts: map[string][]netip.Addr{
+		"two.test": {netip.MustParseAddr("203.0.113.1"), netip.MustParseAddr("203.0.113.2")},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := NewDialer(Policy{AllowPrivate: true}, res, 2*time.Second)
+			d.connect = func(_ context.Context, _, address string) (net.Conn, error) { return nil, tt.byAddr[address] }
+			_, err := d.DialContext(context.Background(), "tcp", "two.test:80")
+			if err == nil {
+				t.Fatal("dial succeeded")
+			}
+			if got := errors.Is(err, syscall.ECONNREFUSED); got != tt.wantRefused {
+				t.Errorf("error %v: refused %v, want %v", err, got, tt.wantRefused)
+			}
+		})
 	}
 }
