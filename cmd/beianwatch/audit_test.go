@@ -35,7 +35,7 @@ func knownStates() []fixtureSite {
 		{Domain: "hostile.example.cn", ICP: "京ICP备20230005号-1", Status: filed, Addr: "127.0.0.1", Page: "hostile.html"},
 		{Domain: "parked.example.cn", ICP: "京ICP备20230003号-1", Status: filed, Addr: "127.0.0.1", Page: "nginx.html"},
 		{Domain: "gone.example.cn", ICP: "京ICP备20230004号-1", Status: filed, Addr: ""},
-		{Domain: "broken.example.cn", ICP: "京ICP备20230006号-1", Status: filed, Addr: "127.0.0.1", Code: 503},
+		{Domain: "broken.example.cn", ICP: "京ICP备20230006号-1", Status: filed, Addr: "127.0.0.1", Code: 502},
 		{Domain: "pending.example.cn", ICP: "京ICP备20230007号-1", Status: checks.StatusFirstFilingPending, Addr: "127.0.0.1", Page: "compliant.html"},
 		{Domain: "paused.example.cn", ICP: "京ICP备20230008号-1", Status: checks.StatusFirstFilingPending, Addr: ""},
 		{Domain: "contact.example.cn", ICP: "京ICP备20230009号-1", Status: filed, Addr: "127.0.0.1", Page: "compliant.html",
