@@ -64,6 +64,29 @@ type Result struct {
 	Details map[string]string `json:"details,omitempty"`
 }
 
+// MapText returns a copy of r with f applied to its free text: the reason,
+// each finding's message and evidence, and the details. Readers that show
+// results to people (the API, reports) mask with it; r is not changed.
+func (r Result) MapText(f func(string) string) Result {
+	r.Reason = f(r.Reason)
+	if r.Findings != nil {
+		fs := make([]Finding, len(r.Findings))
+		for i, fd := range r.Findings {
+			fd.Message, fd.Evidence = f(fd.Message), f(fd.Evidence)
+			fs[i] = fd
+		}
+		r.Findings = fs
+	}
+	if r.Details != nil {
+		ds := make(map[string]string, len(r.Details))
+		for k, v := range r.Details {
+			ds[k] = f(v)
+		}
+		r.Details = ds
+	}
+	return r
+}
+
 // Checker is the one signature every check implements, in the manner of
 // blackbox_exporter's probers: the deadline travels in ctx.
 type Checker interface {

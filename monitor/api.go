@@ -354,25 +354,7 @@ func apiText(s string) string {
 	return urlPassword.ReplaceAllString(checks.MaskMobilesIn(s), "${1}:xxxxx@")
 }
 
-func apiResult(r checks.Result) checks.Result {
-	r.Reason = apiText(r.Reason)
-	if r.Findings != nil {
-		fs := make([]checks.Finding, len(r.Findings))
-		for i, f := range r.Findings {
-			f.Message, f.Evidence = apiText(f.Message), apiText(f.Evidence)
-			fs[i] = f
-		}
-		r.Findings = fs
-	}
-	if r.Details != nil {
-		ds := make(map[string]string, len(r.Details))
-		for k, v := range r.Details {
-			ds[k] = apiText(v)
-		}
-		r.Details = ds
-	}
-	return r
-}
+func apiResult(r checks.Result) checks.Result { return r.MapText(apiText) }
 
 func apiState(s lifecycle.State) lifecycle.State {
 	s.Message, s.Evidence = apiText(s.Message), apiText(s.Evidence)

@@ -245,25 +245,12 @@ func (r *Report) ExitStatus() int {
 // MaskMobiles masks mobile numbers in free text as 138****5678.
 func MaskMobiles(s string) string { return checks.MaskMobilesIn(s) }
 
+// maskResult masks r's free text; a result without findings gets an
+// empty list, so that the JSON report says [] rather than null.
 func maskResult(r checks.Result) checks.Result {
-	r.Reason = MaskMobiles(r.Reason)
+	r = r.MapText(MaskMobiles)
 	if r.Findings == nil {
 		r.Findings = []checks.Finding{}
-	} else {
-		fs := make([]checks.Finding, len(r.Findings))
-		for i, f := range r.Findings {
-			f.Message = MaskMobiles(f.Message)
-			f.Evidence = MaskMobiles(f.Evidence)
-			fs[i] = f
-		}
-		r.Findings = fs
-	}
-	if r.Details != nil {
-		d := make(map[string]string, len(r.Details))
-		for k, v := range r.Details {
-			d[k] = MaskMobiles(v)
-		}
-		r.Details = d
 	}
 	return r
 }
