@@ -64,7 +64,11 @@ func cmdValidate(e *env, args []string) int {
 			}
 		}
 		for _, v := range order {
-			fmt.Fprintf(e.stdout, "%s: warning: owner_secret_env %s (%d sites) is not set here\n", cfg.Inventory.Path, v, unset[v])
+			sites := "sites"
+			if unset[v] == 1 {
+				sites = "site"
+			}
+			fmt.Fprintf(e.stdout, "%s: warning: owner_secret_env %s (%d %s) is not set here\n", cfg.Inventory.Path, v, unset[v], sites)
 		}
 		for _, l := range lint {
 			fmt.Fprintf(e.stdout, "%s: %s\n", cfg.Inventory.Path, l.Error())

@@ -30,7 +30,7 @@ func TestValidate(t *testing.T) {
 			name:   "good, secrets missing here",
 			args:   []string{"--config", dir + "good.yaml"},
 			code:   exitOK,
-			stdout: []string{"ops_channel.secret_env names variable VALIDATE_OPS_SECRET", "owner_secret_env VALIDATE_OWNER_SECRET (1 sites) is not set", "good.yaml: ok"},
+			stdout: []string{"ops_channel.secret_env names variable VALIDATE_OPS_SECRET", "owner_secret_env VALIDATE_OWNER_SECRET (1 site) is not set", "good.yaml: ok"},
 			// A warning names the variable, never a value.
 			without: []string{"hooks.example.cn"},
 		},
