@@ -803,67 +803,68 @@ func (r *Resolver) Authoritative(ctx context.Context, name string) (Zone, error)
 		}
 		r.zones.putCut(fq, zone, ttl)
 	}
-	if z, ok := r.zones.zone(zone); ok {
-		return z, nil
-	}
 	z := Zone{Name: strings.TrimSuffix(zone, ".")}
-	resp, err := r.askConfigured(ctx, zone, dns.TypeNS)
-	if err != nil {
-		return z, fmt.Errorf("asking NS of zone %s: %w", z.Name, err)
-	}
-	var hosts []string
-	ttl := uint32(math.MaxUint32) // the shortest TTL of what the walk learned
-	for _, rr := range resp.Answer {
-		if ns, ok := rr.(*dns.NS); ok && strings.EqualFold(ns.Hdr.Name, zone) {
-			ttl = min(ttl, ns.Hdr.Ttl)
-			h := strings.ToLower(strings.TrimSuffix(ns.Ns, "."))
-			if !slices.Contains(hosts, h) {
-				hosts = append(hosts, h)
+	hosts, ok := r.zones.zoneHosts(zone)
+	if !ok {
+		resp, err := r.askConfigured(ctx, zone, dns.TypeNS)
+		if err != nil {
+			return z, fmt.Errorf("asking NS of zone %s: %w", z.Name, err)
+		}
+		ttl := uint32(math.MaxUint32)
+		for _, rr := range resp.Answer {
+			if ns, ok := rr.(*dns.NS); ok && strings.EqualFold(ns.Hdr.Name, zone) {
+				ttl = min(ttl, ns.Hdr.Ttl)
+				h := strings.ToLower(strings.TrimSuffix(ns.Ns, "."))
+				if !slices.Contains(hosts, h) {
+					hosts = append(hosts, h)
+				}
 			}
 		}
-	}
-	if len(hosts) == 0 {
-		return z, fmt.Errorf("zone %s: no NS records in the answer", z.Name)
-	}
-	slices.Sort(hosts)
-	if len(hosts) > maxAuthServers {
-		hosts = hosts[:maxAuthServers]
+		if len(hosts) == 0 {
+			return z, fmt.Errorf("zone %s: no NS records in the answer", z.Name)
+		}
+		slices.Sort(hosts)
+		if len(hosts) > maxAuthServers {
+			hosts = hosts[:maxAuthServers]
+		}
+		r.zones.putZoneHosts(zone, hosts, ttl)
 	}
 	z.Servers = make([]NameServer, len(hosts))
 	refused := make([][]string, len(hosts))
-	ttls := make([]uint32, len(hosts))
 	var wg sync.WaitGroup
 	for i, h := range hosts {
 		wg.Go(func() {
 			z.Servers[i].Host = h
-			ttls[i] = math.MaxUint32
-			res, err := r.LookupAddrs(ctx, h)
-			if err == nil {
-				for _, a := range res.Answers {
-					for _, rec := range a.Records {
-						ttls[i] = min(ttls[i], rec.TTL)
-					}
+			addrs, ok := r.zones.hostAddrs(h)
+			if !ok {
+				res, err := r.LookupAddrs(ctx, h)
+				if err != nil {
+					return
 				}
-				res.Addrs = slices.DeleteFunc(res.Addrs, func(a netip.Addr) bool {
-					if err := r.policy.Check(a); err != nil {
-						refused[i] = append(refused[i], a.String())
-						return true
-					}
-					return false
-				})
-				// IPv4 first: it is the family most likely to work from here.
-				addrs := slices.Clone(res.Addrs)
-				slices.SortStableFunc(addrs, func(a, b netip.Addr) int {
-					switch {
-					case a.Is4() == b.Is4():
-						return 0
-					case a.Is4():
-						return -1
-					}
-					return 1
-				})
-				z.Servers[i].Addrs = addrs
+				// A copy: the lookup's result may be shared through a memo.
+				addrs = slices.Clone(res.Addrs)
+				if ttl, facts := addrsTTL(res); facts {
+					r.zones.putHostAddrs(h, addrs, ttl)
+				}
 			}
+			addrs = slices.DeleteFunc(addrs, func(a netip.Addr) bool {
+				if err := r.policy.Check(a); err != nil {
+					refused[i] = append(refused[i], a.String())
+					return true
+				}
+				return false
+			})
+			// IPv4 first: it is the family most likely to work from here.
+			slices.SortStableFunc(addrs, func(a, b netip.Addr) int {
+				switch {
+				case a.Is4() == b.Is4():
+					return 0
+				case a.Is4():
+					return -1
+				}
+				return 1
+			})
+			z.Servers[i].Addrs = addrs
 		})
 	}
 	wg.Wait()
@@ -881,11 +882,26 @@ func (r *Resolver) Authoritative(ctx context.Context, name string) (Zone, error)
 		}
 		return z, fmt.Errorf("zone %s: none of its NS hosts (%s) resolves", z.Name, strings.Join(hosts, ", "))
 	}
-	for i := range hosts {
-		ttl = min(ttl, ttls[i])
-	}
-	r.zones.putZone(zone, z, ttl)
 	return z, nil
+}
+
+// addrsTTL is how long an NS host's addresses may be reused: the shortest
+// TTL among the records that led to them. facts is false when any resolver
+// could not answer, or none gave an address: such a lookup is asked again.
+func addrsTTL(res AddrResult) (ttl uint32, facts bool) {
+	if res.Kind != KindRecords {
+		return 0, false
+	}
+	ttl = math.MaxUint32
+	for _, a := range res.Answers {
+		if !a.Kind.IsFact() {
+			return 0, false
+		}
+		for _, rec := range a.Records {
+			ttl = min(ttl, rec.TTL)
+		}
+	}
+	return ttl, true
 }
 
 // findZone walks up from fq: a name that owns an SOA is its zone's apex;

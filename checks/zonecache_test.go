@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -98,17 +99,72 @@ func TestAuthoritativeWalkFailureNotCached(t *testing.T) {
 	}
 }
 
+// NS hosts are remembered per host, so zones of one DNS provider share
+// them; a host whose lookup failed is not remembered, and is asked again.
+func TestAuthoritativeWalkSharesNSHosts(t *testing.T) {
+	const (
+		recZone  = "testdata/dns/zonecache-recursive.zone"
+		authZone = "testdata/dns/zonecache-authoritative.zone"
+	)
+	ctx := context.Background()
+	walk := func(t *testing.T, r *Resolver, rec *fakeDNS, name string, wantServers int) int64 {
+		t.Helper()
+		before := rec.queries.Load()
+		z, err := r.Authoritative(ctx, name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(z.Servers) != wantServers {
+			t.Fatalf("%s: %d servers %+v, want %d", name, len(z.Servers), z.Servers, wantServers)
+		}
+		return rec.queries.Load() - before
+	}
+	t.Run("healthy", func(t *testing.T) {
+		rec := startFakeDNS(t, recZone, false, nil)
+		auth := startFakeDNS(t, authZone, true, nil)
+		r := quickResolver(t, ResolverConfig{Servers: []string{rec.addr}, Authoritative: true, AuthoritativePort: auth.port(), Retries: -1})
+		// SOA, NS, and A and AAAA of both hosts.
+		if n := walk(t, r, rec, "two.test", 2); n != 6 {
+			t.Fatalf("first zone: %d queries, want 6", n)
+		}
+		// Another zone on the same hosts: SOA and NS only.
+		if n := walk(t, r, rec, "other.test", 2); n != 2 {
+			t.Fatalf("second zone on the same NS hosts: %d queries, want 2", n)
+		}
+	})
+	t.Run("one host fails", func(t *testing.T) {
+		rec := startFakeDNS(t, recZone, false, map[string]string{"ns2.hosting.test": behaveServfail})
+		auth := startFakeDNS(t, authZone, true, nil)
+		r := quickResolver(t, ResolverConfig{Servers: []string{rec.addr}, Authoritative: true, AuthoritativePort: auth.port(), Retries: -1})
+		if n := walk(t, r, rec, "two.test", 1); n != 6 {
+			t.Fatalf("first zone: %d queries, want 6", n)
+		}
+		// ns1 is remembered; ns2 failed at our resolver and is asked again.
+		if n := walk(t, r, rec, "other.test", 1); n != 4 {
+			t.Fatalf("second zone: %d queries, want 4 (SOA, NS, and ns2 asked again)", n)
+		}
+		if n := walk(t, r, rec, "two.test", 1); n != 2 {
+			t.Fatalf("first zone again: %d queries, want 2 (ns2 asked again, the rest remembered)", n)
+		}
+	})
+}
+
 func TestZoneCacheBounded(t *testing.T) {
 	now := time.Date(2026, 11, 29, 8, 0, 0, 0, time.UTC)
 	c := newZoneCache(time.Hour, func() time.Time { return now })
 	for i := range maxZoneCacheEntries + 10 {
-		c.putCut(dns.Fqdn(string(rune('a'+i%26))+time.Duration(i).String()), "z.", 3600)
+		c.putCut(fmt.Sprintf("n%d.test.", i), "test.", 3600)
 	}
 	if n := len(c.cuts); n > maxZoneCacheEntries {
 		t.Fatalf("%d entries, bound %d", n, maxZoneCacheEntries)
 	}
-	c.putZone("z.", Zone{Name: "z", Servers: []NameServer{{Host: "ns.z"}}}, 0)
-	if _, ok := c.zone("z."); ok {
-		t.Error("a zone learned from TTL-0 records was cached")
+	// A full map of live entries is cleared, not scanned again at the next
+	// insert: the one after that finds room at once.
+	if n := len(c.cuts); n > maxZoneCacheEntries*9/10 {
+		t.Fatalf("%d entries after filling up, want the map started afresh", n)
+	}
+	c.putZoneHosts("z.", []string{"ns.z"}, 0)
+	if _, ok := c.zoneHosts("z."); ok {
+		t.Error("NS hosts learned from TTL-0 records were cached")
 	}
 }
