@@ -159,6 +159,7 @@ func cmdAudit(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return fail(err)
 	}
+	defer builder.Abort()
 	prog := newProgress(e, len(sites), start, *quiet, *every)
 	runner := monitor.NewRunner(built.ByName, monitor.RunnerOptions{Concurrency: *concurrency, KeepNotApplicable: explicit})
 	runCtx, stopRun := context.WithCancelCause(ctx)

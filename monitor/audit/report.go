@@ -194,15 +194,24 @@ func (b *Builder) count(s *SiteReport) {
 	}
 }
 
+// Abort releases the spool of a builder that will not be finished. After
+// Finish the report owns the spool and Abort does nothing.
+func (b *Builder) Abort() {
+	if b.sites != nil {
+		b.sites.close()
+		b.sites = nil
+	}
+}
+
 // Len is the number of sites added.
-func (b *Builder) Len() int { return b.sites.len() }
+func (b *Builder) Len() int { return b.sum.SitesChecked }
 
 // Finish completes the summary and hands the spool to the report; the
 // builder is done. Sites come out sorted by domain so that two audits of
 // the same inventory compare line by line.
 func (b *Builder) Finish(finished time.Time, partial bool) (*Report, error) {
 	if err := b.sites.seal(); err != nil {
-		b.sites.close()
+		b.Abort()
 		return nil, err
 	}
 	sum := b.sum
@@ -215,7 +224,9 @@ func (b *Builder) Finish(finished time.Time, partial bool) (*Report, error) {
 	slices.SortFunc(sum.Findings, func(x, y CodeCount) int {
 		return cmp.Or(cmp.Compare(rank(x.Severity), rank(y.Severity)), cmp.Compare(y.Sites, x.Sites), strings.Compare(x.Code, y.Code))
 	})
-	return &Report{Summary: sum, sites: b.sites}, nil
+	r := &Report{Summary: sum, sites: b.sites}
+	b.sites = nil
+	return r, nil
 }
 
 func rank(s checks.Severity) int {

@@ -418,3 +418,29 @@ func BenchmarkReport10k(b *testing.B) {
 		r.Close()
 	}
 }
+
+// An audit stopped before its report (a failed run) leaves no spool; a
+// spool that lost bytes is an error, not a short record.
+func TestSpoolAbortAndShortRead(t *testing.T) {
+	dir := t.TempDir()
+	b, err := NewBuilder(t0, 1, []string{"footer"}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Add(fixtureSites()[0]); err != nil {
+		t.Fatal(err)
+	}
+	b.Abort()
+	b.Abort() // twice is harmless
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("spool left behind: %v", ents)
+	}
+
+	r := build(t, false)
+	if err := r.sites.f.Truncate(10); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteJSON(io.Discard, r); err == nil || !strings.Contains(err.Error(), "audit spool") {
+		t.Fatalf("WriteJSON over a truncated spool: %v, want a spool error", err)
+	}
+}

@@ -82,7 +82,10 @@ func (sp *spool) raw() iter.Seq2[[]byte, error] {
 				buf = make([]byte, e.n)
 			}
 			buf = buf[:e.n]
-			if _, err := sp.f.ReadAt(buf, e.off); err != nil && err != io.EOF {
+			if n, err := sp.f.ReadAt(buf, e.off); n < len(buf) {
+				if err == nil || err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
 				yield(nil, fmt.Errorf("reading the audit spool: %w", err))
 				return
 			}
@@ -92,8 +95,6 @@ func (sp *spool) raw() iter.Seq2[[]byte, error] {
 		}
 	}
 }
-
-func (sp *spool) len() int { return len(sp.index) }
 
 func (sp *spool) close() error {
 	name := sp.f.Name()
