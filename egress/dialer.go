@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -141,6 +142,13 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 			firstErr = err
 		}
 		if ctx.Err() != nil || !time.Now().Before(deadline) {
+			if i < len(addrs)-1 && errors.Is(firstErr, syscall.ECONNREFUSED) {
+				// Addresses left untried may have answered: out of time is
+				// ours to own, not a refusal by the site.
+				firstErr = &net.OpError{Op: "dial", Net: network, Err: fmt.Errorf(
+					"%w: %d of %d address(es) of %s untried (the ones tried refused: %v)",
+					os.ErrDeadlineExceeded, len(addrs)-1-i, len(addrs), host, firstErr)}
+			}
 			break
 		}
 	}

@@ -517,4 +517,21 @@ func TestDialPrefersErrorsThatMayBeOurs(t *testing.T) {
 			}
 		})
 	}
+
+	// The first address refuses only after the dial's time is up: the
+	// second was never tried, so this is no refusal by the site.
+	t.Run("refused, then out of time", func(t *testing.T) {
+		d := NewDialer(Policy{AllowPrivate: true}, res, 100*time.Millisecond)
+		d.connect = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			<-ctx.Done()
+			return nil, refused
+		}
+		_, err := d.DialContext(context.Background(), "tcp", "two.test:80")
+		if err == nil || errors.Is(err, syscall.ECONNREFUSED) || !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("error %v, want a deadline error that is not a refusal", err)
+		}
+		if !strings.Contains(err.Error(), "1 of 2 address(es) of two.test untried") {
+			t.Errorf("error %v does not say what was left untried", err)
+		}
+	})
 }
