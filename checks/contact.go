@@ -180,11 +180,13 @@ func (c *ContactCheck) Check(ctx context.Context, site *Site) Result {
 			p, err := ParsePhone(raw)
 			if err != nil {
 				problem := PhoneProblem(err)
-				if PhoneUndetermined(err) || !piece.sure {
-					if !piece.sure && !PhoneUndetermined(err) {
-						// Words around it: maybe not meant as a phone number.
-						problem = "not clearly a phone number (" + problem + ")"
-					}
+				cannotTell := PhoneUndetermined(err)
+				if !cannotTell && !piece.sure {
+					// Words around it: maybe not meant as a phone number.
+					problem = "not clearly a phone number (" + problem + ")"
+					cannotTell = true
+				}
+				if cannotTell {
 					log.DebugContext(ctx, "contact number cannot be checked", "domain", site.Domain, "role", role, "number", MaskPhone(raw), "problem", problem)
 					unformatted = append(unformatted, fmt.Sprintf("%s %s: %s", role, maskOrEmpty(raw), problem))
 					details = append(details, fmt.Sprintf("%s %s: cannot be checked (%s)", role, maskOrEmpty(raw), problem))

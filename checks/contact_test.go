@@ -111,6 +111,18 @@ func TestContactCheckCells(t *testing.T) {
 			findings: []string{"contact_invalid_format/violation"}, evidence: "number=154****5678 problem=unallocated segment 154"},
 		{name: "a number among words may be a QQ number", site: contactSite("site_head:13812345678（QQ 12345678）"), outcome: Inconclusive,
 			reason: "number could not be checked: site_head ****5678: not clearly a phone number (too short (8 digits))"},
+		{name: "words after a full-width semicolon may be a QQ number", site: contactSite("site_head:手机13812345678；QQ 12345678"), outcome: Inconclusive,
+			reason: "number could not be checked: site_head ****5678: not clearly a phone number (too short (8 digits))"},
+		{name: "words after an enumeration comma may be a fax number", site: contactSite("site_head:13812345678、传真 12345678"), outcome: Inconclusive,
+			reason: "number could not be checked: site_head ****5678: not clearly a phone number (too short (8 digits))"},
+		{name: "words after a slash may be a WeChat ID", site: contactSite("site_head:13812345678/微信 wx12345678"), outcome: Inconclusive,
+			reason: "not clearly a phone number"},
+		{name: "a QQ number before a mobile, blanks only", site: contactSite("site_head:QQ 12345678 13812345678"), outcome: Inconclusive,
+			reason: "not clearly a phone number (too short (8 digits))", detail: "138****5678 mobile"},
+		{name: "a service number after a mobile, blanks only, is not one long number", site: contactSite("site_head:13812345678 95588"), outcome: Inconclusive,
+			reason: "a 95xxx short service number", detail: "138****5678 mobile"},
+		{name: "a bad number with no words after a semicolon is still a violation", site: contactSite("site_head:13812345678；15412345678"), outcome: Fail,
+			findings: []string{"contact_invalid_format/violation"}, evidence: "number=154****5678 problem=unallocated segment 154"},
 		{name: "400 number", site: contactSite("emergency:400-810-8888"), outcome: Inconclusive,
 			reason: "number could not be checked: emergency ****8888: a 400 service number", detail: "cannot be checked"},
 		{name: "masked number", site: contactSite("site_head:138****5678"), outcome: Inconclusive, reason: "masked"},
@@ -150,6 +162,40 @@ func TestContactCheckCells(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Whatever separates a second number from the first, words around it (a QQ
+// number, a fax, a WeChat ID) make it "could not tell", never a violation;
+// a bad number with no words stays one.
+func TestContactCheckWordsAfterAnySeparator(t *testing.T) {
+	separators := []string{"；", ";", "、", "/", ",", "，", "|", " ", "\n", " 或 ", " or "}
+	seconds := []struct {
+		name    string
+		text    string
+		outcome Outcome
+	}{
+		{name: "QQ with a space", text: "QQ 12345678", outcome: Inconclusive},
+		{name: "QQ run on", text: "QQ12345678", outcome: Inconclusive},
+		{name: "fax", text: "传真 12345678", outcome: Inconclusive},
+		{name: "WeChat ID", text: "微信 wx12345678", outcome: Inconclusive},
+		{name: "trailing note", text: "12345678 (QQ)", outcome: Inconclusive},
+		{name: "bad number, no words", text: "15412345678", outcome: Fail},
+		{name: "short number, no words", text: "1381234567", outcome: Fail},
+	}
+	for _, sep := range separators {
+		for _, second := range seconds {
+			cell := "13812345678" + sep + second.text
+			t.Run(fmt.Sprintf("%q", cell), func(t *testing.T) {
+				r := Run(context.Background(), NewContactCheck(nil), contactSite("site_head:"+cell))
+				if r.Outcome != second.outcome {
+					t.Fatalf("outcome %q (reason %q, findings %v), want %q", r.Outcome, r.Reason, r.Findings, second.outcome)
+				}
+				if second.outcome == Inconclusive && !strings.Contains(r.Reason, "not clearly a phone number") {
+					t.Errorf("reason %q, want it to say the number is not clearly a phone number", r.Reason)
+				}
+			})
+		}
 	}
 }
 

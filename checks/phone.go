@@ -380,6 +380,15 @@ type phonePiece struct {
 	sure bool
 }
 
+// amongWords reports whether text holds more than a number: letters or
+// characters no number is written with (QQ 12345678, 传真 …, wx12345678).
+// An extension (转123, ext 123) is part of its number, so it does not count.
+func amongWords(s string) bool {
+	_, err := parseNumber(cleanPhoneText(s))
+	var pe *phoneError
+	return errors.As(err, &pe) && pe.text
+}
+
 // listSeparator splits a cell that lists several numbers.
 var listSeparator = regexp.MustCompile(`(?i)\s*(?:[;、|\n]|或|\bor\b)\s*`)
 
@@ -397,7 +406,7 @@ func splitPhoneList(raw string) []phonePiece {
 			continue
 		}
 		if _, err := ParsePhone(part); err == nil || PhoneUndetermined(err) {
-			pieces = append(pieces, phonePiece{text: part, sure: true})
+			pieces = append(pieces, phonePiece{text: part, sure: !amongWords(part)})
 			continue
 		}
 		pieces = append(pieces, splitNumbers(part)...)
@@ -424,11 +433,14 @@ func splitPhoneList(raw string) []phonePiece {
 
 // splitNumbers splits text with several numbers and no list separator
 // between them: 13812345678/13912345678, 138 1234 5678 139 1234 5678,
-// 手机138… 座机010-…. Text it cannot split comes back whole.
+// 手机138… 座机010-…. Text it cannot split comes back whole, sure only
+// when it has no words in it: after a list separator, QQ 12345678 is as
+// likely a QQ number as a bad phone number.
 func splitNumbers(part string) []phonePiece {
+	whole := []phonePiece{{text: part, sure: !amongWords(part)}}
 	runs := numberRuns(part, false)
 	if len(runs) == 0 {
-		return []phonePiece{{text: part, sure: true}}
+		return whole
 	}
 	var pieces []phonePiece
 	sure := true
@@ -445,7 +457,7 @@ func splitNumbers(part string) []phonePiece {
 		sure = false
 	}
 	if len(pieces) < 2 {
-		return []phonePiece{{text: part, sure: true}}
+		return whole
 	}
 	for i := range pieces {
 		pieces[i].sure = sure
@@ -454,25 +466,66 @@ func splitNumbers(part string) []phonePiece {
 }
 
 // splitSpaced splits numbers separated by blanks only (13812345678
-// 13912345678), grouping the words greedily into valid numbers; when that
-// does not account for every word, the text is one (invalid) number.
+// 13912345678), taking from each word the fewest words that make a valid
+// number. Words that start no valid number are kept together as one piece
+// of their own (13812345678 12345678: the 8 digits may be a QQ number, and
+// reading the whole as one 19-digit number would blame the mobile). Text
+// with no valid number in it is one (invalid) number.
 func splitSpaced(s string) []phonePiece {
 	if _, err := ParsePhone(s); err == nil || PhoneUndetermined(err) {
 		return []phonePiece{{text: s}}
 	}
+	words := strings.Fields(s)
 	var pieces []phonePiece
-	acc := ""
-	for _, w := range strings.Fields(s) {
-		acc = strings.TrimSpace(acc + " " + w)
-		if _, err := ParsePhone(acc); err == nil {
-			pieces = append(pieces, phonePiece{text: acc})
-			acc = ""
+	var rest []string
+	found := false
+	for i := 0; i < len(words); {
+		j, digits := i+1, 0
+		for ; j <= len(words); j++ {
+			// No valid number, even with 0086 and a dashed extension,
+			// has more digits: stop there so a long cell stays cheap.
+			if digits += countDigits(words[j-1]); digits > maxNumberDigits {
+				j = len(words) + 1
+				break
+			}
+			if _, err := ParsePhone(strings.Join(words[i:j], " ")); err == nil {
+				break
+			}
 		}
+		if j > len(words) {
+			rest = append(rest, words[i])
+			i++
+			continue
+		}
+		if len(rest) > 0 {
+			pieces = append(pieces, phonePiece{text: strings.Join(rest, " ")})
+			rest = nil
+		}
+		pieces = append(pieces, phonePiece{text: strings.Join(words[i:j], " ")})
+		found = true
+		i = j
 	}
-	if acc != "" || len(pieces) < 2 {
+	if len(rest) > 0 {
+		pieces = append(pieces, phonePiece{text: strings.Join(rest, " ")})
+	}
+	if !found {
 		return []phonePiece{{text: s}}
 	}
 	return pieces
+}
+
+// maxNumberDigits bounds the digits of one number as written: 0086, a
+// 12-digit landline and a 6-digit extension, with room to spare.
+const maxNumberDigits = 24
+
+func countDigits(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			n++
+		}
+	}
+	return n
 }
 
 func isPhoneSeparator(r rune) bool {

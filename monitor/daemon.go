@@ -294,10 +294,8 @@ func (d *Daemon) withdrawGone(prev, next *inventory.Inventory) {
 
 func (d *Daemon) logLint(lint []inventory.LintError) {
 	for _, l := range lint {
-		// The reason quotes the bad cell, which may be a phone number put
-		// in the wrong column.
-		d.log.Warn("inventory record rejected", "line", l.Line, "domain", checks.MaskMobilesIn(l.Domain), "field", l.Field,
-			"reason", checks.MaskMobilesIn(l.Msg))
+		// The inventory has masked the phone numbers in the lint already.
+		d.log.Warn("inventory record rejected", "line", l.Line, "domain", l.Domain, "field", l.Field, "reason", l.Msg)
 	}
 }
 

@@ -42,6 +42,16 @@ func TestValidate(t *testing.T) {
 				"2 inventory records rejected", "would skip the rejected records"},
 		},
 		{
+			// The good record's contact is a phone number where it belongs:
+			// validate prints nothing of it.
+			name: "phone numbers in the wrong columns are masked",
+			args: []string{"--config", dir + "phones.yaml"},
+			code: exitRejected,
+			stdout: []string{`line 3 (tag.example.cn): tags: tag "138****5678"`, `line 4 (status.example.cn): status: unknown status "138****5678"`,
+				`line 5 (icp.example.cn): icp: malformed ICP number "138****5678"`, "line 6 (138****5678): domain:", "4 inventory records rejected"},
+			without: []string{"13812345678"},
+		},
+		{
 			name:    "configuration errors, each with line and key",
 			args:    []string{"--config", dir + "broken.yaml"},
 			code:    exitUsage,

@@ -111,10 +111,11 @@ func (inv *Inventory) Len() int {
 }
 
 // LintError is one problem with one record. The record it belongs to was
-// skipped.
+// skipped. Parse masks the mobile numbers in Domain, Field and Msg
+// (138****5678), so it can be printed and logged as it is.
 type LintError struct {
 	Line   int
-	Domain string // as written; "" when the record has none
+	Domain string // as written, mobiles masked; "" when the record has none
 	Field  string // the column or key at fault; "" for the whole record
 	Msg    string
 }
@@ -192,7 +193,21 @@ func Parse(name string, data []byte) (*Inventory, []LintError, error) {
 	}
 	inv.Sites, inv.byDomain = b.sites, b.byDomain
 	slices.SortStableFunc(b.lint, func(a, b LintError) int { return a.Line - b.Line })
+	for i := range b.lint {
+		b.lint[i] = b.lint[i].masked()
+	}
 	return inv, b.lint, nil
+}
+
+// masked hides the mobile numbers in e. Lint quotes the bad cell, which may
+// be a phone number typed into the wrong column (or a YAML key), and lint
+// reaches logs, "beianwatch validate" and audit output: masking it here
+// covers them all.
+func (e LintError) masked() LintError {
+	e.Domain = checks.MaskMobilesIn(e.Domain)
+	e.Field = checks.MaskMobilesIn(e.Field)
+	e.Msg = checks.MaskMobilesIn(e.Msg)
+	return e
 }
 
 // ErrNoGoodRecords: the file has records but none of them passed lint. It

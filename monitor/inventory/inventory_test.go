@@ -130,6 +130,52 @@ func TestLintYAML(t *testing.T) {
 	}
 }
 
+// A phone number typed into the wrong column is quoted back by the lint
+// message, and lint goes to logs, to "beianwatch validate" and to audit
+// output: it must come out masked whoever prints it.
+func TestLintMasksPhoneNumbers(t *testing.T) {
+	const header = "domain,icp,status,tags\n"
+	tests := []struct {
+		name  string
+		file  string
+		data  string
+		field string
+	}{
+		{name: "tag", file: "x.csv", data: header + "a.example.cn,京ICP备2023012345号-1,filed,13812345678\n", field: FieldTags},
+		{name: "tag key twice", file: "x.csv", data: header + "a.example.cn,京ICP备2023012345号-1,filed,13812345678=a;13812345678=b\n", field: FieldTags},
+		{name: "status", file: "x.csv", data: header + "a.example.cn,京ICP备2023012345号-1,13812345678,\n", field: FieldStatus},
+		{name: "status with words", file: "x.csv", data: header + "a.example.cn,京ICP备2023012345号-1,tel13812345678,\n", field: FieldStatus},
+		{name: "icp", file: "x.csv", data: header + "a.example.cn,13812345678,filed,\n", field: FieldICP},
+		{name: "domain", file: "x.csv", data: header + "13812345678,京ICP备2023012345号-1,filed,\n", field: FieldDomain},
+		{name: "domain with country code", file: "x.csv", data: header + "+86 13812345678,京ICP备2023012345号-1,filed,\n", field: FieldDomain},
+		{name: "YAML key", file: "x.yaml", data: "- domain: a.example.cn\n  icp: 京ICP备2023012345号-1\n  status: filed\n  13812345678: x\n", field: "138****5678"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inv, lint, err := Parse(tt.file, []byte(tt.data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if inv.Len() != 0 || len(lint) == 0 {
+				t.Fatalf("record not rejected: %d sites, lint %v", inv.Len(), lint)
+			}
+			for _, l := range lint {
+				if l.Field != tt.field {
+					t.Errorf("field %q, want %q", l.Field, tt.field)
+				}
+				for _, s := range []string{l.Error(), l.Domain, l.Field, l.Msg} {
+					if strings.Contains(s, "13812345678") {
+						t.Errorf("lint shows the number: %q", s)
+					}
+				}
+				if !strings.Contains(l.Error(), "138****5678") {
+					t.Errorf("lint %q lost what was wrong with the record", l.Error())
+				}
+			}
+		})
+	}
+}
+
 func TestExamples(t *testing.T) {
 	csvInv, lint, err := Load(filepath.Join("..", "..", "configs", "sites.example.csv"))
 	if err != nil || len(lint) > 0 {
