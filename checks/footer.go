@@ -33,6 +33,7 @@ const (
 	ReasonBotChallenge      = "bot_challenge"
 	ReasonNumberInImage     = "number_in_image"
 	miitHost                = "beian.miit.gov.cn"
+	psbHost                 = "beian.mps.gov.cn"
 	framedPageRunes         = 200 // below this, a page with an iframe is a wrapper around it
 	minRunesForPositionRule = 150
 )
@@ -42,6 +43,22 @@ var obsoleteMIITHosts = map[string]bool{
 	"miitbeian.gov.cn": true, "www.miitbeian.gov.cn": true,
 	"miibeian.gov.cn": true, "www.miibeian.gov.cn": true,
 	"www.beian.miit.gov.cn": true,
+}
+
+// oldPSBHosts serve the old registerSystemInfo form of the PSB link.
+var oldPSBHosts = map[string]bool{"www.beian.gov.cn": true, "beian.gov.cn": true}
+
+// isRegistryHost says whether host (lower case, without a trailing dot) is
+// one of the filing registries' hosts, or a name under one: where the
+// footer's filing numbers link, working or not.
+func isRegistryHost(host string) bool {
+	for h := host; h != ""; {
+		if h == miitHost || h == psbHost || obsoleteMIITHosts[h] || oldPSBHosts[h] {
+			return true
+		}
+		_, h, _ = strings.Cut(h, ".")
+	}
+	return false
 }
 
 // FooterOptions are the footer rules a provider may tune.
@@ -334,12 +351,15 @@ func unjudgeable(p *pageText) (Result, bool) {
 
 // challengeSignatures mark the pages web application firewalls and bot
 // checks serve instead of a homepage (Cloudflare, Alibaba Cloud and
-// Tencent Cloud WAF, CDN anti-bot scripts). Judging such a page would
-// report the firewall's missing filing number as the site's.
+// Tencent Cloud WAF, CDN anti-bot scripts such as the jsl_clearance
+// cookie challenge). Judging such a page would report the firewall's
+// missing filing number as the site's, and its 5xx status as the site
+// being down. A bare "document.cookie" is no signature: analytics and
+// cookie-consent scripts set cookies on ordinary pages.
 var challengeSignatures = []string{
-	"cf-browser-verification", "cf_chl_opt", "challenge-platform", "Just a moment...",
+	"cf-browser-verification", "cf_chl_", "cf-chl-", "challenge-platform", "Just a moment...",
 	"Checking your browser before accessing", "Enable JavaScript and cookies to continue",
-	"acw_sc__v2", "aliyun_waf", "_waf_bd8ce2ce37", "TencentCloud WAF", "waf.tencent",
+	"acw_sc__v2", "aliyun_waf", "_waf_bd8ce2ce37", "TencentCloud WAF", "waf.tencent", "jsl_clearance",
 	"安全验证", "人机验证", "滑动验证", "请完成验证", "访问验证", "正在验证您的浏览器",
 	"您的访问请求可能对网站造成安全威胁",
 }
@@ -446,11 +466,34 @@ func parseHref(href string) (*url.URL, bool) {
 	}
 	u, err := url.Parse(prefix + host + tail)
 	if err != nil {
-		// Go is stricter than browsers about the path; the host is what
-		// counts for the MIIT link.
-		u = &url.URL{Scheme: scheme, Host: host}
+		u = lenientURL(scheme, prefix, host, tail)
 	}
 	return u, true
+}
+
+// lenientURL builds the URL of prefix ("https://" or "//"), host and tail
+// (path, query and fragment) when url.Parse refused the whole. Go is
+// stricter than browsers about escapes: a stray "%" that a browser sends
+// as it is fails the whole URL. The host is what counts for the MIIT
+// link, but a PSB link carries its code in the query or the fragment, so
+// each part stands on its own: a path Go refuses is dropped, the query is
+// kept as typed, and so is a fragment that does not unescape.
+func lenientURL(scheme, prefix, host, tail string) *url.URL {
+	rest, fragment, hasFragment := strings.Cut(tail, "#")
+	path, query, _ := strings.Cut(rest, "?")
+	u, err := url.Parse(prefix + host + path)
+	if err != nil {
+		u = &url.URL{Scheme: scheme, Host: host}
+	}
+	u.RawQuery = query
+	if hasFragment {
+		if f, err := url.PathUnescape(fragment); err == nil {
+			u.Fragment = f
+		} else {
+			u.Fragment = fragment
+		}
+	}
+	return u
 }
 
 // isURLScheme reports whether s is a URL scheme (a letter, then letters,
@@ -622,15 +665,15 @@ func classifyPSBLink(href, code string) psbLinkClass {
 		return psbLinkWrong
 	}
 	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
-	switch host {
-	case "beian.mps.gov.cn":
+	switch {
+	case host == psbHost:
 		// beian.mps.gov.cn/#/query/webSearch?code=N: the route lives in the fragment.
 		_, q, _ := strings.Cut(u.Fragment, "?")
 		fq, _ := url.ParseQuery(q)
 		if fq.Get("code") == code || u.Query().Get("code") == code {
 			return psbLinkOK
 		}
-	case "www.beian.gov.cn", "beian.gov.cn":
+	case oldPSBHosts[host]:
 		if strings.EqualFold(strings.TrimSuffix(u.Path, "/"), "/portal/registerSystemInfo") &&
 			u.Query().Get("recordcode") == code {
 			return psbLinkOld
@@ -655,7 +698,7 @@ func judgePSB(p *pageText, text string, want PSBNumber, found []psbMatch, add fu
 		// "公安备案号：11010502050001" names no province, so the grammar
 		// does not see a PSB number; but the exact 14-digit code of this
 		// site, standing alone, can be nothing else. Judge its link.
-		mine = bareCodes(text, want)
+		mine = bareCodes(text, &p.brk, want)
 	}
 	if len(mine) == 0 && contains(p.imagePSBCodes, want.Code) {
 		// Shown as an image only: a person has to look (no OCR here).
@@ -699,8 +742,12 @@ func judgePSB(p *pageText, text string, want PSBNumber, found []psbMatch, add fu
 	return false
 }
 
-// bareCodes finds want's code in the text as a digit run of its own.
-func bareCodes(text string, want PSBNumber) []psbMatch {
+// bareCodes finds want's code in the text, whose breaks are brk, as a
+// digit run of its own. The normalised text has lost its whitespace, so a
+// digit next to the code is part of the same run only when no break lies
+// between them: "电话 0755 11010502050001" and a postcode on the line above
+// are other words, as digitRun reads them.
+func bareCodes(text string, brk *textBreaks, want PSBNumber) []psbMatch {
 	var out []psbMatch
 	isDigit := func(c byte) bool { return c >= '0' && c <= '9' }
 	for off := 0; len(out) < maxListed; {
@@ -710,7 +757,7 @@ func bareCodes(text string, want PSBNumber) []psbMatch {
 		}
 		from, to := off+k, off+k+len(want.Code)
 		off = to
-		if from > 0 && isDigit(text[from-1]) || to < len(text) && isDigit(text[to]) {
+		if from > 0 && isDigit(text[from-1]) && !brk.any(from) || to < len(text) && isDigit(text[to]) && !brk.any(to) {
 			continue
 		}
 		out = append(out, psbMatch{Number: want, start: from, end: to, digitsStart: from, digitsEnd: to})

@@ -107,6 +107,13 @@ var footerCases = []footerCase{
 	{page: "psb_old", psb: "京公网安备11010802012345号", outcome: Pass, warnings: []string{CodeFooterPSBLinkOld}},
 	{page: "psb_wrong_code", psb: "京公网安备11010802012345号", outcome: Fail, violations: []string{CodeFooterPSBLinkWrong}},
 	{page: "psb_wrong_place", psb: "京公网安备11010802012345号", outcome: Fail, violations: []string{CodeFooterPSBLinkWrong}},
+	// A stray "%" that Go's URL parser refuses (a browser keeps it) does
+	// not lose the code the query or fragment carries, nor the path of the
+	// old form; another code is still another code.
+	{page: "psb_link_stray_percent_fragment", psb: "京公网安备11010802012345号", outcome: Pass},
+	{page: "psb_link_stray_percent_path", psb: "京公网安备11010802012345号", outcome: Pass},
+	{page: "psb_link_stray_percent_old", psb: "京公网安备11010802012345号", outcome: Pass, warnings: []string{CodeFooterPSBLinkOld}},
+	{page: "psb_link_stray_percent_other_code", psb: "京公网安备11010802012345号", outcome: Fail, violations: []string{CodeFooterPSBLinkWrong}},
 	{page: "psb_unlinked", psb: "京公网安备11010802012345号", outcome: Fail, violations: []string{CodeFooterPSBLinkMiss}},
 	{page: "psb_missing", psb: "京公网安备11010802012345号", outcome: Fail, violations: []string{CodeFooterPSBMissing}},
 	{page: "psb_other_number", psb: "京公网安备11010802012345号", outcome: Fail, violations: []string{CodeFooterPSBMissing}},
@@ -132,6 +139,10 @@ var footerCases = []footerCase{
 	{page: "psb_bare_linked", psb: "京公网安备11010802012345号", outcome: Pass},
 	{page: "psb_bare_unlinked", psb: "京公网安备11010802012345号", outcome: Fail, violations: []string{CodeFooterPSBLinkMiss}},
 	{page: "psb_digits_inside_longer", psb: "京公网安备11010802012345号", outcome: Fail, violations: []string{CodeFooterPSBMissing}},
+	// Digits next to it across a space or a line break are another word
+	// (a phone number, a postcode, a year), not part of a longer run.
+	{page: "psb_bare_after_phone", psb: "京公网安备11010802012345号", outcome: Pass},
+	{page: "psb_bare_after_postcode_line", psb: "京公网安备11010802012345号", outcome: Pass},
 	// Hrefs a browser forgives still reach beian.miit.gov.cn; a <base href>
 	// moves relative links, as in a browser.
 	{page: "href_backslashes", outcome: Pass},

@@ -42,7 +42,7 @@ import (
 //     site (a splash page): those cannot be judged from static HTML and
 //     are reported as undecided, never as placeholders.
 //
-// A short page that says it is down for maintenance (维护, 系统升级,
+// A short page that says it is down for maintenance (维护中, 系统升级,
 // maintenance) is undecided rather than a placeholder even when it matches:
 // a live site's maintenance page is temporary, and one fetch cannot tell it
 // from a shell.
@@ -177,6 +177,10 @@ type PlaceholderVerdict struct {
 	// its HTML (built by script, framed, only images, a form, a
 	// maintenance notice).
 	Undecided string
+	// NeedsRendering: the page is undecided because scripts build it; a
+	// browser would show what static HTML does not (an application, or a
+	// browser check that sets a cookie and reloads).
+	NeedsRendering bool
 	// Maintenance: a short page that says the site is down for
 	// maintenance. Set whatever the verdict, so that an error page can be
 	// read too.
@@ -208,8 +212,14 @@ const maxMaintenanceRunes = 300
 
 // maintenanceWords, in the folded title or text of a short page, say the
 // site is down for a while ("系统升级中，预计2小时后恢复"). Bare 升级 is
-// left out: an expired host's page asks to 续费升级.
-var maintenanceWords = []string{"维护", "升级中", "正在升级", "系统升级", "服务器升级", "网站升级", "升级改版", "maintenance"}
+// left out: an expired host's page asks to 续费升级. Bare 维护 is left out
+// too: "网站维护：某某科技" is the footer line crediting whoever maintains
+// the site, and a default page carrying it is still a default page.
+var maintenanceWords = []string{
+	"维护中", "正在维护", "正在进行维护", "系统维护", "停机维护", "维护升级", "升级维护",
+	"例行维护", "临时维护", "紧急维护", "维护公告", "维护期间",
+	"升级中", "正在升级", "系统升级", "服务器升级", "网站升级", "升级改版", "maintenance",
+}
 
 // Detect judges one page (UTF-8 HTML).
 func (d *PlaceholderDetector) Detect(body []byte) PlaceholderVerdict {
@@ -266,6 +276,7 @@ func (d *PlaceholderDetector) Detect(body []byte) PlaceholderVerdict {
 	}
 	switch {
 	case info.scripts > 0:
+		v.NeedsRendering = true
 		v.Undecided = fmt.Sprintf("needs_rendering: %d letters and digits of visible text and %d scripts: the page is built by script", v.ContentRunes, info.scripts)
 	case info.frames > 0:
 		v.Undecided = fmt.Sprintf("the page shows other pages in %d frames", info.frames)
@@ -338,10 +349,6 @@ type pageInfo struct {
 // slogan over it is a whole landing page.
 var cssBackgroundRE = regexp.MustCompile(`(?i)background(?:-image)?\s*:[^;}]*url\(`)
 
-// registryHosts are where the footer's filing numbers link: such a link
-// leads nowhere into the site.
-var registryHosts = []string{"beian.miit.gov.cn", "miitbeian.gov.cn", "miibeian.gov.cn", "beian.mps.gov.cn", "beian.gov.cn"}
-
 // linksToPage says whether an href leads to another page, rather than to a
 // fragment, a script, a mail or phone address, or a filing registry.
 func linksToPage(href string) bool {
@@ -358,11 +365,11 @@ func linksToPage(href string) bool {
 	default:
 		return false
 	}
-	host := strings.ToLower(u.Hostname())
-	for _, h := range registryHosts {
-		if host == h || strings.HasSuffix(host, "."+h) {
-			return false
-		}
+	// A link to a filing registry, where the footer's numbers link, leads
+	// nowhere into the site.
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if isRegistryHost(host) {
+		return false
 	}
 	return u.Path != "" || u.RawQuery != "" || host != ""
 }

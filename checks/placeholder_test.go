@@ -102,6 +102,7 @@ func TestPlaceholderFixtures(t *testing.T) {
 		// uses a suspended page's words.
 		{file: "maintenance-short.html", undecided: "maintenance"},
 		{file: "maintenance-suspended-wording.html", undecided: "maintenance"},
+		{file: "maintenance-zh-tiny.html", undecided: "maintenance"},
 		// Error answers, judged by the shell check as error pages.
 		{file: "challenge-jsl-521.html", undecided: "needs_rendering"},
 		{file: "challenge-cloudflare.html"},
@@ -112,6 +113,9 @@ func TestPlaceholderFixtures(t *testing.T) {
 		// True placeholders, so that the above is not bought by turning
 		// detection off.
 		{file: "nginx-with-icp-footer.html", kind: PlaceholderDefaultPage, signature: "nginx-welcome"},
+		// "网站维护：某某科技" credits who maintains the site; it is no
+		// maintenance notice.
+		{file: "nginx-with-maintainer-credit.html", kind: PlaceholderDefaultPage, signature: "nginx-welcome"},
 		{file: "nginx-centos-testpage.html", kind: PlaceholderDefaultPage, signature: "nginx-test-page"},
 		{file: "construction-with-logo.html", kind: PlaceholderUnderConstruction, signature: "under-construction-zh"},
 		{file: "gb2312-construction.html", kind: PlaceholderUnderConstruction, signature: "under-construction-zh"},
@@ -140,6 +144,11 @@ func TestPlaceholderFixtures(t *testing.T) {
 			}
 			if (v.Undecided != "") != (tt.undecided != "") || !strings.Contains(v.Undecided, tt.undecided) {
 				t.Errorf("undecided = %q, want %q", v.Undecided, tt.undecided)
+			}
+			// Callers (the shell check's reading of 5xx pages) go by the
+			// flag, not by the wording of the reason.
+			if want := tt.undecided == "needs_rendering"; v.NeedsRendering != want {
+				t.Errorf("NeedsRendering = %v, want %v", v.NeedsRendering, want)
 			}
 		})
 	}
@@ -175,6 +184,15 @@ func TestPlaceholderInline(t *testing.T) {
 		// The Han bound: a Chinese sentence around an English default page's words.
 		{"English default page phrase, English page", `<h1>Welcome to nginx!</h1><p>Installed.</p>`, true},
 		{"English default page phrase in a Chinese post", `<h1>Welcome to nginx!</h1><p>装好以后打开服务器地址，看到这一行就说明安装成功了，下面讲怎么换成自己的网站。</p>`, false},
+		// A blank page whose only links are its filing numbers' links to the
+		// registries (any MIIT or PSB host the footer check knows) leads
+		// nowhere into a site; a look-alike host is another site.
+		{"linked to MIIT", `<a href="https://beian.miit.gov.cn/">京ICP备12345678号-1</a>`, true},
+		{"linked to an obsolete MIIT host", `<a href="http://www.miitbeian.gov.cn/">京ICP备12345678号-1</a>`, true},
+		{"linked to MIIT, trailing dot", `<a href="https://beian.miit.gov.cn./">京ICP备12345678号-1</a>`, true},
+		{"linked to the PSB portal", `<a href="https://beian.mps.gov.cn/#/query/webSearch?code=11010802012345">京公网安备11010802012345号</a>`, true},
+		{"linked to the old PSB form", `<a href="http://www.beian.gov.cn/portal/registerSystemInfo?recordcode=11010802012345">京公网安备11010802012345号</a>`, true},
+		{"linked to a look-alike of MIIT", `<a href="https://beian.miit.gov.cn.example.com/">京ICP备12345678号-1</a>`, false},
 	}
 	for _, tt := range tests {
 		v := d.Detect([]byte(tt.body))

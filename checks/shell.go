@@ -54,10 +54,11 @@ const (
 // when our own resolution of the domain succeeded.
 //
 // Some facts from their side still do not show the site is down to
-// people. A 5xx that is a browser check (an anti-bot cookie challenge such
-// as HTTP 521 with a script, a "Just a moment..." page), a 503 with
-// Retry-After or a maintenance notice says "come back in a moment", not
-// "gone". A certificate whose issuer we do not know may only lack the
+// people. A 5xx that is a browser check (a page carrying a bot-check
+// signature, shared with the footer check; a page built by script, as the
+// HTTP 521 cookie challenges are), a maintenance notice, or any 503
+// (temporary by definition, with or without Retry-After) says "come back
+// in a moment", not "gone". A certificate whose issuer we do not know may only lack the
 // intermediate that browsers fetch by themselves, or chain to a root our
 // trust store lacks: only a self-signed one is refused by every browser.
 // A 5xx or a refusal on http, tried only because https failed in a way
@@ -379,41 +380,47 @@ func (c *ShellCheck) judgeHomepage(page *Page, err error, details map[string]str
 	return nil, fmt.Sprintf("reachability unknown (%s may be on our side): %v", fe.Reason, fe), both
 }
 
-// challengeMarkers, in the body of an error answer, belong to browser
-// checks that a browser passes by running a script (Cloudflare, and the
-// cookie challenges of Chinese CDNs and WAFs).
-var challengeMarkers = []string{"challenge-platform", "cf_chl_", "cf-chl-", "jsl_clearance", "acw_sc__v2", "document.cookie"}
-
 // serverErrorNotDown says why a 5xx answer does not show the site is down
 // for people, or "" when it does.
 func (c *ShellCheck) serverErrorNotDown(page *Page, fe *FetchError) string {
 	if fe.HTTPSFirst != nil && unreachableFact(fe.HTTPSFirst) == "" {
 		return fmt.Sprintf("reachability unknown: http answers HTTP %d, but https, which people reach first, failed in a way that may be ours: %v", fe.Status, fe.HTTPSFirst)
 	}
+	why := c.errorPageNotDown(page, fe.Status)
+	if fe.Status != 503 {
+		return why
+	}
+	// Temporary by definition, and nginx's limit_req answers 503 by
+	// default: a shared host rate-limiting our crawl would otherwise make
+	// its sites look dead.
+	unavailable := "the server answers HTTP 503 Service Unavailable, which is temporary by definition (maintenance, an overloaded backend, or a rate limit such as nginx's limit_req)"
 	if page != nil {
-		if ra := page.Header.Get("Retry-After"); fe.Status == 503 && ra != "" {
-			return fmt.Sprintf("the server answers HTTP 503 with Retry-After %q: it says it is briefly unavailable (maintenance or rate limiting)", ra)
-		}
-		for _, m := range challengeMarkers {
-			if bytes.Contains(page.Body, []byte(m)) {
-				return fmt.Sprintf("the HTTP %d answer is a browser challenge (%q): a browser runs its script and gets through", fe.Status, m)
-			}
-		}
-		if len(page.Body) > 0 {
-			v := c.detector.Detect(page.Body)
-			switch {
-			case v.Maintenance:
-				return fmt.Sprintf("the HTTP %d answer is a maintenance notice: the site says it is down for a while", fe.Status)
-			case strings.HasPrefix(v.Undecided, "needs_rendering"):
-				return fmt.Sprintf("the HTTP %d answer is built by script (a browser challenge?): %s", fe.Status, v.Undecided)
-			}
+		if ra := page.Header.Get("Retry-After"); ra != "" {
+			unavailable = fmt.Sprintf("the server answers HTTP 503 Service Unavailable with Retry-After %q: it says it is briefly unavailable (maintenance or rate limiting)", ra)
 		}
 	}
-	if fe.Status == 503 {
-		// Temporary by definition, and nginx's limit_req answers 503 by
-		// default: a shared host rate-limiting our crawl would otherwise
-		// make its sites look dead.
-		return "the server answers HTTP 503 Service Unavailable, which is temporary by definition (maintenance, an overloaded backend, or a rate limit such as nginx's limit_req)"
+	if why != "" {
+		return why + "; " + unavailable
+	}
+	return unavailable
+}
+
+// errorPageNotDown reads the body of a 5xx answer: a browser check, a
+// maintenance notice or a page built by script says "come back", or
+// "a browser gets through", rather than "gone". It returns why, or "".
+func (c *ShellCheck) errorPageNotDown(page *Page, status int) string {
+	if page == nil || len(page.Body) == 0 {
+		return ""
+	}
+	if sig, ok := challengePage(page.Body); ok {
+		return fmt.Sprintf("the HTTP %d answer is a browser challenge (%q): a browser runs its script and gets through", status, sig)
+	}
+	v := c.detector.Detect(page.Body)
+	switch {
+	case v.Maintenance:
+		return fmt.Sprintf("the HTTP %d answer is a maintenance notice: the site says it is down for a while", status)
+	case v.NeedsRendering:
+		return fmt.Sprintf("the HTTP %d answer is built by script (a browser challenge?): %s", status, v.Undecided)
 	}
 	return ""
 }

@@ -325,6 +325,9 @@ func TestShellCheckLegitimateSites(t *testing.T) {
 		"maintenance503.test":  {503, html, nil, shellFixture(t, "maintenance-503-zh.html")},
 		"bad502.test":          {502, html, nil, shellFixture(t, "nginx-502.html")},
 		"limitreq503.test":     {503, html, nil, []byte("<html><head><title>503 Service Temporarily Unavailable</title></head><body><center><h1>503 Service Temporarily Unavailable</h1></center><hr><center>nginx</center></body></html>")},
+		"analytics500.test": {500, html, nil, []byte(`<!DOCTYPE html><html><head><meta charset="utf-8"><title>500 Internal Server Error</title>` +
+			`<script>var _hmt=_hmt||[];document.cookie="analytics_consent=1; path=/; max-age=31536000";(function(){var hm=document.createElement("script");hm.src="https://hm.example.com/hm.js";document.head.appendChild(hm);})();</script>` +
+			`</head><body><h1>500 Internal Server Error</h1><p>服务器内部错误，请稍后再试。</p></body></html>`)},
 		"gbk.test":             {200, "text/html", nil, shellFixture(t, "gbk-hardware.html")},
 		"gbkconstruction.test": {200, "text/html", nil, shellFixture(t, "gb2312-construction.html")},
 		"notfound.test":        {404, html, nil, shellFixture(t, "live-site-404.html")},
@@ -333,13 +336,18 @@ func TestShellCheckLegitimateSites(t *testing.T) {
 		"cdn.test":             {200, html, nil, shellFixture(t, "noodle-shop.html")},
 		"chain.test":           {200, html, nil, shellFixture(t, "noodle-shop.html")},
 	}
+	// Generous: a TLS handshake on a loaded 2-core CI machine can take
+	// longer than half a second, and a timeout would flip a verdict.
+	const fetchTimeout = 3 * time.Second
 	handler := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		host, _, _ := net.SplitHostPort(req.Host)
 		switch {
 		case host == "www.wwwslow.test":
+			// Answer only after the fetcher has given up, and let go as
+			// soon as it hangs up, so that the case costs one fetch timeout.
 			select {
 			case <-req.Context().Done():
-			case <-time.After(3 * time.Second):
+			case <-time.After(4 * fetchTimeout):
 			}
 			return
 		case host == "loop.test" && req.URL.Path == "/":
@@ -371,7 +379,7 @@ func TestShellCheckLegitimateSites(t *testing.T) {
 	_, webPort, _ := net.SplitHostPort(web.Listener.Addr().String())
 	_, chainPort, _ := net.SplitHostPort(chainWeb.Listener.Addr().String())
 
-	f := NewFetcher(FetcherConfig{Timeout: 500 * time.Millisecond, Policy: egress.Policy{AllowPrivate: true}, Resolver: r})
+	f := NewFetcher(FetcherConfig{Timeout: fetchTimeout, Policy: egress.Policy{AllowPrivate: true}, Resolver: r})
 	f.httpsPort, f.httpPort = shellFreePort(t), webPort
 	loopback := []IPRange{mustRange(t, "127.0.0.1-127.0.0.2")}
 
@@ -399,6 +407,10 @@ func TestShellCheckLegitimateSites(t *testing.T) {
 		{name: "503 with Retry-After", site: Site{Domain: "wpmaintenance.test"}, outcome: Inconclusive, reasonHas: "Retry-After"},
 		{name: "503 maintenance notice", site: Site{Domain: "maintenance503.test"}, outcome: Inconclusive, reasonHas: "maintenance"},
 		{name: "plain 502 is still unreachable", site: Site{Domain: "bad502.test"}, outcome: Fail, codes: []string{CodeShellUnreachable}},
+		// A script that sets a cookie (analytics, cookie consent) is on
+		// many pages; it does not make a broken site's 500 a challenge.
+		{name: "500 with an analytics script setting a cookie is still unreachable", site: Site{Domain: "analytics500.test"}, outcome: Fail,
+			codes: []string{CodeShellUnreachable}},
 		{name: "nginx limit_req 503 is temporary", site: Site{Domain: "limitreq503.test"}, outcome: Inconclusive, reasonHas: "limit_req"},
 		// Pages judged after decoding.
 		{name: "GBK page declared in a meta tag", site: Site{Domain: "gbk.test"}, outcome: Pass},
