@@ -225,7 +225,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 		RescueStuckJobsAfter: max(cfg.CheckTimeout, cfg.NotifyTimeout, 5*time.Minute) + 2*time.Minute,
 		RetryPolicy:          e.retry,
 		FetchPollInterval:    cfg.FetchPollInterval,
-		Logger:               cfg.Logger,
+		Logger:               slog.New(riverLogHandler{cfg.Logger.Handler()}),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("engine: create job client: %w", err)
