@@ -248,8 +248,17 @@ func (e *Engine) Start(ctx context.Context) error {
 	if err := e.st.RecomputeDue(ctx, e.cfg.Lifecycle); err != nil {
 		return err
 	}
+	now := e.cfg.Now()
+	counts, storming, err := e.st.StormMemory(ctx, now.Add(-e.cfg.Storm.Window))
+	if err != nil {
+		return err
+	}
+	e.storm.Restore(now, counts, storming)
+	for _, check := range storming {
+		e.log.Warn("storm carried over from before the restart: owner notices stay held", "check", check)
+	}
 	e.calmMu.Lock()
-	e.started = e.cfg.Now()
+	e.started = now
 	e.calmMu.Unlock()
 	if err := e.client.Start(ctx); err != nil {
 		return fmt.Errorf("start job client: %w", err)
@@ -454,6 +463,14 @@ func (e *Engine) recordTx(ctx context.Context, tx *sql.Tx, now time.Time, result
 		}
 		st := e.storm.Observe(now, check, c.checked, c.failed)
 		undo.counts = append(undo.counts, stormCount{at: now, check: check, checked: c.checked, failed: c.failed})
+		if c.checked > 0 {
+			// Kept with the batch, so that a restart finds the window as
+			// it was; a rollback takes it back with the rest.
+			sc := lifecycle.StormCount{Check: check, At: e.storm.BucketStart(now), Checked: c.checked, Failed: c.failed}
+			if err := e.st.AddStormCountTx(ctx, tx, sc, now.Add(-2*e.cfg.Storm.Window)); err != nil {
+				return store.Recorded{}, err
+			}
+		}
 		storming[check] = st
 		if st.Started || st.Ended {
 			undo.edges = append(undo.edges, st)
@@ -501,6 +518,9 @@ func (e *Engine) stormChangedTx(ctx context.Context, tx *sql.Tx, now time.Time, 
 	switch {
 	case st.Started:
 		e.log.Warn("storm: holding owner notices", "check", st.Check, "failed", st.Failed, "checked", st.Checked)
+		if err := e.st.SetStormingTx(ctx, tx, st.Check, true, now); err != nil {
+			return nil, err
+		}
 		n, err := e.st.CreateNoticeTx(ctx, tx, now, "", store.NoticeOps, store.NoticePayload{
 			Storm: &store.StormInfo{Check: st.Check, Checked: st.Checked, Failed: st.Failed, Since: now},
 		}, store.NoticeQueued)
@@ -509,6 +529,9 @@ func (e *Engine) stormChangedTx(ctx context.Context, tx *sql.Tx, now time.Time, 
 		}
 		return &n, nil
 	case st.Ended:
+		if err := e.st.SetStormingTx(ctx, tx, st.Check, false, now); err != nil {
+			return nil, err
+		}
 		e.calmMu.Lock()
 		e.calm[st.Check] = now
 		e.calmMu.Unlock()

@@ -122,6 +122,49 @@ func (g *StormGuard) Observe(now time.Time, check string, checked, failed int) S
 	return g.status(now, check, w)
 }
 
+// StormCount is what a batch, or a whole window bucket, counted for one
+// check: conclusive runs, and of them failing ones, in the bucket that
+// starts At. The engine keeps them in the store so that a restart does not
+// empty the guard's window.
+type StormCount struct {
+	Check           string
+	At              time.Time
+	Checked, Failed int
+}
+
+// BucketStart is the start of the window bucket holding now.
+func (g *StormGuard) BucketStart(now time.Time) time.Time {
+	return time.Unix(0, g.bucket(now)*int64(g.width)).UTC()
+}
+
+// Restore loads what an earlier process counted and which checks it left
+// storming. Counts whose bucket has left the window of now are ignored. A
+// storm carried over is not started again (no second alarm); if its
+// window has calmed down meanwhile, the next look reports it ended.
+func (g *StormGuard) Restore(now time.Time, counts []StormCount, storming []string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	cur := g.bucket(now)
+	for _, c := range counts {
+		// The middle of the stored bucket: the store keeps microseconds,
+		// and a window changed in the configuration since re-buckets.
+		b := g.bucket(c.At.Add(g.width / 2))
+		if age := cur - b; age < 0 || age >= stormBuckets {
+			continue
+		}
+		w := g.window(c.Check)
+		i := int(mod(b, stormBuckets))
+		if w.slot[i] != b {
+			w.slot[i], w.checked[i], w.failed[i] = b, 0, 0
+		}
+		w.checked[i] += max(c.Checked, 0)
+		w.failed[i] += min(max(c.Failed, 0), max(c.Checked, 0))
+	}
+	for _, check := range storming {
+		g.window(check).storming = true
+	}
+}
+
 // Unobserve takes back counts that Observe added at now, for a caller
 // whose transaction recording them did not commit: the batch is retried
 // and would otherwise be counted twice, inflating the share of failures.

@@ -193,3 +193,37 @@ func TestStormUnobserve(t *testing.T) {
 		t.Fatalf("after odd takes: %d of %d failing, want 5 of 40", st.Failed, st.Checked)
 	}
 }
+
+// What one guard counted, kept by bucket start, restores into another: the
+// same window, and a storm carried over without a second Started edge.
+func TestStormRestore(t *testing.T) {
+	cfg := StormConfig{Window: time.Hour, Share: 0.5, MinSites: 10}
+	a, _ := NewStormGuard(cfg)
+	var kept []StormCount
+	observe := func(at time.Time, checked, failed int) StormStatus {
+		kept = append(kept, StormCount{Check: "dns", At: a.BucketStart(at).Truncate(time.Microsecond), Checked: checked, Failed: failed})
+		return a.Observe(at, "dns", checked, failed)
+	}
+	observe(t0, 20, 4)
+	if st := observe(t0.Add(10*time.Minute), 20, 16); !st.Started {
+		t.Fatalf("first guard: %+v, want a storm started", st)
+	}
+	// An old count from before the window is ignored.
+	kept = append(kept, StormCount{Check: "dns", At: t0.Add(-3 * time.Hour), Checked: 100, Failed: 0})
+
+	now := t0.Add(20 * time.Minute)
+	b, _ := NewStormGuard(cfg)
+	b.Restore(now, kept, []string{"dns"})
+	st := b.Observe(now, "dns", 0, 0)
+	if st.Checked != 40 || st.Failed != 20 || !st.Storming || st.Started {
+		t.Fatalf("restored guard: %+v, want 20 of 40 failing, storming, not started again", st)
+	}
+	// The window calms down later: the carried storm ends.
+	if st := b.Observe(t0.Add(2*time.Hour), "dns", 50, 0); !st.Ended {
+		t.Fatalf("after the window: %+v, want the carried storm ended", st)
+	}
+	// Two-minute buckets (a 1 h window in 30): 08:01:01 lies in 08:00's.
+	if got := a.BucketStart(t0.Add(61 * time.Second)); !got.Equal(t0) {
+		t.Errorf("bucket start %v, want %v", got, t0)
+	}
+}

@@ -44,11 +44,11 @@ func TestOpenMigratesOnceAndReopens(t *testing.T) {
 	ctx := context.Background()
 	s, path := openTest(t)
 	v, err := s.SchemaVersion(ctx)
-	if err != nil || v != 1 {
-		t.Fatalf("schema version %d, %v; want 1", v, err)
+	if err != nil || v != 2 {
+		t.Fatalf("schema version %d, %v; want 2", v, err)
 	}
 	for _, table := range []string{"results", "runs", "violations", "transitions", "notices", "notice_attempts",
-		"dispatch_state", "phone_cache", "river_job", "river_migration"} {
+		"dispatch_state", "phone_cache", "storm_counts", "storm_state", "river_job", "river_migration"} {
 		if n := count(t, s, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, table); n != 1 {
 			t.Errorf("table %s missing", table)
 		}
@@ -71,8 +71,8 @@ func TestOpenMigratesOnceAndReopens(t *testing.T) {
 		if err != nil {
 			t.Fatalf("reopen: %v", err)
 		}
-		if n := count(t, s2, `SELECT COUNT(*) FROM schema_migrations`); n != 1 {
-			t.Errorf("schema_migrations has %d rows after reopening, want 1", n)
+		if n := count(t, s2, `SELECT COUNT(*) FROM schema_migrations`); n != 2 {
+			t.Errorf("schema_migrations has %d rows after reopening, want 2", n)
 		}
 		if n := count(t, s2, `SELECT COUNT(*) FROM river_migration`); n != riverVersions {
 			t.Errorf("river migrations %d after reopening, want %d", n, riverVersions)

@@ -1,0 +1,87 @@
+package engine
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/beianwatch/beianwatch/monitor/lifecycle"
+)
+
+// The storm guard's window and state survive a restart: a storm that goes
+// on is not announced a second time, and failures counted before the
+// restart still count after it.
+func TestStormSurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	sites := domains(120)
+
+	t.Run("a storm going on is not announced again", func(t *testing.T) {
+		h := newHarness(t)
+		h.cfg.Lifecycle.FailureThreshold = 1
+		h.cfg.Storm = lifecycle.StormConfig{Window: time.Hour, Share: 0.5, MinSites: 10}
+		if _, err := h.engine(t).Record(ctx, stormBatch("shell", sites[:40], 30)); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := snapshotStorm(t, h); got.Alarms != 1 || got.OwnerHeld != 30 {
+			t.Fatalf("before the restart: %+v, want 1 alarm and 30 held", got)
+		}
+		h.clock.Set(h.clock.Now().Add(time.Minute))
+		e := startEngine(t, h, h.notifier) // the restart
+		if _, err := e.Record(ctx, stormBatch("shell", sites[40:80], 30)); err != nil {
+			t.Fatal(err)
+		}
+		got, alarms := snapshotStorm(t, h)
+		if got.Alarms != 1 || got.OwnerHeld != 60 || got.OwnerOther != 0 {
+			t.Fatalf("after the restart: %+v, want still 1 alarm and 60 held", got)
+		}
+		checkAlarm(t, h, alarms[0], "shell", 30, 40)
+	})
+
+	t.Run("failures before the restart still count", func(t *testing.T) {
+		h := newHarness(t)
+		h.cfg.Lifecycle.FailureThreshold = 1
+		h.cfg.Storm = lifecycle.StormConfig{Window: time.Hour, Share: 0.5, MinSites: 30}
+		// 20 of 40 failing: half, but fewer than 30 sites.
+		if _, err := h.engine(t).Record(ctx, stormBatch("shell", sites[:40], 20)); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := snapshotStorm(t, h); got.Alarms != 0 {
+			t.Fatalf("before the restart: %+v, want no storm", got)
+		}
+		h.clock.Set(h.clock.Now().Add(time.Minute))
+		e := startEngine(t, h, h.notifier)
+		// 15 of 20 more: 35 of 60 in the window, a storm; alone, 15 of 20
+		// would be too few sites.
+		if _, err := e.Record(ctx, stormBatch("shell", sites[40:60], 15)); err != nil {
+			t.Fatal(err)
+		}
+		got, alarms := snapshotStorm(t, h)
+		if got.Alarms != 1 || got.OwnerHeld != 15 {
+			t.Fatalf("after the restart: %+v, want the storm raised with the 15 new owner notices held", got)
+		}
+		// The 20 owner notices from before the storm went out as usual.
+		if s := alarms[0].Payload.Storm; s.Check != "shell" || s.Failed != 35 || s.Checked != 60 {
+			t.Errorf("storm alarm says %+v, want 35 of 60 shell runs failing", *s)
+		}
+	})
+
+	t.Run("counts older than the window are forgotten", func(t *testing.T) {
+		h := newHarness(t)
+		h.cfg.Lifecycle.FailureThreshold = 1
+		h.cfg.Storm = lifecycle.StormConfig{Window: time.Hour, Share: 0.5, MinSites: 30}
+		if _, err := h.engine(t).Record(ctx, stormBatch("shell", sites[:40], 20)); err != nil {
+			t.Fatal(err)
+		}
+		h.clock.Set(h.clock.Now().Add(2 * time.Hour))
+		e := startEngine(t, h, h.notifier)
+		if _, err := e.Record(ctx, stormBatch("shell", sites[40:60], 15)); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := snapshotStorm(t, h); got.Alarms != 0 {
+			t.Fatalf("%+v: counts from two hours ago made a storm", got)
+		}
+		if n := h.count(t, `SELECT COUNT(*) FROM storm_counts WHERE at < ?`, h.clock.Now().Add(-2*time.Hour).UnixMicro()); n != 0 {
+			t.Errorf("%d storm count rows older than twice the window kept", n)
+		}
+	})
+}
