@@ -93,6 +93,12 @@ func TestContactCheckCells(t *testing.T) {
 		reason   string // substring of the reason
 		unjudged string
 	}{
+		// Business hours are not part of the number.
+		{name: "mobile with business hours", site: contactSite("site_head:13812345678 9:00-18:00"), outcome: Pass,
+			detail: "site_head 138****5678 mobile", numbers: 1},
+		{name: "landline with business hours", site: contactSite("site_head:0755-86123456 8:30~17:30"), outcome: Pass,
+			detail: "075****3456 landline", numbers: 1},
+		{name: "hours in Chinese", site: contactSite("site_head:13812345678（工作日 9:00至18:00）"), outcome: Pass, numbers: 1},
 		{name: "two mobiles, slash", site: contactSite("site_head:13812345678/13912345678"), outcome: Pass,
 			detail: "site_head 138****5678 mobile: reachability not checked; site_head 139****5678 mobile", numbers: 2},
 		{name: "mobile and landline, full-width semicolon", site: contactSite("site_head:13812345678；010-62345678"), outcome: Pass,
@@ -452,5 +458,34 @@ func BenchmarkContactCheckCached(b *testing.B) {
 		if r := c.Check(ctx, site); r.Outcome != Pass {
 			b.Fatalf("outcome %q: %s", r.Outcome, r.Reason)
 		}
+	}
+}
+
+// Odd cells never panic and stay cheap: an extension that runs into the
+// next number (found by fuzzing), and a long run of digit-free words that
+// once made splitting cubic (a 4 KB cell took eight minutes).
+func TestSplitPhoneListOddCells(t *testing.T) {
+	for _, cell := range []string{
+		"0000000X00000(00",
+		"13812345678 " + strings.Repeat("- ", 2000) + "1",
+		strings.Repeat("( ", 3000),
+		"010-62345678转" + strings.Repeat("1", 300),
+	} {
+		pieces := splitPhoneList(cell)
+		if len(pieces) == 0 {
+			t.Errorf("%.40q: no pieces", cell)
+		}
+		for _, p := range pieces {
+			if len(p.text) > len(cell) {
+				t.Errorf("%.40q: piece longer than the cell", cell)
+			}
+		}
+	}
+}
+
+func BenchmarkSplitPhoneListLongCell(b *testing.B) {
+	cell := "13812345678 " + strings.Repeat("- ", 2000) + "1"
+	for b.Loop() {
+		splitPhoneList(cell)
 	}
 }

@@ -389,6 +389,9 @@ func amongWords(s string) bool {
 	return errors.As(err, &pe) && pe.text
 }
 
+// timeOfDay is a time or a span of times written next to a number.
+var timeOfDay = regexp.MustCompile(`\d{1,2}[:：]\d{2}(?:\s*[-~～至到—–]\s*\d{1,2}[:：]\d{2})?`)
+
 // listSeparator splits a cell that lists several numbers.
 var listSeparator = regexp.MustCompile(`(?i)\s*(?:[;、|\n]|或|\bor\b)\s*`)
 
@@ -396,6 +399,11 @@ var listSeparator = regexp.MustCompile(`(?i)\s*(?:[;、|\n]|或|\bor\b)\s*`)
 // (13812345678/13912345678, 138…；010-…, 138… 139…, 手机138… 座机010-…). A
 // cell ParsePhone can read as one number comes back whole.
 func splitPhoneList(raw string) []phonePiece {
+	// Business hours next to a number (13812345678 9:00-18:00) are no
+	// part of it; a phone number never holds a colon.
+	if t := timeOfDay.ReplaceAllString(raw, " "); t != raw && strings.ContainsAny(t, "0123456789") {
+		raw = strings.TrimSpace(t)
+	}
 	whole := []phonePiece{{text: raw, sure: true}}
 	if _, err := ParsePhone(raw); err == nil || PhoneUndetermined(err) {
 		return whole
@@ -446,6 +454,9 @@ func splitNumbers(part string) []phonePiece {
 	sure := true
 	prev := 0
 	for _, r := range runs {
+		if r[0] < prev {
+			continue // taken by the previous number's extension
+		}
 		end := r[1] + extAfter(part[r[1]:])
 		if strings.IndexFunc(part[prev:r[0]], unicode.IsLetter) >= 0 {
 			sure = false
@@ -483,8 +494,10 @@ func splitSpaced(s string) []phonePiece {
 		j, digits := i+1, 0
 		for ; j <= len(words); j++ {
 			// No valid number, even with 0086 and a dashed extension,
-			// has more digits: stop there so a long cell stays cheap.
-			if digits += countDigits(words[j-1]); digits > maxNumberDigits {
+			// has more digits or words: stop there so a long cell stays
+			// cheap (a word without digits counts as one, or a cell of
+			// dashes would make this cubic).
+			if digits += max(countDigits(words[j-1]), 1); digits > maxNumberDigits || j-i > maxNumberWords {
 				j = len(words) + 1
 				break
 			}
@@ -517,6 +530,10 @@ func splitSpaced(s string) []phonePiece {
 // maxNumberDigits bounds the digits of one number as written: 0086, a
 // 12-digit landline and a 6-digit extension, with room to spare.
 const maxNumberDigits = 24
+
+// maxNumberWords bounds the blank-separated words of one number as written
+// (+86 138 1234 5678 转 123).
+const maxNumberWords = 8
 
 func countDigits(s string) int {
 	n := 0
