@@ -37,12 +37,17 @@ func OpenRecorder(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 	if err != nil {
 		return nil, fmt.Errorf("opening the store to record results: %w", err)
 	}
-	// The storm guard counts this process's results only: a pass over the
-	// whole inventory where most sites fail one check holds the owner
-	// notices and tells the ops channel, as the daemon would.
+	// The storm guard starts from the window kept in the store and counts
+	// into it: a pass over the whole inventory where most sites fail one
+	// check holds the owner notices and tells the ops channel, as the
+	// daemon would, and the daemon sees that storm too.
 	eng, err := engine.New(engineConfig(cfg, logger, now),
 		engine.Deps{Store: st, Runner: recordOnly{}, Notifier: recordOnly{}, Inventory: recordOnly{}})
 	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("preparing to record results: %w", err)
+	}
+	if err := eng.LoadStorm(ctx); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("preparing to record results: %w", err)
 	}
@@ -59,7 +64,20 @@ func (r *ResultRecorder) Record(ctx context.Context, results []store.SiteResult)
 }
 
 // Close closes the store.
-func (r *ResultRecorder) Close() error { return r.st.Close() }
+// Close hands any storm this process is in over to the daemon (its later
+// checks decide the held notices) and closes the store.
+func (r *ResultRecorder) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	herr := r.eng.HandOverStorms(ctx)
+	if err := r.st.Close(); err != nil {
+		return err
+	}
+	if herr != nil {
+		return fmt.Errorf("handing the storm over to the daemon: %w", herr)
+	}
+	return nil
+}
 
 // recordOnly fills the engine's collaborators that only a started engine
 // uses. The recorder never starts its engine, so none of these is called;

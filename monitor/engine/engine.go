@@ -126,10 +126,10 @@ type Engine struct {
 	inflight sync.Map
 
 	// calm[check] is when the storm guard last saw check's storm end; a
-	// held notice is decided only on results recorded since. Checks absent
-	// from it count as calm since started: the guard starts calm after a
-	// restart, and results from before it cannot be told apart from the
-	// storm's.
+	// held notice is decided only on results recorded since (or since the
+	// last storm edge another process recorded, see calmSince). Checks
+	// absent from it count as calm since started: results from before the
+	// start cannot be told apart from a storm's.
 	calmMu  sync.Mutex
 	calm    map[string]time.Time
 	started time.Time
@@ -249,13 +249,8 @@ func (e *Engine) Start(ctx context.Context) error {
 		return err
 	}
 	now := e.cfg.Now()
-	counts, storming, err := e.st.StormMemory(ctx, now.Add(-e.cfg.Storm.Window))
-	if err != nil {
+	if err := e.LoadStorm(ctx); err != nil {
 		return err
-	}
-	e.storm.Restore(now, counts, storming)
-	for _, check := range storming {
-		e.log.Warn("storm carried over from before the restart: owner notices stay held", "check", check)
 	}
 	e.calmMu.Lock()
 	e.started = now
@@ -518,6 +513,17 @@ func (e *Engine) stormChangedTx(ctx context.Context, tx *sql.Tx, now time.Time, 
 	switch {
 	case st.Started:
 		e.log.Warn("storm: holding owner notices", "check", st.Check, "failed", st.Failed, "checked", st.Checked)
+		// Another process recording into this store (an audit --record
+		// beside the daemon) may have announced this storm already.
+		// A state older than the window is stale (a process that died in
+		// a storm) and must not silence this one.
+		already, since, _, err := e.st.StormStateTx(ctx, tx, st.Check)
+		if err != nil {
+			return nil, err
+		}
+		if already && since.After(now.Add(-e.cfg.Storm.Window)) {
+			return nil, nil
+		}
 		if err := e.st.SetStormingTx(ctx, tx, st.Check, true, now); err != nil {
 			return nil, err
 		}
@@ -540,13 +546,62 @@ func (e *Engine) stormChangedTx(ctx context.Context, tx *sql.Tx, now time.Time, 
 	return nil, nil
 }
 
-func (e *Engine) calmSince(check string) time.Time {
+// calmSince is the moment from which results count again for deciding the
+// held notices of check: the later of this engine's start, the end of its
+// last storm, and the last storm edge any process recorded (an audit
+// --record's storm, or its hand-over when it stopped).
+func (e *Engine) calmSince(ctx context.Context, tx *sql.Tx, check string) (time.Time, error) {
 	e.calmMu.Lock()
-	defer e.calmMu.Unlock()
-	if t, ok := e.calm[check]; ok && t.After(e.started) {
-		return t
+	calm := e.started
+	if t, ok := e.calm[check]; ok && t.After(calm) {
+		calm = t
 	}
-	return e.started
+	e.calmMu.Unlock()
+	_, since, ok, err := e.st.StormStateTx(ctx, tx, check)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if ok && since.After(calm) {
+		calm = since
+	}
+	return calm, nil
+}
+
+// LoadStorm gives the storm guard the window and storm state kept in the
+// store: by this engine before a restart, or by another process recording
+// into the same store. Start calls it; a recorder that never starts does
+// too.
+func (e *Engine) LoadStorm(ctx context.Context) error {
+	now := e.cfg.Now()
+	counts, storming, err := e.st.StormMemory(ctx, now.Add(-e.cfg.Storm.Window))
+	if err != nil {
+		return err
+	}
+	e.storm.Restore(now, counts, storming)
+	for _, check := range storming {
+		e.log.Warn("storm carried over: owner notices stay held", "check", check)
+	}
+	return nil
+}
+
+// HandOverStorms ends, in the store, the storms this engine is in, from
+// now on: a process that stops while it holds notices (an audit --record)
+// leaves the decision to the daemon's own later checks, rather than a
+// storm no one will ever end.
+func (e *Engine) HandOverStorms(ctx context.Context) error {
+	storming := e.storm.Storming()
+	if len(storming) == 0 {
+		return nil
+	}
+	now := e.cfg.Now()
+	return e.st.InTx(ctx, func(tx *sql.Tx) error {
+		for _, check := range storming {
+			if err := e.st.SetStormingTx(ctx, tx, check, false, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // logTransitions puts every violation change in the log, where an
@@ -782,6 +837,14 @@ func (j *heldJudge) storming(ctx context.Context, tx *sql.Tx, check string) (boo
 		if n != nil {
 			j.alarms = append(j.alarms, *n)
 		}
+		if !st.Storming {
+			// Another process may be in a storm this engine never saw.
+			other, _, _, err := j.e.st.StormStateTx(ctx, tx, check)
+			if err != nil {
+				return false, err
+			}
+			st.Storming = other
+		}
 		j.status[check] = st
 	}
 	return st.Storming, nil
@@ -825,7 +888,10 @@ func (j *heldJudge) judge(ctx context.Context, tx *sql.Tx, n store.Notice) (held
 		if err != nil {
 			return v, err
 		}
-		calm := j.e.calmSince(check)
+		calm, err := j.e.calmSince(ctx, tx, check)
+		if err != nil {
+			return v, err
+		}
 		if !ok || r.At.Before(calm) || r.Result.Outcome == checks.Inconclusive {
 			undecided = fmt.Sprintf("no conclusive %s result since the storm ended", check)
 			break

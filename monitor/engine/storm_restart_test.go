@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/beianwatch/beianwatch/monitor/lifecycle"
+	"github.com/beianwatch/beianwatch/monitor/store"
 )
 
 // The storm guard's window and state survive a restart: a storm that goes
@@ -72,7 +73,8 @@ func TestStormSurvivesRestart(t *testing.T) {
 		if _, err := h.engine(t).Record(ctx, stormBatch("shell", sites[:40], 20)); err != nil {
 			t.Fatal(err)
 		}
-		h.clock.Set(h.clock.Now().Add(2 * time.Hour))
+		first := h.clock.Now()
+		h.clock.Set(h.clock.Now().Add(3 * time.Hour))
 		e := startEngine(t, h, h.notifier)
 		if _, err := e.Record(ctx, stormBatch("shell", sites[40:60], 15)); err != nil {
 			t.Fatal(err)
@@ -80,8 +82,73 @@ func TestStormSurvivesRestart(t *testing.T) {
 		if got, _ := snapshotStorm(t, h); got.Alarms != 0 {
 			t.Fatalf("%+v: counts from two hours ago made a storm", got)
 		}
-		if n := h.count(t, `SELECT COUNT(*) FROM storm_counts WHERE at < ?`, h.clock.Now().Add(-2*time.Hour).UnixMicro()); n != 0 {
-			t.Errorf("%d storm count rows older than twice the window kept", n)
+		if n := h.count(t, `SELECT COUNT(*) FROM storm_counts WHERE at <= ?`, first.UnixMicro()); n != 0 {
+			t.Errorf("%d storm count rows from three hours ago kept (twice the window is two)", n)
 		}
 	})
+}
+
+// A storm seen by another process recording into the same store (an audit
+// --record beside the daemon) holds notices the daemon must not release on
+// that storm's own failing results: it waits while the storm is on, and
+// after the hand-over only its own later checks decide.
+func TestStormOfAnotherProcess(t *testing.T) {
+	ctx := context.Background()
+	sites := domains(40)
+	h := newHarness(t)
+	h.cfg.Lifecycle.FailureThreshold = 1
+	h.cfg.Storm = lifecycle.StormConfig{Window: time.Hour, Share: 0.5, MinSites: 10}
+	h.inv["shell"] = sites
+	daemon := startEngine(t, h, h.notifier) // its guard never sees the audit's results
+	h.clock.Set(h.clock.Now().Add(time.Minute))
+	audit := h.engine(t)
+	if err := audit.LoadStorm(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := audit.Record(ctx, stormBatch("shell", sites, 30)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := snapshotStorm(t, h); got.Alarms != 1 || got.OwnerHeld != 30 {
+		t.Fatalf("after the audit's storm: %+v, want 1 alarm and 30 held", got)
+	}
+
+	h.clock.Set(h.clock.Now().Add(time.Minute))
+	rep, err := daemon.SettleHeld(ctx, h.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Released != 0 || rep.Dropped != 0 {
+		t.Fatalf("while the audit's storm is on: %+v, want every held notice waiting", rep)
+	}
+
+	// The audit stops: its failing results are from the storm, and do not
+	// decide anything.
+	h.clock.Set(h.clock.Now().Add(time.Minute))
+	if err := audit.HandOverStorms(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Set(h.clock.Now().Add(time.Minute))
+	if rep, err = daemon.SettleHeld(ctx, h.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Released != 0 || rep.Dropped != 0 {
+		t.Fatalf("after the hand-over, before any new check: %+v, want every held notice waiting", rep)
+	}
+
+	// The daemon's own checks: 10 sites pass now, and their notices are
+	// dropped; the other 20 still wait.
+	var fixed []store.SiteResult
+	for _, d := range sites[:10] {
+		fixed = append(fixed, passing(d, "shell"))
+	}
+	if _, err := daemon.Record(ctx, fixed); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Set(h.clock.Now().Add(time.Minute))
+	if rep, err = daemon.SettleHeld(ctx, h.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Released != 0 || rep.Dropped != 10 {
+		t.Fatalf("after the daemon's own checks: %+v, want 10 dropped and none released", rep)
+	}
 }

@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -49,7 +50,8 @@ const stormBuckets = 30
 // StormGuard counts, per check, the conclusive runs and the failing runs
 // of a sliding window. It does no I/O and reads no clock: time comes in
 // with every call. It is safe for concurrent use (check workers run in
-// parallel). Its counts live in memory: after a restart it starts calm.
+// parallel). Its counts live in memory; the engine keeps them in the store
+// (StormCount) and Restores them after a restart.
 type StormGuard struct {
 	cfg    StormConfig
 	width  time.Duration
@@ -163,6 +165,20 @@ func (g *StormGuard) Restore(now time.Time, counts []StormCount, storming []stri
 	for _, check := range storming {
 		g.window(check).storming = true
 	}
+}
+
+// Storming lists the checks the guard considers storming, sorted.
+func (g *StormGuard) Storming() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []string
+	for check, w := range g.checks {
+		if w.storming {
+			out = append(out, check)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Unobserve takes back counts that Observe added at now, for a caller

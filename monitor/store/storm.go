@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -75,4 +76,18 @@ func (s *Store) StormMemory(ctx context.Context, since time.Time) ([]lifecycle.S
 		return nil, nil, fmt.Errorf("read storm state: %w", err)
 	}
 	return counts, storming, nil
+}
+
+// StormStateTx is the storm state of check as the last edge, by any
+// process, left it; ok is false when no storm was ever recorded for it.
+func (s *Store) StormStateTx(ctx context.Context, tx *sql.Tx, check string) (storming bool, since time.Time, ok bool, err error) {
+	var at int64
+	err = tx.QueryRowContext(ctx, `SELECT storming, since FROM storm_state WHERE check_name = ?`, check).Scan(&storming, &at)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, time.Time{}, false, nil
+	case err != nil:
+		return false, time.Time{}, false, fmt.Errorf("read storm state of %s: %w", check, err)
+	}
+	return storming, time.UnixMicro(at).UTC(), true, nil
 }
