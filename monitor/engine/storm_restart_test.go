@@ -152,3 +152,33 @@ func TestStormOfAnotherProcess(t *testing.T) {
 		t.Fatalf("after the daemon's own checks: %+v, want 10 dropped and none released", rep)
 	}
 }
+
+// A storm that ends is recorded as ended, so the next start does not carry
+// it over.
+func TestStormEndRecorded(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	h.cfg.Lifecycle.FailureThreshold = 1
+	h.cfg.Storm = lifecycle.StormConfig{Window: time.Hour, Share: 0.5, MinSites: 10}
+	e := h.engine(t)
+	if _, err := e.Record(ctx, stormBatch("shell", domains(40), 30)); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.count(t, `SELECT COUNT(*) FROM storm_state WHERE check_name = 'shell' AND storming`); n != 1 {
+		t.Fatalf("storm not recorded as on")
+	}
+	h.clock.Set(h.clock.Now().Add(2 * time.Hour)) // the window slides empty
+	if _, err := e.SettleHeld(ctx, h.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.count(t, `SELECT COUNT(*) FROM storm_state WHERE check_name = 'shell' AND NOT storming`); n != 1 {
+		t.Fatalf("storm end not recorded")
+	}
+	next := h.engine(t)
+	if err := next.LoadStorm(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := next.Storm().Storming(); len(got) != 0 {
+		t.Errorf("an ended storm was carried over: %v", got)
+	}
+}
