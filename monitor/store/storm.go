@@ -18,7 +18,8 @@ func (s *Store) AddStormCountTx(ctx context.Context, tx *sql.Tx, c lifecycle.Sto
 		c.Check, c.At.UnixMicro(), c.Checked, c.Failed); err != nil {
 		return fmt.Errorf("count storm runs of %s: %w", c.Check, err)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM storm_counts WHERE at < ?`, forgetBefore.UnixMicro()); err != nil {
+	// By check, so that the primary key finds the rows.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM storm_counts WHERE check_name = ? AND at < ?`, c.Check, forgetBefore.UnixMicro()); err != nil {
 		return fmt.Errorf("forget old storm counts: %w", err)
 	}
 	return nil
