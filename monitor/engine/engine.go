@@ -402,21 +402,15 @@ func (e *Engine) Record(ctx context.Context, results []store.SiteResult) (store.
 // stormUndo is what recordTx told the storm guard, to take back should its
 // transaction not commit.
 type stormUndo struct {
-	counts []stormCount
+	counts []lifecycle.StormCount
 	edges  []lifecycle.StormStatus
-}
-
-type stormCount struct {
-	at              time.Time
-	check           string
-	checked, failed int
 }
 
 // undoStorm takes back a failed transaction's counts, so that the retried
 // batch is not counted twice, and rearms the edges it acted on.
 func (e *Engine) undoStorm(u *stormUndo) {
 	for _, c := range u.counts {
-		e.storm.Unobserve(c.at, c.check, c.checked, c.failed)
+		e.storm.Unobserve(c.At, c.Check, c.Checked, c.Failed)
 	}
 	e.rearm(u.edges)
 	*u = stormUndo{}
@@ -457,11 +451,11 @@ func (e *Engine) recordTx(ctx context.Context, tx *sql.Tx, now time.Time, result
 			continue
 		}
 		st := e.storm.Observe(now, check, c.checked, c.failed)
-		undo.counts = append(undo.counts, stormCount{at: now, check: check, checked: c.checked, failed: c.failed})
+		sc := lifecycle.StormCount{Check: check, At: e.storm.BucketStart(now), Checked: c.checked, Failed: c.failed}
+		undo.counts = append(undo.counts, sc)
 		if c.checked > 0 {
 			// Kept with the batch, so that a restart finds the window as
 			// it was; a rollback takes it back with the rest.
-			sc := lifecycle.StormCount{Check: check, At: e.storm.BucketStart(now), Checked: c.checked, Failed: c.failed}
 			if err := e.st.AddStormCountTx(ctx, tx, sc, now.Add(-2*e.cfg.Storm.Window)); err != nil {
 				return store.Recorded{}, err
 			}
