@@ -110,18 +110,19 @@ func (g *StormGuard) Observe(now time.Time, check string, checked, failed int) S
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	w := g.window(check)
-	b := g.bucket(now)
+	w.add(g.bucket(now), checked, failed)
+	return g.status(now, check, w)
+}
+
+// add counts into bucket b, taking over a slot an older bucket held.
+func (w *stormWindow) add(b int64, checked, failed int) {
 	i := int(mod(b, stormBuckets))
 	if w.slot[i] != b {
 		w.slot[i], w.checked[i], w.failed[i] = b, 0, 0
 	}
-	if checked < 0 {
-		checked = 0
-	}
-	failed = min(max(failed, 0), checked)
+	checked = max(checked, 0)
 	w.checked[i] += checked
-	w.failed[i] += failed
-	return g.status(now, check, w)
+	w.failed[i] += min(max(failed, 0), checked)
 }
 
 // StormCount is what a batch, or a whole window bucket, counted for one
@@ -154,13 +155,7 @@ func (g *StormGuard) Restore(now time.Time, counts []StormCount, storming []stri
 		if age := cur - b; age < 0 || age >= stormBuckets {
 			continue
 		}
-		w := g.window(c.Check)
-		i := int(mod(b, stormBuckets))
-		if w.slot[i] != b {
-			w.slot[i], w.checked[i], w.failed[i] = b, 0, 0
-		}
-		w.checked[i] += max(c.Checked, 0)
-		w.failed[i] += min(max(c.Failed, 0), max(c.Checked, 0))
+		g.window(c.Check).add(b, c.Checked, c.Failed)
 	}
 	for _, check := range storming {
 		g.window(check).storming = true
