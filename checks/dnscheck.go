@@ -61,6 +61,11 @@ func (c *DNSCheck) Check(ctx context.Context, site *Site) Result {
 	names := []string{domain, "www." + domain}
 	var records, unknown []string
 	var asked int
+	// What the zone's own servers said, apart from the resolvers: when
+	// every one of them says the names are gone, records still held by a
+	// resolver's cache are the pause taking effect, not the owner's doing.
+	var authRecords, authAnswers, authNegative int
+	var cacheTTL uint32
 	details := map[string]string{}
 	for _, name := range names {
 		answers, err := c.r.LookupTypes(ctx, name, dns.TypeA, dns.TypeAAAA, dns.TypeCNAME)
@@ -72,16 +77,31 @@ func (c *DNSCheck) Check(ctx context.Context, site *Site) Result {
 		var nx, nodata, rec, unk int
 		for _, a := range answers {
 			asked++
+			if a.Authoritative {
+				authAnswers++
+			}
 			switch a.Kind {
 			case KindRecords:
 				rec++
 				for _, r := range a.Records {
 					records = appendUnique(records, fmt.Sprintf("%s at %s", r, a.Server))
+					if !a.Authoritative {
+						cacheTTL = max(cacheTTL, r.TTL)
+					}
+				}
+				if a.Authoritative {
+					authRecords++
 				}
 			case KindNXDomain:
 				nx++
+				if a.Authoritative {
+					authNegative++
+				}
 			case KindNoData:
 				nodata++
+				if a.Authoritative {
+					authNegative++
+				}
 			default:
 				unk++
 				unknown = appendUnique(unknown, fmt.Sprintf("%s %s at %s: %v", a.Name, a.TypeString(), a.Server, a.Err))
@@ -92,6 +112,13 @@ func (c *DNSCheck) Check(ctx context.Context, site *Site) Result {
 	details["servers"] = strings.Join(c.r.Servers(), ", ")
 	if c.r.AuthoritativeEnabled() {
 		details["servers"] += " and the zone's authoritative servers"
+	}
+	if len(records) > 0 && authRecords == 0 && authAnswers > 0 && authNegative == authAnswers {
+		r := inconclusive(fmt.Sprintf("paused at the zone's authoritative servers (no record in any of their %d answers), "+
+			"but resolvers' caches still hold records for up to %d s: the pause is taking effect (%s)",
+			authAnswers, cacheTTL, joinCapped(records, 3)))
+		r.Details = details
+		return r
 	}
 	if len(records) > 0 {
 		return Result{
