@@ -10,8 +10,8 @@ import (
 // them, between the checks of one site.
 type homepageMemo struct {
 	mu      sync.Mutex
-	fetches map[[2]string]*memoFetch
-	addrs   map[addrsKey]*memoAddrs
+	fetches map[[2]string]*memoEntry[fetched]
+	addrs   map[addrsKey]*memoEntry[AddrResult]
 }
 
 type addrsKey struct {
@@ -19,15 +19,35 @@ type addrsKey struct {
 	name string
 }
 
-type memoAddrs struct {
-	done chan struct{}
-	res  AddrResult
-}
-
-type memoFetch struct {
-	done chan struct{}
+type fetched struct {
 	page *Page
 	err  error
+}
+
+// memoEntry is one shared call: done closes when v is final.
+type memoEntry[V any] struct {
+	done chan struct{}
+	v    V
+}
+
+// shareCall runs f once per key of entries, under mu; concurrent callers
+// wait for the first one's result. Should f panic, waiters get unfinished
+// rather than a zero value that would read as an answer.
+func shareCall[K comparable, V any](mu *sync.Mutex, entries map[K]*memoEntry[V], key K, unfinished V, f func() V) V {
+	mu.Lock()
+	e, ok := entries[key]
+	if !ok {
+		e = &memoEntry[V]{done: make(chan struct{}), v: unfinished}
+		entries[key] = e
+	}
+	mu.Unlock()
+	if ok {
+		<-e.done // the first caller's call ends at its deadline
+		return e.v
+	}
+	defer close(e.done)
+	e.v = f()
+	return e.v
 }
 
 type homepageMemoKey struct{}
@@ -42,7 +62,7 @@ type homepageMemoKey struct{}
 // shared across passes would serve stale pages and addresses.
 func WithHomepageMemo(ctx context.Context) context.Context {
 	return context.WithValue(ctx, homepageMemoKey{}, &homepageMemo{
-		fetches: map[[2]string]*memoFetch{}, addrs: map[addrsKey]*memoAddrs{},
+		fetches: map[[2]string]*memoEntry[fetched]{}, addrs: map[addrsKey]*memoEntry[AddrResult]{},
 	})
 }
 
@@ -53,23 +73,8 @@ func memoizedAddrs(ctx context.Context, r *Resolver, name string, lookup func() 
 	if m == nil {
 		return lookup()
 	}
-	key := addrsKey{r, name}
-	m.mu.Lock()
-	a, ok := m.addrs[key]
-	if !ok {
-		a = &memoAddrs{done: make(chan struct{})}
-		m.addrs[key] = a
-	}
-	m.mu.Unlock()
-	if ok {
-		<-a.done
-		return a.res
-	}
-	// Should lookup panic, waiters learn nothing rather than a zero result.
-	a.res = AddrResult{Name: name, Kind: KindUnknown, Err: errors.New("the shared address lookup did not finish")}
-	defer close(a.done)
-	a.res = lookup()
-	return a.res
+	unfinished := AddrResult{Name: name, Kind: KindUnknown, Err: errors.New("the shared address lookup did not finish")}
+	return shareCall(&m.mu, m.addrs, addrsKey{r, name}, unfinished, lookup)
 }
 
 // memoized runs fetch once per key under a memo in ctx, or directly when
@@ -79,24 +84,10 @@ func memoized(ctx context.Context, domain, override string, fetch func() (*Page,
 	if m == nil {
 		return fetch()
 	}
-	key := [2]string{domain, override}
-	m.mu.Lock()
-	f, ok := m.fetches[key]
-	if !ok {
-		f = &memoFetch{done: make(chan struct{})}
-		m.fetches[key] = f
-	}
-	m.mu.Unlock()
-	if ok {
-		<-f.done // the first caller's fetch ends at its deadline
-		return f.page, f.err
-	}
-	defer func() {
-		if f.page == nil && f.err == nil { // fetch panicked: waiters must not get (nil, nil)
-			f.err = &FetchError{Reason: ReasonOther, URL: domain, Err: errors.New("the shared homepage fetch did not finish")}
-		}
-		close(f.done)
-	}()
-	f.page, f.err = fetch()
+	unfinished := fetched{err: &FetchError{Reason: ReasonOther, URL: domain, Err: errors.New("the shared homepage fetch did not finish")}}
+	f := shareCall(&m.mu, m.fetches, [2]string{domain, override}, unfinished, func() fetched {
+		p, err := fetch()
+		return fetched{p, err}
+	})
 	return f.page, f.err
 }

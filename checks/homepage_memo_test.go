@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -118,5 +119,44 @@ func TestLookupMemoAsksOncePerSite(t *testing.T) {
 	}
 	if n := srv.queries.Load(); n == asked {
 		t.Error("a lookup without a memo was served from one")
+	}
+}
+
+// shareCall runs a call once for concurrent callers; a call that panics
+// leaves the waiters its "unfinished" value, never a zero that would read
+// as an answer.
+func TestShareCall(t *testing.T) {
+	var mu sync.Mutex
+	entries := map[string]*memoEntry[string]{}
+	var calls atomic.Int32
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	got := make([]string, 5)
+	for i := range got {
+		wg.Go(func() {
+			got[i] = shareCall(&mu, entries, "k", "unfinished", func() string {
+				calls.Add(1)
+				<-release
+				return "answer"
+			})
+		})
+	}
+	time.Sleep(20 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	if calls.Load() != 1 || slices.ContainsFunc(got, func(s string) bool { return s != "answer" }) {
+		t.Fatalf("%d calls, results %v", calls.Load(), got)
+	}
+
+	started := make(chan struct{})
+	waiter := make(chan string)
+	go func() {
+		defer func() { recover() }()
+		shareCall(&mu, entries, "p", "unfinished", func() string { close(started); time.Sleep(20 * time.Millisecond); panic("boom") })
+	}()
+	<-started
+	go func() { waiter <- shareCall(&mu, entries, "p", "unfinished", func() string { return "second call" }) }()
+	if v := <-waiter; v != "unfinished" {
+		t.Fatalf("a waiter on a panicked call got %q", v)
 	}
 }
