@@ -75,6 +75,10 @@ type Attempt struct {
 	VendorCode string `json:"vendor_code,omitempty"`
 	Response   string `json:"response,omitempty"` // body excerpt, secrets removed
 	Error      string `json:"error,omitempty"`
+	// Headers are the signed headers sent (webhook: notice id, timestamp,
+	// signature); the signature proves the body without revealing the
+	// secret.
+	Headers map[string]string `json:"headers,omitempty"`
 }
 
 // DefaultSendTimeout bounds an attempt whose ctx has no deadline.

@@ -144,6 +144,9 @@ func (c *WebhookChannel) Send(ctx context.Context, r *Rendered) (Attempt, error)
 	h.Set(HeaderNoticeID, r.Notice.ID)
 	h.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
 	h.Set(HeaderSignature, SignWebhook(c.s.secret, ts, body))
+	a.Headers = map[string]string{
+		HeaderNoticeID: h.Get(HeaderNoticeID), HeaderTimestamp: h.Get(HeaderTimestamp), HeaderSignature: h.Get(HeaderSignature),
+	}
 	rp, err := c.s.post(ctx, &a, c.s.u, body, h)
 	if err != nil {
 		return c.s.transportFailure(&a, err)

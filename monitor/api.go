@@ -5,10 +5,13 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -41,6 +44,9 @@ func (d *Daemon) Handler() http.Handler {
 	api.HandleFunc("GET /api/v1/violations", d.apiViolations)
 	api.HandleFunc("GET /api/v1/notices", d.apiNotices)
 	api.HandleFunc("GET /api/v1/notices/{id}", d.apiNotice)
+	api.HandleFunc("GET /api/v1/exemptions", d.apiExemptions)
+	api.HandleFunc("POST /api/v1/exemptions", d.apiAddExemption)
+	api.HandleFunc("DELETE /api/v1/exemptions/{id}", d.apiRemoveExemption)
 	mux.Handle("/api/", d.authorize(api))
 	return mux
 }
@@ -204,8 +210,24 @@ func (d *Daemon) apiSite(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err)
 		return
 	}
+	exempt, err := d.store.Exemptions(ctx, store.ExemptionFilter{Domain: domain, Active: d.now()})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	type latestResult struct {
+		store.SiteResult
+		// Exempt lists the codes of this result's findings that an
+		// exemption in force covers: checked and recorded, not acted on.
+		Exempt []string `json:"exempt,omitempty"`
+	}
+	results := make([]latestResult, len(latest))
 	for i := range latest {
 		latest[i].Result = apiResult(latest[i].Result)
+		results[i] = latestResult{SiteResult: latest[i], Exempt: ExemptCodes(latest[i].Result, exempt, d.now())}
+	}
+	for i := range exempt {
+		exempt[i] = apiExemption(exempt[i])
 	}
 	for i := range viol {
 		viol[i] = apiState(viol[i])
@@ -214,7 +236,8 @@ func (d *Daemon) apiSite(w http.ResponseWriter, r *http.Request) {
 		hist[i].Transition = apiTransition(hist[i].Transition)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"site": site, "latest": orEmpty(latest), "violations": orEmpty(viol), "history": orEmpty(hist),
+		"site": site, "latest": orEmpty(results), "violations": orEmpty(viol), "history": orEmpty(hist),
+		"exemptions": orEmpty(exempt),
 	})
 }
 
@@ -261,10 +284,10 @@ func (d *Daemon) apiViolations(w http.ResponseWriter, r *http.Request) {
 	if st := r.URL.Query().Get("state"); st != "" {
 		for _, s := range strings.Split(st, ",") {
 			switch lifecycle.Status(s) {
-			case lifecycle.StatusPending, lifecycle.StatusOpen, lifecycle.StatusEscalated, lifecycle.StatusResolved:
+			case lifecycle.StatusPending, lifecycle.StatusOpen, lifecycle.StatusEscalated, lifecycle.StatusResolved, lifecycle.StatusExempted:
 				f.Statuses = append(f.Statuses, lifecycle.Status(s))
 			default:
-				writeError(w, http.StatusBadRequest, errors.New("state must be pending, open, escalated or resolved"))
+				writeError(w, http.StatusBadRequest, errors.New("state must be pending, open, escalated, resolved or exempted"))
 				return
 			}
 		}
@@ -341,6 +364,118 @@ func (d *Daemon) apiNotice(w http.ResponseWriter, r *http.Request) {
 		attempts[i].Error = apiText(attempts[i].Error)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"notice": apiNoticeView(n), "attempts": orEmpty(attempts)})
+}
+
+func (d *Daemon) apiExemptions(w http.ResponseWriter, r *http.Request) {
+	site := r.URL.Query().Get("site")
+	if site != "" {
+		dom, err := checks.NormalizeDomain(site)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+		site = dom
+	}
+	all := r.URL.Query().Get("all")
+	if all != "" && all != "1" && all != "true" && all != "0" && all != "false" {
+		writeError(w, http.StatusBadRequest, errors.New("all must be true or false"))
+		return
+	}
+	list, err := d.Exemptions().List(r.Context(), site, all != "1" && all != "true")
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	for i := range list {
+		list[i] = apiExemption(list[i])
+	}
+	p, err := paginate(r, orEmpty(list))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (d *Daemon) apiAddExemption(w http.ResponseWriter, r *http.Request) {
+	var req ExemptionRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("decode the exemption: %w", err))
+		return
+	}
+	ex, trs, err := d.Exemptions().Add(r.Context(), req)
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	d.log.Info("exemption added", "id", ex.ID, "domain", ex.Domain, "scope", ex.Scope(), "until", ex.Until, "by", ex.CreatedBy, "closed", len(trs))
+	for i := range trs {
+		trs[i] = apiTransition(trs[i])
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"exemption": apiExemption(ex), "closed": orEmpty(trs)})
+}
+
+func (d *Daemon) apiRemoveExemption(w http.ResponseWriter, r *http.Request) {
+	id, err := store.ParseExemptionID(r.PathValue("id"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	var req struct {
+		By     string `json:"by"`
+		Reason string `json:"reason"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("decode the removal (want {\"by\": ..., \"reason\": ...}): %w", err))
+		return
+	}
+	ex, err := d.Exemptions().Remove(r.Context(), id, req.By, req.Reason)
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	d.log.Info("exemption removed", "id", ex.ID, "domain", ex.Domain, "scope", ex.Scope(), "by", ex.RemovedBy)
+	writeJSON(w, http.StatusOK, map[string]any{"exemption": apiExemption(ex)})
+}
+
+// statusOf maps a store error to its HTTP status.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, store.ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+func apiExemption(e store.Exemption) store.Exemption {
+	e.Reason, e.RemovedReason = apiText(e.Reason), apiText(e.RemovedReason)
+	e.CreatedBy, e.RemovedBy = apiText(e.CreatedBy), apiText(e.RemovedBy)
+	return e
+}
+
+// ExemptCodes lists the codes of r's violation findings that an exemption
+// of es in force at now covers.
+func ExemptCodes(r checks.Result, es []store.Exemption, now time.Time) []string {
+	var out []string
+	for _, f := range r.Findings {
+		if f.Severity != checks.Violation || slices.Contains(out, f.Code) {
+			continue
+		}
+		for _, e := range es {
+			if e.Active(now) && e.Covers(f.Code) {
+				out = append(out, f.Code)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // urlPassword is the password part of a URL's user info ("//user:pass@").

@@ -140,6 +140,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 	ecfg.DispatchEvery = dispatchEvery(cfg)
 	ecfg.TickEvery = ecfg.DispatchEvery
 	ecfg.HistoryRetention = cfg.Retention.History
+	ecfg.RecordRetention = cfg.Retention.Record
 	ecfg.QuietUntil = d.quietUntil
 	ecfg.OnDispatch = d.metrics.observeDispatch
 	ecfg.FetchPollInterval = opts.PollInterval

@@ -89,5 +89,8 @@ func (dm *daemonMetrics) snapshot() metrics.SnapshotData {
 		return out
 	}
 	out.NoticeQueueDepth = counts[store.NoticeQueued] + counts[store.NoticeSending] + counts[store.NoticeHeld]
+	if out.Exemptions, err = d.store.ExemptionCounts(ctx, d.now()); err != nil {
+		out.Err = err
+	}
 	return out
 }

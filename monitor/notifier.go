@@ -132,7 +132,8 @@ func (n *notifier) send(ctx context.Context, sn store.Notice, decorate func(*ale
 	if n.observe != nil {
 		n.observe(ch.Kind, string(sn.Kind), string(att.Result), att.Duration)
 	}
-	d := engine.Delivery{Channel: ch.Kind, StatusCode: att.StatusCode, BodyExcerpt: att.Response}
+	d := engine.Delivery{Channel: ch.Kind, StatusCode: att.StatusCode, BodyExcerpt: att.Response,
+		Text: rendered.Text, Headers: att.Headers}
 	switch {
 	case err == nil:
 		return att, d, nil

@@ -63,6 +63,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdValidate(e, args[1:])
 	case "notify":
 		return cmdNotify(ctx, e, args[1:])
+	case "exempt":
+		return cmdExempt(ctx, e, args[1:])
+	case "dossier":
+		return cmdDossier(ctx, e, args[1:])
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return exitOK
@@ -85,6 +89,8 @@ commands:
   audit          check the whole inventory once, now, and write a report
   validate       check a configuration file and its inventory
   notify test    send a sample notice through a site's channel
+  exempt         add, list or remove exemptions (豁免), with an audit trail
+  dossier        write a site's record (整改记录) as HTML or PDF
   version        print the version
 
 Run "beianwatch COMMAND --help" for a command's flags.

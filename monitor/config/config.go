@@ -248,6 +248,10 @@ type Checks struct {
 type Retention struct {
 	// History is how long individual check results are kept.
 	History time.Duration `yaml:"history"`
+	// Record is how long the runs that opened, changed or resolved a
+	// violation are kept: they are the evidence of a site's dossier.
+	// Transitions, notices and delivery attempts are never pruned.
+	Record time.Duration `yaml:"record"`
 }
 
 // Default returns the built-in configuration: SQLite under ./data, listening

@@ -146,6 +146,10 @@ func (d *decoder) validate(c *Config) {
 	d.atLeast("checks.per_ip_concurrency", c.Checks.PerIPConcurrency, 1)
 
 	d.positive("retention.history", c.Retention.History)
+	d.positive("retention.record", c.Retention.Record)
+	if c.Retention.Record > 0 && c.Retention.History > 0 && c.Retention.Record < c.Retention.History {
+		d.errf("retention.record", "must be at least retention.history (%s), got %s", c.Retention.History, c.Retention.Record)
+	}
 
 	// Decoding reports problems as it meets them and validation per key;
 	// the reader wants them in file order.

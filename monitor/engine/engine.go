@@ -47,6 +47,9 @@ type Config struct {
 	DispatchEvery    time.Duration // 1m
 	TickEvery        time.Duration // 1m
 	HistoryRetention time.Duration // runs older than this are pruned; 30 days
+	// RecordRetention is how long the runs that changed a violation are
+	// kept (they are part of the site's dossier); 3 years.
+	RecordRetention time.Duration
 	TickLimit        int           // violations per tick transaction; 500
 	// FetchPollInterval is how often idle queues look for new jobs (SQLite
 	// has no LISTEN/NOTIFY); River's default 1s.
@@ -88,6 +91,8 @@ func (c *Config) applyDefaults() {
 	defD(&c.DispatchEvery, time.Minute)
 	defD(&c.TickEvery, time.Minute)
 	defD(&c.HistoryRetention, 30*24*time.Hour)
+	defD(&c.RecordRetention, 3*365*24*time.Hour)
+	c.RecordRetention = max(c.RecordRetention, c.HistoryRetention)
 	defD(&c.HeldMaxAge, 8*24*time.Hour)
 	if c.NotifyBackoff == nil {
 		c.NotifyBackoff = DefaultNotifyBackoff().Delay

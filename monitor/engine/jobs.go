@@ -102,6 +102,11 @@ type Delivery struct {
 	Channel     string // webhook, dingtalk, wecom, feishu, slack
 	StatusCode  int
 	BodyExcerpt string
+	// Text is the notice as sent (the rendered text) and Headers the
+	// signed headers that went with it (notice id, timestamp, signature;
+	// never a secret), kept as proof of what the owner received.
+	Text    string
+	Headers map[string]string
 }
 
 // Inventory lists the sites each check applies to.

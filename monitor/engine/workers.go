@@ -225,7 +225,7 @@ func (w *notifyWorker) Work(ctx context.Context, job *river.Job[NotifyArgs]) err
 	took := time.Since(start)
 	done := e.cfg.Now()
 	att := store.Attempt{NoticeID: id, At: now, Channel: d.Channel, StatusCode: d.StatusCode,
-		Duration: took, BodyExcerpt: d.BodyExcerpt}
+		Duration: took, BodyExcerpt: d.BodyExcerpt, SentText: d.Text, SentHeaders: d.Headers}
 	if derr != nil {
 		att.Error = derr.Error()
 	}
@@ -351,8 +351,13 @@ func (w *tickWorker) Work(ctx context.Context, _ *river.Job[TickArgs]) error {
 	if _, err := e.RescueOrphans(ctx); err != nil {
 		return err
 	}
-	if _, err := e.st.PruneRuns(ctx, now.Add(-e.cfg.HistoryRetention), 0); err != nil {
+	if _, err := e.st.PruneRuns(ctx, now.Add(-e.cfg.HistoryRetention), now.Add(-e.cfg.RecordRetention), 0); err != nil {
 		return err
+	}
+	if n, err := e.st.LogExpiredExemptions(ctx, now); err != nil {
+		return err
+	} else if n > 0 {
+		e.log.Info("exemptions expired; their codes are judged again from the next run", "count", n)
 	}
 	if _, err := e.st.PrunePhoneCache(ctx, now); err != nil {
 		return err

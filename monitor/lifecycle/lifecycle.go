@@ -10,6 +10,7 @@ package lifecycle
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -33,6 +34,10 @@ const (
 	// StatusResolved: passed SuccessThreshold times in a row after being
 	// open or escalated. Kept so the history of the code stays readable.
 	StatusResolved Status = "resolved"
+	// StatusExempted: an operator exempted the code while it was tracked;
+	// the owner was not told. The next failing run after the exemption
+	// ends is judged as if the code had never been tracked.
+	StatusExempted Status = "exempted"
 )
 
 // Active reports whether the violation is one the owner must act on.
@@ -51,7 +56,13 @@ const (
 	// run, because the check no longer applies to the site (filing granted,
 	// site removed from the inventory). Recorded, but owners are not told.
 	KindWithdrawn Kind = "withdrawn"
+	// KindExempted: an exemption closed the violation. Recorded, but the
+	// owner is not told (docs/operations.md, "Exemptions").
+	KindExempted Kind = "exempted"
 )
+
+// Announced reports whether transitions of kind are sent to the owner.
+func (k Kind) Announced() bool { return k != KindWithdrawn && k != KindExempted }
 
 // State is the lifecycle state of one violation (Domain, Code).
 type State struct {
@@ -321,7 +332,7 @@ func pass(now time.Time, cfg Config, s *State) (Transition, bool) {
 		s.Fails, s.Passes = 0, 0
 		s.UpdatedAt = now
 		return Transition{}, false
-	case StatusResolved:
+	case StatusResolved, StatusExempted:
 		s.Fails = 0
 		return Transition{}, false
 	case StatusOpen, StatusEscalated:
@@ -436,6 +447,67 @@ func Withdraw(now time.Time, domain, check, reason string, states []State) (next
 		s.UpdatedAt = now
 	}
 	return next, transitions
+}
+
+// Exempt closes the site's tracked violations that exempt covers, because
+// an operator exempted them. Open and escalated ones yield an Exempted
+// transition (kept as history, not announced) and keep their dates for the
+// record; pending ones are forgotten, so that after the exemption a failing
+// run counts from the start.
+func Exempt(now time.Time, domain, reason string, exempt func(code string) bool, states []State) (next []State, transitions []Transition) {
+	next = cloneStates(states)
+	for i := range next {
+		s := &next[i]
+		if s.Domain != domain || !exempt(s.Code) {
+			continue
+		}
+		switch s.Status {
+		case StatusOpen, StatusEscalated:
+			transitions = append(transitions, Transition{
+				Domain: s.Domain, Code: s.Code, From: s.Status, To: StatusExempted, Kind: KindExempted, At: now,
+				Reason:   reason,
+				Message:  s.Message,
+				Evidence: s.Evidence,
+				OpenedAt: s.OpenedAt,
+				Deadline: s.Deadline,
+			})
+			s.Status = StatusExempted
+		case StatusPending:
+			s.Status = StatusNone
+		default:
+			continue
+		}
+		s.Fails, s.Passes = 0, 0
+		s.UpdatedAt = now
+	}
+	return next, transitions
+}
+
+// WithoutExempt returns r as the lifecycle must see it while exempt says
+// which codes are exempted: their violation findings are left out and the
+// codes listed as unjudged, so that they neither open nor resolve anything.
+// The run itself is recorded unchanged by the caller: an exempted code is
+// still checked and kept in the history.
+func WithoutExempt(r checks.Result, exempt func(code string) bool) checks.Result {
+	if exempt == nil || len(r.Findings) == 0 {
+		return r
+	}
+	kept := make([]checks.Finding, 0, len(r.Findings))
+	unjudged := slices.Clone(r.Unjudged)
+	for _, f := range r.Findings {
+		if f.Severity == checks.Violation && exempt(f.Code) {
+			if !slices.Contains(unjudged, f.Code) {
+				unjudged = append(unjudged, f.Code)
+			}
+			continue
+		}
+		kept = append(kept, f)
+	}
+	if len(kept) == len(r.Findings) {
+		return r
+	}
+	r.Findings, r.Unjudged = kept, unjudged
+	return r
 }
 
 func cloneStates(states []State) []State {

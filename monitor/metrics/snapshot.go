@@ -31,6 +31,9 @@ type SnapshotData struct {
 	// NoticeQueueDepth counts notices waiting for delivery (queued,
 	// sending, and held by the storm guard).
 	NoticeQueueDepth int
+	// Exemptions counts the exemptions in force, by check; every check is
+	// exported, at 0 when it has none.
+	Exemptions map[string]int
 }
 
 // Violation is one active violation.
@@ -57,6 +60,8 @@ var (
 		"Unix time by which an active violation must be put right.", []string{"site", "code", "state"}, nil)
 	descQueue = prometheus.NewDesc(Namespace+"_notice_queue_depth",
 		"Notices waiting for delivery: queued, being sent, or held by the storm guard.", nil, nil)
+	descExemptions = prometheus.NewDesc(Namespace+"_exemptions",
+		"Exemptions in force (a site's code or whole check that opens no violation until the exemption ends), by check.", []string{"check"}, nil)
 )
 
 // stateCollector exports SnapshotData at scrape time. Building these series
@@ -67,7 +72,7 @@ type stateCollector struct{ m *Metrics }
 // The rejections counter is collected here, after the snapshot, so that a
 // scrape already counts the bad entries of its own snapshot.
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSnapshotOK, descSites, descViolations, descSiteOpen, descOpened, descDeadline, descQueue} {
+	for _, d := range []*prometheus.Desc{descSnapshotOK, descSites, descViolations, descSiteOpen, descOpened, descDeadline, descQueue, descExemptions} {
 		ch <- d
 	}
 	c.m.rejections.Describe(ch)
@@ -90,6 +95,9 @@ func (c *stateCollector) collectState(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descSnapshotOK, prometheus.GaugeValue, 1)
 	ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(max(data.NoticeQueueDepth, 0)))
+	for _, check := range checks.AllChecks {
+		ch <- prometheus.MustNewConstMetric(descExemptions, prometheus.GaugeValue, float64(max(data.Exemptions[check], 0)), check)
+	}
 
 	statuses := make(map[string]int, len(checks.Statuses))
 	for _, st := range checks.Statuses {

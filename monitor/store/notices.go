@@ -77,6 +77,10 @@ type Attempt struct {
 	Duration    time.Duration `json:"duration"`
 	BodyExcerpt string        `json:"body_excerpt,omitempty"`
 	Error       string        `json:"error,omitempty"`
+	// SentText is the notice's text as this attempt sent it, and
+	// SentHeaders its signed headers (never a secret).
+	SentText    string            `json:"sent_text,omitempty"`
+	SentHeaders map[string]string `json:"sent_headers,omitempty"`
 }
 
 // maxExcerpt bounds stored response bodies and errors: enough to show why
@@ -254,9 +258,18 @@ func (s *Store) FinishAttempt(ctx context.Context, a Attempt, state NoticeState,
 	}
 	a.BodyExcerpt, a.Error = excerpt(a.BodyExcerpt), excerpt(a.Error)
 	return s.InTx(ctx, func(tx *sql.Tx) error {
+		headers := ""
+		if len(a.SentHeaders) > 0 {
+			b, err := json.Marshal(a.SentHeaders)
+			if err != nil {
+				return fmt.Errorf("encode the headers of notice %s: %w", a.NoticeID, err)
+			}
+			headers = string(b)
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO notice_attempts
-			(notice_id, at, channel, status_code, duration_ms, body_excerpt, error) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			a.NoticeID, a.At.UnixMicro(), a.Channel, a.StatusCode, a.Duration.Milliseconds(), a.BodyExcerpt, a.Error); err != nil {
+			(notice_id, at, channel, status_code, duration_ms, body_excerpt, error, sent_text, sent_headers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			a.NoticeID, a.At.UnixMicro(), a.Channel, a.StatusCode, a.Duration.Milliseconds(), a.BodyExcerpt, a.Error,
+			a.SentText, headers); err != nil {
 			return fmt.Errorf("record delivery attempt of notice %s: %w", a.NoticeID, err)
 		}
 		var delivered, next any
@@ -280,7 +293,7 @@ func (s *Store) FinishAttempt(ctx context.Context, a Attempt, state NoticeState,
 
 // Attempts lists the delivery attempts of a notice, oldest first.
 func (s *Store) Attempts(ctx context.Context, noticeID string) ([]Attempt, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT notice_id, at, channel, status_code, duration_ms, body_excerpt, error
+	rows, err := s.db.QueryContext(ctx, `SELECT notice_id, at, channel, status_code, duration_ms, body_excerpt, error, sent_text, sent_headers
 		FROM notice_attempts WHERE notice_id = ? ORDER BY at, id`, noticeID)
 	if err != nil {
 		return nil, fmt.Errorf("list attempts of notice %s: %w", noticeID, err)
@@ -290,8 +303,14 @@ func (s *Store) Attempts(ctx context.Context, noticeID string) ([]Attempt, error
 	for rows.Next() {
 		var a Attempt
 		var at, ms int64
-		if err := rows.Scan(&a.NoticeID, &at, &a.Channel, &a.StatusCode, &ms, &a.BodyExcerpt, &a.Error); err != nil {
+		var headers string
+		if err := rows.Scan(&a.NoticeID, &at, &a.Channel, &a.StatusCode, &ms, &a.BodyExcerpt, &a.Error, &a.SentText, &headers); err != nil {
 			return nil, fmt.Errorf("list attempts of notice %s: %w", noticeID, err)
+		}
+		if headers != "" {
+			if err := json.Unmarshal([]byte(headers), &a.SentHeaders); err != nil {
+				return nil, fmt.Errorf("decode the headers of an attempt of notice %s: %w", noticeID, err)
+			}
 		}
 		a.At, a.Duration = time.UnixMicro(at).UTC(), time.Duration(ms)*time.Millisecond
 		out = append(out, a)

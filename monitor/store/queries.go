@@ -168,15 +168,19 @@ func (s *Store) Transitions(ctx context.Context, domain string, limit int) ([]St
 	return out, rows.Err()
 }
 
-// PruneRuns deletes history runs older than before, in chunks of chunk
-// rows (default 5000), each its own short statement so checks are never
-// blocked for long. It returns how many rows went.
-func (s *Store) PruneRuns(ctx context.Context, before time.Time, chunk int) (int64, error) {
+// PruneRuns deletes history runs older than before, except the runs that
+// are part of a site's record (they changed a violation: marked when
+// recorded), which go only when older than recordBefore. It works in
+// chunks of chunk rows (default 5000), each its own short statement so
+// checks are never blocked for long, and returns how many rows went.
+// Transitions, notices and their attempts are never pruned.
+func (s *Store) PruneRuns(ctx context.Context, before, recordBefore time.Time, chunk int) (int64, error) {
 	chunk = limitOr(chunk, 5000)
 	var total int64
 	for {
 		res, err := s.db.ExecContext(ctx, `DELETE FROM runs WHERE id IN
-			(SELECT id FROM runs WHERE checked_at < ? LIMIT ?)`, before.UnixMicro(), chunk)
+			(SELECT id FROM runs WHERE checked_at < ? AND (record = 0 OR checked_at < ?) LIMIT ?)`,
+			before.UnixMicro(), recordBefore.UnixMicro(), chunk)
 		if err != nil {
 			return total, fmt.Errorf("prune run history: %w", err)
 		}
@@ -291,4 +295,37 @@ func (s *Store) RecomputeDue(ctx context.Context, cfg lifecycle.Config) error {
 		return fmt.Errorf("recompute due times: %w", err)
 	}
 	return nil
+}
+
+// SiteTransitions lists domain's transitions with from <= at < to (a zero
+// bound is open), oldest first: the site's record.
+func (s *Store) SiteTransitions(ctx context.Context, domain string, from, to time.Time) ([]StoredTransition, error) {
+	hi := int64(1<<63 - 1)
+	if !to.IsZero() {
+		hi = to.UnixMicro()
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT id, domain, code, from_state, to_state, kind, at, reason, message, evidence, opened_at, deadline, ops, COALESCE(notice_id, '')
+		FROM transitions WHERE domain = ? AND at >= ? AND at < ? ORDER BY at, id`, domain, from.UnixMicro(), hi)
+	if err != nil {
+		return nil, fmt.Errorf("list transitions of %s: %w", domain, err)
+	}
+	defer rows.Close()
+	var out []StoredTransition
+	for rows.Next() {
+		var t StoredTransition
+		var fromSt, toSt, kind string
+		var at int64
+		var opened, deadline sql.NullInt64
+		var ops int
+		if err := rows.Scan(&t.ID, &t.Domain, &t.Code, &fromSt, &toSt, &kind, &at, &t.Reason, &t.Message, &t.Evidence,
+			&opened, &deadline, &ops, &t.NoticeID); err != nil {
+			return nil, fmt.Errorf("list transitions of %s: %w", domain, err)
+		}
+		t.From, t.To, t.Kind = lifecycle.Status(fromSt), lifecycle.Status(toSt), lifecycle.Kind(kind)
+		t.At = time.UnixMicro(at).UTC()
+		t.OpenedAt, t.Deadline = fromMicros(opened), fromMicros(deadline)
+		t.Ops = ops != 0
+		out = append(out, t)
+	}
+	return out, rows.Err()
 }

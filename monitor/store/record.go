@@ -100,13 +100,24 @@ func (s *Store) RecordResults(ctx context.Context, tx *sql.Tx, b Batch) (Recorde
 	}
 	defer upsert.Close()
 	hist, err := tx.PrepareContext(ctx, `INSERT INTO runs
-		(domain, check_name, outcome, reason, findings, duration_ms, checked_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+		(domain, check_name, outcome, reason, findings, duration_ms, checked_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`)
 	if err != nil {
 		return out, fmt.Errorf("record results: prepare: %w", err)
 	}
 	defer hist.Close()
 
+	exemptions, err := activeExemptionsTx(ctx, tx, b.Now)
+	if err != nil {
+		return out, fmt.Errorf("record results: %w", err)
+	}
+	markRecord, err := tx.PrepareContext(ctx, `UPDATE runs SET record = 1 WHERE id = ?`)
+	if err != nil {
+		return out, fmt.Errorf("record results: prepare: %w", err)
+	}
+	defer markRecord.Close()
+
 	for _, d := range domains {
+		runIDs := make([]int64, 0, len(byDomain[d]))
 		for _, r := range byDomain[d] {
 			findings := r.Result.Findings
 			if findings == nil {
@@ -129,10 +140,12 @@ func (s *Store) RecordResults(ctx context.Context, tx *sql.Tx, b Batch) (Recorde
 				string(fj), string(dj), r.Result.DurationMS, at); err != nil {
 				return out, fmt.Errorf("record %s result of %s: %w", r.Result.Check, d, err)
 			}
-			if _, err := hist.ExecContext(ctx, d, r.Result.Check, string(r.Result.Outcome), r.Result.Reason,
-				string(fj), r.Result.DurationMS, at); err != nil {
+			var runID int64
+			if err := hist.QueryRowContext(ctx, d, r.Result.Check, string(r.Result.Outcome), r.Result.Reason,
+				string(fj), r.Result.DurationMS, at).Scan(&runID); err != nil {
 				return out, fmt.Errorf("record %s run of %s: %w", r.Result.Check, d, err)
 			}
+			runIDs = append(runIDs, runID)
 		}
 
 		before, err := loadStates(ctx, tx, d)
@@ -141,10 +154,19 @@ func (s *Store) RecordResults(ctx context.Context, tx *sql.Tx, b Batch) (Recorde
 		}
 		states := before
 		var trs []lifecycle.Transition
-		for _, r := range byDomain[d] {
+		for i, r := range byDomain[d] {
 			var t []lifecycle.Transition
-			states, t = lifecycle.Apply(r.At, b.Lifecycle, d, states, r.Result)
+			res := lifecycle.WithoutExempt(r.Result, exemptions.covers(d, r.At))
+			prev := states
+			states, t = lifecycle.Apply(r.At, b.Lifecycle, d, states, res)
 			trs = append(trs, t...)
+			if len(t) > 0 || statusChanged(prev, states) {
+				// The run that changed a violation is part of the
+				// site's record (retention.record, not .history).
+				if _, err := markRecord.ExecContext(ctx, runIDs[i]); err != nil {
+					return out, fmt.Errorf("mark %s run of %s as record: %w", r.Result.Check, d, err)
+				}
+			}
 		}
 		if err := saveStates(ctx, tx, b.Lifecycle, before, states); err != nil {
 			return out, err
@@ -166,6 +188,25 @@ func (s *Store) RecordResults(ctx context.Context, tx *sql.Tx, b Batch) (Recorde
 		out.Notices = append(out.Notices, ns...)
 	}
 	return out, nil
+}
+
+// statusChanged reports whether a status differs between before and after
+// (a code became pending, opened, resolved or was forgotten).
+func statusChanged(before, after []lifecycle.State) bool {
+	was := make(map[string]lifecycle.Status, len(before))
+	for _, s := range before {
+		was[s.Code] = s.Status
+	}
+	for _, s := range after {
+		st, ok := was[s.Code]
+		if !ok {
+			st = lifecycle.StatusNone
+		}
+		if st != s.Status {
+			return true
+		}
+	}
+	return false
 }
 
 func rejectResult(r SiteResult) string {
@@ -255,7 +296,7 @@ func (s *Store) recordTransitions(ctx context.Context, tx *sql.Tx, now time.Time
 	}
 	var owner, ops []lifecycle.Transition
 	for _, t := range trs {
-		if t.Kind == lifecycle.KindWithdrawn {
+		if !t.Kind.Announced() {
 			continue
 		}
 		owner = append(owner, t)
@@ -294,7 +335,7 @@ func (s *Store) recordTransitions(ctx context.Context, tx *sql.Tx, now time.Time
 	}
 	for _, t := range trs {
 		var nid any
-		if ownerID != "" && t.Kind != lifecycle.KindWithdrawn {
+		if ownerID != "" && t.Kind.Announced() {
 			nid = ownerID
 		}
 		ops := 0

@@ -201,9 +201,12 @@ func loadMigrations(fsys fs.FS) ([]migration, error) {
 		ms = append(ms, migration{version: v, name: m[2], sql: string(body)})
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	// Versions are numbered by whoever adds a migration, on branches
+	// merged in any order: a version may be missing from a build (it is
+	// applied when it arrives) but never used twice.
 	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %04d_%s: versions must run 1, 2, 3... without gaps or duplicates", m.version, m.name)
+		if m.version < 1 || i > 0 && m.version == ms[i-1].version {
+			return nil, fmt.Errorf("migration %04d_%s: versions must be positive and unique", m.version, m.name)
 		}
 	}
 	return ms, nil
@@ -219,14 +222,36 @@ func (s *Store) applyMigrations(ctx context.Context, ms []migration) error {
 		applied_at INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
-	var current int
-	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+	applied := map[int]bool{}
+	rows, err := s.db.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
-	if current > len(ms) {
-		return fmt.Errorf("database schema version %d is newer than this program knows (%d): refusing to run an older binary on it", current, len(ms))
+	current := 0
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		applied[v] = true
+		current = max(current, v)
 	}
-	for _, m := range ms[current:] {
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	known := 0
+	if len(ms) > 0 {
+		known = ms[len(ms)-1].version
+	}
+	if current > known {
+		return fmt.Errorf("database schema version %d is newer than this program knows (%d): refusing to run an older binary on it", current, known)
+	}
+	for _, m := range ms {
+		if applied[m.version] {
+			continue
+		}
 		err := s.InTx(ctx, func(tx *sql.Tx) error {
 			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 				return err
