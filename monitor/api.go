@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/beianwatch/beianwatch/checks"
 	"github.com/beianwatch/beianwatch/monitor/config"
+	"github.com/beianwatch/beianwatch/monitor/dossier"
 	"github.com/beianwatch/beianwatch/monitor/inventory"
 	"github.com/beianwatch/beianwatch/monitor/lifecycle"
 	"github.com/beianwatch/beianwatch/monitor/store"
@@ -48,6 +48,9 @@ func (d *Daemon) Handler() http.Handler {
 	api.HandleFunc("POST /api/v1/exemptions", d.apiAddExemption)
 	api.HandleFunc("DELETE /api/v1/exemptions/{id}", d.apiRemoveExemption)
 	mux.Handle("/api/", d.authorize(api))
+	// The console: off (404) unless the API token is set.
+	mux.Handle("/ui/", d.console.Handler())
+	mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
 	return mux
 }
 
@@ -478,16 +481,11 @@ func ExemptCodes(r checks.Result, es []store.Exemption, now time.Time) []string 
 	return out
 }
 
-// urlPassword is the password part of a URL's user info ("//user:pass@").
-var urlPassword = regexp.MustCompile(`(//[^/?#@\s:]*):[^/?#@\s]*@`)
-
 // apiText is free text as the API shows it. The text comes from places
 // we do not control (inventory cells, crawled pages, receivers' replies,
 // a vendor's error), so mobile numbers are masked here whatever the
 // producer did, and a URL's password is hidden.
-func apiText(s string) string {
-	return urlPassword.ReplaceAllString(checks.MaskMobilesIn(s), "${1}:xxxxx@")
-}
+func apiText(s string) string { return dossier.Mask(s) }
 
 func apiResult(r checks.Result) checks.Result { return r.MapText(apiText) }
 

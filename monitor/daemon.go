@@ -18,6 +18,7 @@ import (
 	"github.com/beianwatch/beianwatch/alerts"
 	"github.com/beianwatch/beianwatch/checks"
 	"github.com/beianwatch/beianwatch/monitor/config"
+	"github.com/beianwatch/beianwatch/monitor/console"
 	"github.com/beianwatch/beianwatch/monitor/engine"
 	"github.com/beianwatch/beianwatch/monitor/inventory"
 	"github.com/beianwatch/beianwatch/monitor/lifecycle"
@@ -41,6 +42,11 @@ type Options struct {
 	// PollInterval is how often idle job queues look for work (SQLite has
 	// no LISTEN/NOTIFY); default River's 1s. Tests shorten it.
 	PollInterval time.Duration
+	// SessionTTL is how long a console sign-in lasts; default 12h.
+	SessionTTL time.Duration
+	// Screenshots, when set, shows rendered-footer screenshots on the
+	// console's site pages.
+	Screenshots console.Screenshots
 }
 
 // Daemon is `beianwatch run`.
@@ -57,6 +63,7 @@ type Daemon struct {
 	registry *prometheus.Registry
 	metrics  *daemonMetrics
 	apiToken string
+	console  *console.Console
 
 	ready     atomic.Bool
 	reloadMu  sync.Mutex
@@ -157,6 +164,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 		return nil, err
 	}
 	d.engine = eng
+	if d.console, err = d.newConsole(opts.Screenshots); err != nil {
+		st.Close()
+		return nil, err
+	}
 	return d, nil
 }
 

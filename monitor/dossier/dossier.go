@@ -7,7 +7,7 @@
 // Encode: Go's encoding/json with the struct field order below, no
 // indentation, no HTML escaping and no trailing newline. Every time in it
 // is a string in Asia/Shanghai. The HTML carries those exact bytes,
-// base64-encoded, in the element with id "dossier-data", so anyone can
+// base64url-encoded without padding (RFC 4648 §5), in the element with id "dossier-data", so anyone can
 // decode them and recompute the hash printed in the footer; the time the
 // document was generated is outside the data, so the same record always
 // has the same hash.
@@ -69,9 +69,22 @@ type Violation struct {
 	Message  string  `json:"message,omitempty"`
 	Evidence string  `json:"evidence,omitempty"`
 	Events   []Event `json:"events"`
+	// FirstSeen is the first failing run of the episode (the opening
+	// needs failure_threshold of them), and Runs the runs that changed
+	// it: kept for retention.record however old.
+	FirstSeen string `json:"first_seen,omitempty"`
+	Runs      []Run  `json:"runs"`
 	// Outcome is the last status in the period: open, escalated,
 	// resolved, exempted (or withdrawn).
 	Outcome string `json:"outcome"`
+}
+
+// Run is one check run that changed a violation.
+type Run struct {
+	At       string `json:"at"`
+	Check    string `json:"check"`
+	Outcome  string `json:"outcome"`
+	Evidence string `json:"evidence,omitempty"` // of this code, when it failed
 }
 
 // Event is one transition of a violation.
@@ -156,11 +169,16 @@ func Mask(s string) string {
 // Source is what the dossier reads from the store.
 type Source interface {
 	SiteTransitions(ctx context.Context, domain string, from, to time.Time) ([]store.StoredTransition, error)
+	RecordRuns(ctx context.Context, domain string, from, to time.Time) ([]store.SiteResult, error)
 	Notices(ctx context.Context, f store.NoticeFilter) ([]store.Notice, error)
 	Attempts(ctx context.Context, noticeID string) ([]store.Attempt, error)
 	Exemptions(ctx context.Context, f store.ExemptionFilter) ([]store.Exemption, error)
 	AuditTrail(ctx context.Context, domain string, limit int) ([]store.AuditEntry, error)
 }
+
+// runLookback is how far before the period the runs that led to its first
+// openings are looked for.
+const runLookback = 30 * 24 * time.Hour
 
 // maxNotices bounds one dossier; a site with more notices than this in the
 // period needs a shorter period.
@@ -177,20 +195,55 @@ func Build(ctx context.Context, src Source, site Site, from, to time.Time) (*Dat
 	if err != nil {
 		return nil, err
 	}
-	current := map[string]int{} // code -> index of its latest episode
+	// The runs before an opening count towards it: look back far enough
+	// for the failures that opened the first episode of the period.
+	runs, err := src.RecordRuns(ctx, site.Domain, from.Add(-runLookback), to)
+	if err != nil {
+		return nil, err
+	}
+	current := map[string]int{}  // code -> index of its latest episode
+	start := map[int]time.Time{} // episode -> where its runs begin
+	end := map[int]time.Time{}   // episode -> its last transition
+	prevEnd := map[string]time.Time{}
 	for _, t := range trs {
 		i, ok := current[t.Code]
 		if !ok || t.Kind == lifecycle.KindOpened {
+			if ok {
+				prevEnd[t.Code] = end[i]
+			}
 			d.Violations = append(d.Violations, Violation{Code: t.Code, OpenedAt: at(t.OpenedAt), Deadline: at(t.Deadline),
-				Message: Mask(t.Message), Evidence: Mask(t.Evidence), Events: []Event{}})
+				Message: Mask(t.Message), Evidence: Mask(t.Evidence), Events: []Event{}, Runs: []Run{}})
 			i = len(d.Violations) - 1
 			current[t.Code] = i
+			start[i] = prevEnd[t.Code]
 		}
+		end[i] = t.At
 		v := &d.Violations[i]
 		v.Events = append(v.Events, Event{At: at(t.At), Kind: string(t.Kind), Reason: Mask(t.Reason), NoticeID: t.NoticeID})
 		v.Outcome = string(t.To)
 		if t.Kind == lifecycle.KindWithdrawn {
 			v.Outcome = string(lifecycle.KindWithdrawn)
+		}
+	}
+
+	for i := range d.Violations {
+		v := &d.Violations[i]
+		check := lifecycle.CheckOf(v.Code)
+		for _, r := range runs {
+			if r.Result.Check != check || !r.At.After(start[i]) || r.At.After(end[i]) {
+				continue
+			}
+			dr := Run{At: at(r.At), Check: check, Outcome: string(r.Result.Outcome)}
+			for _, f := range r.Result.Findings {
+				if f.Code == v.Code {
+					dr.Evidence = Mask(f.Evidence)
+					if v.FirstSeen == "" {
+						v.FirstSeen = dr.At
+					}
+					break
+				}
+			}
+			v.Runs = append(v.Runs, dr)
 		}
 	}
 

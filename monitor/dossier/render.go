@@ -38,14 +38,14 @@ func HTML(d *Data, generated time.Time) ([]byte, error) {
 	}
 	var b bytes.Buffer
 	if err := tmpl.Execute(&b, map[string]any{
-		"Data": d, "Hash": hash, "Generated": at(generated), "Embedded": base64.StdEncoding.EncodeToString(raw),
+		"Data": d, "Hash": hash, "Generated": at(generated), "Embedded": base64.RawURLEncoding.EncodeToString(raw),
 	}); err != nil {
 		return nil, fmt.Errorf("render the dossier of %s: %w", d.Site.Domain, err)
 	}
 	return b.Bytes(), nil
 }
 
-var embedded = regexp.MustCompile(`<div id="dossier-data" hidden>([A-Za-z0-9+/=]*)</div>`)
+var embedded = regexp.MustCompile(`<div id="dossier-data" hidden>([A-Za-z0-9_-]*)</div>`)
 
 // Verify recomputes the hash of an HTML dossier from its embedded data and
 // returns it with the hash its footer states; they are equal for an
@@ -55,7 +55,7 @@ func Verify(html []byte) (computed, stated string, err error) {
 	if m == nil {
 		return "", "", errors.New("no embedded dossier data (element id dossier-data)")
 	}
-	raw, err := base64.StdEncoding.DecodeString(string(m[1]))
+	raw, err := base64.RawURLEncoding.DecodeString(string(m[1]))
 	if err != nil {
 		return "", "", fmt.Errorf("decode the embedded dossier data: %w", err)
 	}

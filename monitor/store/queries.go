@@ -329,3 +329,36 @@ func (s *Store) SiteTransitions(ctx context.Context, domain string, from, to tim
 	}
 	return out, rows.Err()
 }
+
+// RecordRuns lists domain's runs that changed a violation (kept for
+// retention.record), with from <= checked_at < to (a zero bound is open),
+// oldest first.
+func (s *Store) RecordRuns(ctx context.Context, domain string, from, to time.Time) ([]SiteResult, error) {
+	hi := int64(1<<63 - 1)
+	if !to.IsZero() {
+		hi = to.UnixMicro()
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT domain, check_name, outcome, reason, findings, duration_ms, checked_at
+		FROM runs WHERE domain = ? AND record = 1 AND checked_at >= ? AND checked_at < ? ORDER BY checked_at, id`,
+		domain, from.UnixMicro(), hi)
+	if err != nil {
+		return nil, fmt.Errorf("list the record runs of %s: %w", domain, err)
+	}
+	defer rows.Close()
+	var out []SiteResult
+	for rows.Next() {
+		var r SiteResult
+		var outcome, findings string
+		var at int64
+		if err := rows.Scan(&r.Domain, &r.Result.Check, &outcome, &r.Result.Reason, &findings, &r.Result.DurationMS, &at); err != nil {
+			return nil, fmt.Errorf("list the record runs of %s: %w", domain, err)
+		}
+		r.Result.Outcome = checks.Outcome(outcome)
+		r.At = time.UnixMicro(at).UTC()
+		if err := json.Unmarshal([]byte(findings), &r.Result.Findings); err != nil {
+			return nil, fmt.Errorf("decode findings of %s run: %w", domain, err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
