@@ -178,6 +178,11 @@ func (c *Console) Handler() http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		// ?lang= chooses the language for the pages that follow.
+		if q := r.URL.Query().Get("lang"); q == "en" || q == "zh" {
+			http.SetCookie(w, &http.Cookie{Name: langCookie, Value: q, Path: "/ui/", MaxAge: 365 * 24 * 3600,
+				HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+		}
 		mux.ServeHTTP(w, r)
 	})
 }
@@ -319,10 +324,6 @@ func language(r *http.Request) string {
 // render executes page with data; s is the session (nil on the login page).
 func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, page string, data map[string]any, s *session) {
 	lang := language(r)
-	if q := r.URL.Query().Get("lang"); q == lang {
-		http.SetCookie(w, &http.Cookie{Name: langCookie, Value: lang, Path: "/ui/", MaxAge: 365 * 24 * 3600,
-			HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
-	}
 	data["Lang"] = lang
 	data["Path"] = r.URL.Path
 	if s != nil {
