@@ -150,6 +150,7 @@ var funcs = template.FuncMap{
 		}
 	},
 	"mask": dossier.Mask,
+	"inc":  func(i int) int { return i + 1 },
 	"join": strings.Join,
 	"lower": strings.ToLower,
 }
