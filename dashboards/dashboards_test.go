@@ -531,3 +531,47 @@ func TestPromtoolRules(t *testing.T) {
 		})
 	}
 }
+
+// TestSiteDashboardLinksToTheConsole: people follow the site dashboard's
+// links in a browser, where the token-protected API only answers 401; the
+// links go to the console's site page and dossier instead.
+func TestSiteDashboardLinksToTheConsole(t *testing.T) {
+	b, err := os.ReadFile("beianwatch-site.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw any
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatal(err)
+	}
+	var urls []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				if s, ok := x.(string); ok && k == "url" {
+					urls = append(urls, s)
+				}
+				walk(x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		}
+	}
+	walk(raw)
+	console := 0
+	for _, u := range urls {
+		if strings.Contains(u, "/api/") {
+			t.Errorf("link %q goes to the API", u)
+		}
+		if strings.HasPrefix(u, "${beianwatch_url}/ui/sites/${site}") {
+			console++
+		}
+	}
+	if console < 2 {
+		t.Errorf("links %q: want the dashboard and the panel to link to the console's site page", urls)
+	}
+}

@@ -385,7 +385,7 @@ func vars(site string) map[string]string {
 	return map[string]string{
 		"instance":        ".*",
 		"site":            site,
-		"api_url":         "http://127.0.0.1:9470",
+		"beianwatch_url":  "http://127.0.0.1:9470",
 		"__rate_interval": "10s",
 		"__interval":      "5s",
 		"__range":         "2m",

@@ -43,7 +43,7 @@ func TestExemptionThroughTheAPI(t *testing.T) {
 	h.waitFor("the opened notice", func() bool { return len(h.received("/owner/"+site)) == 1 })
 
 	for _, bad := range []string{
-		`{"site": "broken.example.cn", "code": "footer_link_obsolete", "until": "2027-01-31", "by": "op"}`,              // no reason
+		`{"site": "broken.example.cn", "code": "footer_link_obsolete", "until": "2027-01-31", "by": "op"}`,               // no reason
 		`{"site": "other.example.cn", "code": "footer_link_obsolete", "until": "2027-01-31", "reason": "r", "by": "op"}`, // not watched
 		`{"site": "broken.example.cn", "code": "footer_link_obsolete", "until": "31/01/2027", "reason": "r", "by": "op"}`,
 		`{"site": "broken.example.cn", "code": "footer_link_obsolete", "until": "2020-01-31", "reason": "r", "by": "op"}`,

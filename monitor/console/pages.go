@@ -25,12 +25,12 @@ type violationRow struct {
 }
 
 type checkCount struct {
-	Check                                         string
+	Check                                        string
 	Pass, Fail, Inconclusive, NotApplicable, Sum int
 }
 
 type codeCount struct {
-	Code                                      string
+	Code                                       string
 	Pending, Open, Escalated, Resolved, Exempt int
 }
 

@@ -50,7 +50,7 @@ type Config struct {
 	// RecordRetention is how long the runs that changed a violation are
 	// kept (they are part of the site's dossier); 3 years.
 	RecordRetention time.Duration
-	TickLimit        int           // violations per tick transaction; 500
+	TickLimit       int // violations per tick transaction; 500
 	// FetchPollInterval is how often idle queues look for new jobs (SQLite
 	// has no LISTEN/NOTIFY); River's default 1s.
 	FetchPollInterval time.Duration
