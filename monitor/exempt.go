@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -140,4 +142,30 @@ func OpenExemptions(ctx context.Context, cfg *config.Config, logger *slog.Logger
 	}
 	x := &Exemptions{st: st, lifecycle: lifecycleConfig(cfg), loc: cfg.Notices.Location, now: now, known: known}
 	return x, st.Close, nil
+}
+
+// ActiveExemptions reads the exemptions in force now from cfg's store, by
+// domain, for reports made outside the daemon (`beianwatch audit`). A store
+// that does not exist yet has none, and is not created.
+func ActiveExemptions(ctx context.Context, cfg *config.Config, logger *slog.Logger, now time.Time) (map[string][]store.Exemption, error) {
+	if cfg.Storage.Path == "" {
+		return nil, nil
+	}
+	if _, err := os.Stat(cfg.Storage.Path); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	st, err := store.Open(ctx, cfg.Storage.Path, store.WithLogger(logger))
+	if err != nil {
+		return nil, fmt.Errorf("opening the store to read exemptions: %w", err)
+	}
+	defer st.Close()
+	es, err := st.Exemptions(ctx, store.ExemptionFilter{Active: now})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]store.Exemption{}
+	for _, e := range es {
+		out[e.Domain] = append(out[e.Domain], e)
+	}
+	return out, nil
 }

@@ -141,6 +141,13 @@ func cmdAudit(ctx context.Context, e *env, args []string) int {
 		rec = startRecorder(ctx, r, cfg.Checks.BatchSize)
 	}
 
+	// Exemptions in force are marked in the report (the findings are
+	// reported all the same).
+	exempt, err := monitor.ActiveExemptions(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now())
+	if err != nil {
+		return fail(err)
+	}
+
 	sites := make([]*checks.Site, len(inv.Sites))
 	entities := make(map[string]string, len(inv.Sites))
 	for i, s := range inv.Sites {
@@ -166,6 +173,9 @@ func cmdAudit(ctx context.Context, e *env, args []string) int {
 	defer stopRun(nil)
 	_, runErr := runner.Run(runCtx, sites, names, func(o monitor.SiteOutcome) {
 		sr := audit.SiteReport{Domain: o.Site.Domain, Status: o.Site.Status, Entity: o.Site.Entity, Results: o.Results}
+		for _, r := range o.Results {
+			sr.Exempt = append(sr.Exempt, monitor.ExemptCodes(r, exempt[o.Site.Domain], start)...)
+		}
 		if o.Site.ICP != nil {
 			sr.ICP = o.Site.ICP.String()
 		}

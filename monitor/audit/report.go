@@ -29,6 +29,9 @@ type SiteReport struct {
 	Status  checks.Status   `json:"status"`
 	Entity  string          `json:"entity,omitempty"`
 	Results []checks.Result `json:"results"`
+	// Exempt lists the finding codes an exemption in force covers
+	// (docs/operations.md, "Exemptions"): still reported, not acted on.
+	Exempt []string `json:"exempt,omitempty"`
 }
 
 // Verdict is the site's overall outcome: fail when any check failed, else

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -442,5 +443,24 @@ func TestSpoolAbortAndShortRead(t *testing.T) {
 	}
 	if err := WriteJSON(io.Discard, r); err == nil || !strings.Contains(err.Error(), "audit spool") {
 		t.Fatalf("WriteJSON over a truncated spool: %v, want a spool error", err)
+	}
+}
+
+// TestExemptFindingsAreMarked: a finding an exemption covers is still
+// reported, marked exempt in the JSON and the HTML.
+func TestExemptFindingsAreMarked(t *testing.T) {
+	sites := fixtureSites()
+	sites[1].Exempt = []string{"footer_link_obsolete"}
+	r := buildFrom(t, len(sites), []string{"footer", "shell", "dns"}, sites, t0.Add(time.Second), false)
+	js := jsonOf(t, r)
+	if !regexp.MustCompile(`"exempt": \[\s*"footer_link_obsolete"\s*\]`).MatchString(js) || !strings.Contains(js, "linked to a dead host") {
+		t.Errorf("JSON does not mark the exempted finding: %s", js)
+	}
+	var b bytes.Buffer
+	if err := WriteHTML(&b, r, HTMLOptions{Lang: "zh"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(b.String(), `<span class="badge exempt">已豁免</span>`); n != 1 {
+		t.Errorf("HTML marks %d findings exempt, want 1 (obsolete.example.cn only)", n)
 	}
 }
