@@ -407,3 +407,90 @@ func TestApplyUnjudgedCodesNeitherPassNorFail(t *testing.T) {
 		})
 	}
 }
+
+func TestExempt(t *testing.T) {
+	only := func(code string) func(string) bool { return func(c string) bool { return c == code } }
+	states := []State{
+		{Domain: site, Code: "footer_link_missing", Status: StatusOpen, Fails: 3, OpenedAt: t0, Deadline: t0.Add(240 * time.Hour)},
+		{Domain: site, Code: "footer_psb_missing", Status: StatusOpen, Fails: 2, OpenedAt: t0},
+		{Domain: site, Code: "contact_vacant", Status: StatusPending, Fails: 1},
+		{Domain: "other.cn", Code: "footer_link_missing", Status: StatusOpen, Fails: 2},
+	}
+	for _, tt := range []struct {
+		name   string
+		exempt func(string) bool
+		want   map[string]Status // by code, for site
+		trs    int
+	}{
+		{"one code", only("footer_link_missing"), map[string]Status{"footer_link_missing": StatusExempted, "footer_psb_missing": StatusOpen, "contact_vacant": StatusPending}, 1},
+		{"a pending code is forgotten", only("contact_vacant"), map[string]Status{"footer_link_missing": StatusOpen, "contact_vacant": StatusNone}, 0},
+		{"a whole check", func(c string) bool { return CheckOf(c) == "footer" }, map[string]Status{"footer_link_missing": StatusExempted, "footer_psb_missing": StatusExempted}, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			next, trs := Exempt(t0.Add(time.Hour), site, "exemption #1", tt.exempt, states)
+			if len(trs) != tt.trs {
+				t.Errorf("transitions %+v, want %d", trs, tt.trs)
+			}
+			for _, tr := range trs {
+				if tr.Kind != KindExempted || tr.To != StatusExempted || tr.Kind.Announced() || tr.Reason != "exemption #1" {
+					t.Errorf("transition %+v", tr)
+				}
+			}
+			for _, s := range next {
+				if s.Domain != site {
+					if s.Status != StatusOpen {
+						t.Errorf("another site's violation became %s", s.Status)
+					}
+					continue
+				}
+				if w, ok := tt.want[s.Code]; ok && s.Status != w {
+					t.Errorf("%s: %s, want %s", s.Code, s.Status, w)
+				}
+				if s.Status == StatusExempted && (s.Fails != 0 || s.OpenedAt.IsZero()) {
+					t.Errorf("%s: exempted state %+v must reset the counts and keep its dates", s.Code, s)
+				}
+			}
+			if states[0].Status != StatusOpen {
+				t.Fatal("Exempt changed its input")
+			}
+		})
+	}
+	// An exempted code is neither reminded nor escalated, and after the
+	// exemption a failure counts from zero.
+	next, _ := Exempt(t0, site, "r", only("footer_link_missing"), states[:1])
+	if _, trs := Tick(t0.Add(1000*time.Hour), DefaultConfig(), next); len(trs) != 0 {
+		t.Errorf("tick on an exempted violation: %+v", trs)
+	}
+	next, trs := Apply(t0.Add(2*time.Hour), DefaultConfig(), site, next, run("footer", checks.Fail, viol("footer_link_missing")))
+	if len(trs) != 0 || next[0].Status != StatusPending {
+		t.Errorf("first failure after the exemption: %+v %+v", next[0], trs)
+	}
+	next, trs = Apply(t0.Add(3*time.Hour), DefaultConfig(), site, next, run("footer", checks.Fail, viol("footer_link_missing")))
+	if len(trs) != 1 || trs[0].Kind != KindOpened || trs[0].From != StatusPending {
+		t.Errorf("second failure after the exemption: %+v", trs)
+	}
+}
+
+func TestWithoutExempt(t *testing.T) {
+	r := run("footer", checks.Fail, viol("footer_link_missing"), viol("footer_psb_missing"), warn("footer_link_missing"))
+	got := WithoutExempt(r, func(c string) bool { return c == "footer_link_missing" })
+	if len(got.Findings) != 2 || got.Findings[0].Code != "footer_psb_missing" || got.Findings[1].Severity != checks.Warning {
+		t.Errorf("findings %+v: want the exempted violation out, the rest kept", got.Findings)
+	}
+	if len(got.Unjudged) != 1 || got.Unjudged[0] != "footer_link_missing" {
+		t.Errorf("unjudged %v", got.Unjudged)
+	}
+	if len(r.Findings) != 3 || len(r.Unjudged) != 0 {
+		t.Errorf("WithoutExempt changed its input: %+v", r)
+	}
+	if same := WithoutExempt(r, nil); len(same.Findings) != 3 {
+		t.Errorf("nil predicate changed the result")
+	}
+	// An open violation of an exempted code is not resolved by the run
+	// that no longer shows it to the lifecycle.
+	states := []State{{Domain: site, Code: "footer_link_missing", Status: StatusOpen, Fails: 2}}
+	next, trs := Apply(t0, DefaultConfig(), site, states, got)
+	if len(trs) != 0 || next[0].Status != StatusOpen || next[0].Passes != 0 || next[1].Status != StatusPending {
+		t.Errorf("apply: %+v %+v", next, trs)
+	}
+}
