@@ -365,6 +365,7 @@ func (d *Daemon) apiNotice(w http.ResponseWriter, r *http.Request) {
 	for i := range attempts {
 		attempts[i].BodyExcerpt = apiText(attempts[i].BodyExcerpt)
 		attempts[i].Error = apiText(attempts[i].Error)
+		attempts[i].SentText = apiText(attempts[i].SentText)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"notice": apiNoticeView(n), "attempts": orEmpty(attempts)})
 }

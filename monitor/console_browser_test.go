@@ -140,7 +140,7 @@ func TestConsoleInChromium(t *testing.T) {
 	if strings.Contains(text(t, ctx, "#violations"), good) {
 		t.Errorf("the compliant site is listed among the violations")
 	}
-	mustSee(t, ctx, "#queue", "delivered")
+	mustSee(t, ctx, "#queue", "已送达")
 	mustSee(t, ctx, "#oldest-queued", "没有排队中的通知")
 	shot(t, ctx, shots, "overview.png")
 

@@ -112,6 +112,12 @@ var messages = map[string][2]string{
 	"kind_audit":      {"操作", "action"},
 	"total_shown":     {"共 %d 条，显示前 %d 条", "%d in all, the first %d shown"},
 	"age":             {"时长", "Age"},
+	"ns_queued":       {"排队中", "queued"},
+	"ns_sending":      {"发送中", "sending"},
+	"ns_held":         {"暂缓", "held"},
+	"ns_delivered":    {"已送达", "delivered"},
+	"ns_dead":         {"失败", "dead"},
+	"ns_dropped":      {"已丢弃", "dropped"},
 }
 
 func translator(lang string) func(key string, args ...any) string {

@@ -322,7 +322,16 @@ func (c *Console) sitePage(w http.ResponseWriter, r *request) {
 		timeline = append(timeline, event{At: a.At, Kind: "audit", Title: a.Action + " · " + a.Actor,
 			Detail: dossier.Mask(strings.TrimSpace(a.Subject + " " + a.Reason))})
 	}
-	sort.SliceStable(timeline, func(i, j int) bool { return timeline[i].At.After(timeline[j].At) })
+	// Newest first; at the same instant, in the order things happen: a
+	// run, the transition it caused, the notice, its attempts, then what
+	// people did.
+	rank := map[string]int{"run": 0, "transition": 1, "notice": 2, "attempt": 3, "audit": 4}
+	sort.SliceStable(timeline, func(i, j int) bool {
+		if !timeline[i].At.Equal(timeline[j].At) {
+			return timeline[i].At.After(timeline[j].At)
+		}
+		return rank[timeline[i].Kind] > rank[timeline[j].Kind]
+	})
 	if len(timeline) > maxListed {
 		timeline = timeline[:maxListed]
 	}
