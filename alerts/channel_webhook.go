@@ -67,6 +67,11 @@ type WebhookStorm struct {
 	Share   float64 `json:"share"`
 	Held    int     `json:"held"`
 	Since   string  `json:"since,omitempty"`
+	// Inconclusive: most checks were inconclusive (the checker's own
+	// resolver or network failing); Failing counts those checks.
+	Inconclusive bool `json:"inconclusive,omitempty"`
+	// Ended is when such a storm ended, on the notice that says so.
+	Ended string `json:"ended,omitempty"`
 }
 
 func utc(t time.Time) string {
@@ -102,7 +107,7 @@ func NewWebhookPayload(r *Rendered) WebhookPayload {
 	}
 	if s := n.Storm; s != nil {
 		p.Storm = &WebhookStorm{Check: s.Check, Failing: s.Failing, Total: s.Total,
-			Share: s.Share(), Held: s.Held, Since: utc(s.Since)}
+			Share: s.Share(), Held: s.Held, Since: utc(s.Since), Inconclusive: s.Inconclusive, Ended: utc(s.Ended)}
 	}
 	return p
 }

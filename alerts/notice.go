@@ -89,6 +89,11 @@ type StormSummary struct {
 	Total   int       // sites checked in the window
 	Held    int       // notices held back
 	Since   time.Time // when the storm began
+	// Inconclusive: most runs were inconclusive (our resolver or network
+	// failing), not failing; Failing counts them. Nothing is held.
+	Inconclusive bool
+	// Ended is set on the notice that says such a storm is over.
+	Ended time.Time
 }
 
 // Share is the failing share in [0,1]; 0 when nothing was checked.

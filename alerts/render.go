@@ -366,6 +366,9 @@ type stormData struct {
 	Held    int
 	Percent string
 	Since   string
+	// Inconclusive and Ended: see StormSummary.
+	Inconclusive bool
+	Ended        string
 }
 
 const maxEvidenceRunes = 300
@@ -456,8 +459,12 @@ func (r *Renderer) noticeData(n *Notice, lang string, mode int, loc *time.Locati
 	if s := n.Storm; s != nil {
 		d.Storm = &stormData{
 			Check: s.Check, Failing: s.Failing, Total: s.Total, Held: s.Held,
-			Percent: fmt.Sprintf("%.1f%%", s.Share()*100),
-			Since:   formatTime(s.Since, loc, lang),
+			Percent:      fmt.Sprintf("%.1f%%", s.Share()*100),
+			Since:        formatTime(s.Since, loc, lang),
+			Inconclusive: s.Inconclusive,
+		}
+		if !s.Ended.IsZero() {
+			d.Storm.Ended = formatTime(s.Ended, loc, lang)
 		}
 	}
 	return d, nil

@@ -373,7 +373,9 @@ func engineConfig(cfg *config.Config, logger *slog.Logger, now func() time.Time)
 		Lifecycle: lifecycleConfig(cfg),
 		Storm: lifecycle.StormConfig{
 			Window: cfg.Lifecycle.Storm.Window, Share: cfg.Lifecycle.Storm.Share, MinSites: cfg.Lifecycle.Storm.MinSites,
+			Settle: cfg.Lifecycle.Storm.Settle,
 		},
+		NotifyTimeout:     notifyTimeout(cfg),
 		BatchSize:         cfg.Checks.BatchSize,
 		NotifyMaxAttempts: cfg.Notices.MaxAttempts,
 		NotifyBackoff: engine.ExponentialBackoff{
@@ -383,6 +385,19 @@ func engineConfig(cfg *config.Config, logger *slog.Logger, now func() time.Time)
 		Logger:     logger,
 		Now:        now,
 	}
+}
+
+// notifyTimeout bounds one delivery job: the webhook request is bounded by
+// http.timeout (the notifier's client), plus a margin for pacing and
+// rendering. It is the delivery's own bound, not the check batches': after
+// a node dies, River retries a delivery it left running this long (plus
+// engine.RescueAfter's margin) after it began.
+func notifyTimeout(cfg *config.Config) time.Duration {
+	t := cfg.HTTP.Timeout
+	if t <= 0 {
+		t = checks.DefaultFetchTimeout
+	}
+	return t + 15*time.Second
 }
 
 func lifecycleConfig(cfg *config.Config) lifecycle.Config {

@@ -140,7 +140,7 @@ provider:
 dns: {resolvers: ["%s"], authoritative: false, timeout: 1s}
 http: {timeout: 3s}
 schedules: {footer: "@every 1h", shell: "@every 1h", dns: "@every 1h", contact: "off"}
-lifecycle: {failure_threshold: 2, success_threshold: 2, rectification_period: 240h, remind_every: 72h}
+lifecycle: {failure_threshold: 2, success_threshold: 2, rectification_period: 240h, remind_every: 72h, storm: {settle: 0s}}
 notices: {language: zh, quiet_hours: "", timezone: Asia/Shanghai}
 api: {token_env: API_TOKEN}
 `, filepath.Join(h.dir, "bw.db"), filepath.Join(h.dir, "sites.csv"), h.hook.URL, h.dnsAddr))

@@ -154,6 +154,7 @@ func (n *notifier) build(sn store.Notice) (*alerts.Notice, config.Channel, error
 		s := sn.Payload.Storm
 		an := alerts.NewStormNotice(n.cfg.Provider.Name, alerts.StormSummary{
 			Check: s.Check, Failing: s.Failed, Total: s.Checked, Since: s.Since,
+			Inconclusive: s.Inconclusive, Ended: s.Ended,
 		}, sn.ID, lang, sn.CreatedAt)
 		an.ID = sn.ID
 		if ops.IsZero() {

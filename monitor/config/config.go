@@ -187,8 +187,12 @@ func (l Lifecycle) PeriodFor(code string) time.Duration {
 // almost surely on our side and notices are held.
 type Storm struct {
 	Share    float64       `yaml:"share"`
-	MinSites int           `yaml:"min_sites"`
+	MinSites int           `yaml:"min_sites"` // distinct failing sites
 	Window   time.Duration `yaml:"window"`
+	// Settle is how long a new violation's owner notice waits before it
+	// may be sent, so that a storm declared meanwhile holds it; 0 sends at
+	// once.
+	Settle time.Duration `yaml:"settle"`
 }
 
 // Notices configures rendering and delivery of notices.

@@ -106,6 +106,9 @@ func (d *decoder) validate(c *Config) {
 	}
 	d.atLeast("lifecycle.storm.min_sites", l.Storm.MinSites, 1)
 	d.positive("lifecycle.storm.window", l.Storm.Window)
+	if l.Storm.Settle < 0 {
+		d.errf("lifecycle.storm.settle", "must be a duration of 0 or more, got %v", l.Storm.Settle)
+	}
 
 	n := &c.Notices
 	if n.Language != "zh" && n.Language != "en" {

@@ -122,13 +122,21 @@ type Engine struct {
 	inv       Inventory
 	schedules map[string]Schedule
 	storm     *lifecycle.StormGuard
-	client    *river.Client[*sql.Tx]
-	retry     river.ClientRetryPolicy
-	log       *slog.Logger
-	pacer     Pacer // the notifier, when it paces endpoints
+	// inconc counts inconclusive runs as its failures: most runs of a
+	// check inconclusive means our resolver or network is failing. It
+	// holds nothing (inconclusive never opens a violation) but tells ops
+	// when such a storm begins and when it ends.
+	inconc *lifecycle.StormGuard
+	client *river.Client[*sql.Tx]
+	retry  river.ClientRetryPolicy
+	log    *slog.Logger
+	pacer  Pacer // the notifier, when it paces endpoints
 
 	// inflight holds the ids of notices being attempted in this process.
 	inflight sync.Map
+	// unrecorded holds, by notice id, attempts this process made whose
+	// outcome the store failed to record (*finish); see recordFinish.
+	unrecorded sync.Map
 
 	// calm[check] is when the storm guard last saw check's storm end; a
 	// held notice is decided only on results recorded since (or since the
@@ -164,6 +172,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	inconc, _ := lifecycle.NewStormGuard(cfg.Storm)
 	schedules := map[string]Schedule{}
 	names := make([]string, 0, len(cfg.Schedules))
 	for name := range cfg.Schedules {
@@ -188,7 +197,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 
 	e := &Engine{
 		cfg: cfg, st: deps.Store, runner: deps.Runner, notifier: deps.Notifier, inv: deps.Inventory,
-		schedules: schedules, storm: storm, log: cfg.Logger,
+		schedules: schedules, storm: storm, inconc: inconc, log: cfg.Logger,
 		retry: &river.DefaultClientRetryPolicy{},
 		calm:  map[string]time.Time{}, started: cfg.Now(),
 	}
@@ -223,11 +232,18 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 				func() (river.JobArgs, *river.InsertOpts) { return TickArgs{}, nil },
 				&river.PeriodicJobOpts{ID: "tick", RunOnStart: true}),
 		},
-		JobTimeout: cfg.CheckTimeout,
-		// A job left running by a daemon that died (a notice "sending", a
-		// batch half checked) runs again once every job would have timed
-		// out, not River's default of JobTimeout + 1 h.
-		RescueStuckJobsAfter: max(cfg.CheckTimeout, cfg.NotifyTimeout, 5*time.Minute) + 2*time.Minute,
+		// Every worker sets its own Timeout; this is only the fallback.
+		JobTimeout: cfg.NotifyTimeout,
+		// A job left running by a node that died is rescued once it has
+		// run longer than this AND longer than its own kind's timeout
+		// (River's rescuer asks the worker), so a delivery is retried
+		// about NotifyTimeout + 1 min after it began and a check batch
+		// CheckTimeout after: each kind by its own bound, not all by the
+		// longest. The minute covers recording after the deadline
+		// (recordGrace) and the rescuer's own period. On SQLite, jobs left
+		// running by a previous process are not waited for at all (see
+		// Start).
+		RescueStuckJobsAfter: RescueAfter(cfg.NotifyTimeout),
 		RetryPolicy:          e.retry,
 		FetchPollInterval:    cfg.FetchPollInterval,
 		Logger:               slog.New(riverLogHandler{cfg.Logger.Handler()}),
@@ -237,6 +253,16 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	}
 	e.client = client
 	return e, nil
+}
+
+// recordGrace is how long a worker may keep recording after its job's
+// deadline: the attempt or the results happened, and the proof matters.
+const recordGrace = 30 * time.Second
+
+// RescueAfter is River's stuck-job horizon for a delivery timeout: the
+// soonest a job that stopped reporting may be run again by another node.
+func RescueAfter(notifyTimeout time.Duration) time.Duration {
+	return notifyTimeout + recordGrace + 30*time.Second
 }
 
 func knownCheck(name string) bool {
@@ -260,6 +286,15 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.calmMu.Lock()
 	e.started = now
 	e.calmMu.Unlock()
+	if e.st.OwnsQueue() {
+		n, err := e.retryOrphans(ctx)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			e.log.Warn("jobs left running by a previous process are retried now", "jobs", n)
+		}
+	}
 	if err := e.client.Start(ctx); err != nil {
 		return fmt.Errorf("start job client: %w", err)
 	}
@@ -407,8 +442,10 @@ func (e *Engine) Record(ctx context.Context, results []store.SiteResult) (store.
 // stormUndo is what recordTx told the storm guard, to take back should its
 // transaction not commit.
 type stormUndo struct {
-	counts []lifecycle.StormCount
-	edges  []lifecycle.StormStatus
+	counts      []lifecycle.StormCount
+	edges       []lifecycle.StormStatus
+	inconc      []lifecycle.StormCount // of the inconclusive guard
+	inconcEdges []lifecycle.StormStatus
 }
 
 // undoStorm takes back a failed transaction's counts, so that the retried
@@ -418,6 +455,12 @@ func (e *Engine) undoStorm(u *stormUndo) {
 		e.storm.Unobserve(c.At, c.Check, c.Checked, c.Failed)
 	}
 	e.rearm(u.edges)
+	for _, c := range u.inconc {
+		e.inconc.Unobserve(c.At, strings.TrimPrefix(c.Check, store.InconclusivePrefix), c.Checked, c.Failed)
+	}
+	for _, st := range u.inconcEdges {
+		e.inconc.Rearm(st)
+	}
 	*u = stormUndo{}
 }
 
@@ -434,7 +477,12 @@ func (e *Engine) rearm(edges []lifecycle.StormStatus) {
 // What the storm guard was told is noted in undo: should the transaction
 // not commit, the caller takes it back with undoStorm.
 func (e *Engine) recordTx(ctx context.Context, tx *sql.Tx, now time.Time, results []store.SiteResult, undo *stormUndo) (store.Recorded, error) {
-	type count struct{ checked, failed int }
+	type count struct {
+		checked      int      // conclusive runs
+		failing      []string // a site per failing run
+		runs         int      // pass, fail and inconclusive runs
+		inconclusive []string // a site per inconclusive run
+	}
 	perCheck := map[string]*count{}
 	for _, r := range results {
 		c := perCheck[r.Result.Check]
@@ -445,18 +493,24 @@ func (e *Engine) recordTx(ctx context.Context, tx *sql.Tx, now time.Time, result
 		switch r.Result.Outcome {
 		case checks.Pass:
 			c.checked++
+			c.runs++
 		case checks.Fail:
 			c.checked++
-			c.failed++
+			c.runs++
+			c.failing = append(c.failing, r.Domain)
+		case checks.Inconclusive:
+			c.runs++
+			c.inconclusive = append(c.inconclusive, r.Domain)
 		}
 	}
 	storming := map[string]lifecycle.StormStatus{}
+	var inconc []lifecycle.StormStatus
 	for check, c := range perCheck {
 		if check == "" {
 			continue
 		}
-		st := e.storm.Observe(now, check, c.checked, c.failed)
-		sc := lifecycle.StormCount{Check: check, At: e.storm.BucketStart(now), Checked: c.checked, Failed: c.failed}
+		st := e.storm.Observe(now, check, c.checked, c.failing)
+		sc := lifecycle.StormCount{Check: check, At: e.storm.BucketStart(now), Checked: c.checked, Failed: len(c.failing)}
 		undo.counts = append(undo.counts, sc)
 		if c.checked > 0 {
 			// Kept with the batch, so that a restart finds the window as
@@ -468,6 +522,19 @@ func (e *Engine) recordTx(ctx context.Context, tx *sql.Tx, now time.Time, result
 		storming[check] = st
 		if st.Started || st.Ended {
 			undo.edges = append(undo.edges, st)
+		}
+
+		ist := e.inconc.Observe(now, check, c.runs, c.inconclusive)
+		ic := lifecycle.StormCount{Check: store.InconclusivePrefix + check, At: e.inconc.BucketStart(now), Checked: c.runs, Failed: len(c.inconclusive)}
+		undo.inconc = append(undo.inconc, ic)
+		if c.runs > 0 {
+			if err := e.st.AddStormCountTx(ctx, tx, ic, now.Add(-2*e.cfg.Storm.Window)); err != nil {
+				return store.Recorded{}, err
+			}
+		}
+		if ist.Started || ist.Ended {
+			undo.inconcEdges = append(undo.inconcEdges, ist)
+			inconc = append(inconc, ist)
 		}
 	}
 	rec, err := e.st.RecordResults(ctx, tx, store.Batch{
@@ -490,6 +557,17 @@ func (e *Engine) recordTx(ctx context.Context, tx *sql.Tx, now time.Time, result
 	for _, check := range checksSorted {
 		st := storming[check]
 		n, err := e.stormChangedTx(ctx, tx, now, st)
+		if err != nil {
+			return rec, err
+		}
+		if n != nil {
+			rec.Notices = append(rec.Notices, *n)
+			queued = append(queued, n.ID)
+		}
+	}
+	sort.Slice(inconc, func(i, j int) bool { return inconc[i].Check < inconc[j].Check })
+	for _, st := range inconc {
+		n, err := e.inconclusiveChangedTx(ctx, tx, now, st)
 		if err != nil {
 			return rec, err
 		}
@@ -525,6 +603,16 @@ func (e *Engine) stormChangedTx(ctx context.Context, tx *sql.Tx, now time.Time, 
 		}
 		if err := e.st.SetStormingTx(ctx, tx, st.Check, true, now); err != nil {
 			return nil, err
+		}
+		// The storm's first wave: violations opened within the window
+		// the guard judged on, whose notices are still settling (or
+		// otherwise unsent), are held like those that follow.
+		held, err := e.st.HoldUnsentTx(ctx, tx, st.Check, now.Add(-e.cfg.Storm.Window))
+		if err != nil {
+			return nil, err
+		}
+		if len(held) > 0 {
+			e.log.Warn("storm: holding notices of its first wave", "check", st.Check, "notices", len(held))
 		}
 		n, err := e.st.CreateNoticeTx(ctx, tx, now, "", store.NoticeOps, store.NoticePayload{
 			Storm: &store.StormInfo{Check: st.Check, Checked: st.Checked, Failed: st.Failed, Since: now},
@@ -572,13 +660,48 @@ func (e *Engine) calmSince(ctx context.Context, tx *sql.Tx, check string) (time.
 // too.
 func (e *Engine) LoadStorm(ctx context.Context) error {
 	now := e.cfg.Now()
-	counts, storming, err := e.st.StormMemory(ctx, now.Add(-e.cfg.Storm.Window))
+	since := now.Add(-e.cfg.Storm.Window)
+	counts, storming, err := e.st.StormMemory(ctx, since)
 	if err != nil {
 		return err
 	}
-	e.storm.Restore(now, counts, storming)
+	sites, err := e.st.StormSites(ctx, since)
+	if err != nil {
+		return err
+	}
+	var fc, ic []lifecycle.StormCount
+	for _, c := range counts {
+		if check, ok := strings.CutPrefix(c.Check, store.InconclusivePrefix); ok {
+			c.Check = check
+			ic = append(ic, c)
+		} else {
+			fc = append(fc, c)
+		}
+	}
+	var fs, is []lifecycle.StormSite
+	for _, s := range sites {
+		if check, ok := strings.CutPrefix(s.Check, store.InconclusivePrefix); ok {
+			s.Check = check
+			is = append(is, s)
+		} else {
+			fs = append(fs, s)
+		}
+	}
+	var fst, ist []string
 	for _, check := range storming {
+		if c, ok := strings.CutPrefix(check, store.InconclusivePrefix); ok {
+			ist = append(ist, c)
+		} else {
+			fst = append(fst, check)
+		}
+	}
+	e.storm.Restore(now, fc, fs, fst)
+	e.inconc.Restore(now, ic, is, ist)
+	for _, check := range fst {
 		e.log.Warn("storm carried over: owner notices stay held", "check", check)
+	}
+	for _, check := range ist {
+		e.log.Warn("inconclusive storm carried over", "check", check)
 	}
 	return nil
 }
@@ -680,7 +803,11 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) (int, error) {
 	for {
 		var n int
 		err := e.st.InTx(ctx, func(tx *sql.Tx) error {
-			rec, err := e.st.TickDue(ctx, tx, now, e.cfg.Lifecycle, e.cfg.TickLimit)
+			// Reminders and escalations during a storm of their check are
+			// held like its openings: the violation may be the storm's.
+			rec, err := e.st.TickDueHolding(ctx, tx, now, e.cfg.Lifecycle, e.cfg.TickLimit, func(check string) bool {
+				return e.storm.Peek(now, check).Storming
+			})
 			if err != nil {
 				return err
 			}

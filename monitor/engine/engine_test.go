@@ -119,7 +119,10 @@ func newHarness(t testing.TB) *harness {
 		inv:      inventory{},
 	}
 	h.cfg = Config{
-		Lifecycle:         lifecycle.DefaultConfig(),
+		Lifecycle: lifecycle.DefaultConfig(),
+		// The default storm guard without its settle time: these tests
+		// want notices sent at once (storm_settle_test.go tests it).
+		Storm:             lifecycle.StormConfig{Window: 30 * time.Minute, Share: 0.5, MinSites: 20},
 		Schedules:         map[string]string{"footer": "@every 6h"},
 		FetchPollInterval: 100 * time.Millisecond,
 		NotifyBackoff:     func(int) time.Duration { return 10 * time.Millisecond },

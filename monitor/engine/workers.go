@@ -170,6 +170,13 @@ func (w *notifyWorker) Work(ctx context.Context, job *river.Job[NotifyArgs]) err
 	}
 	defer e.inflight.Delete(id)
 
+	// A delivery this process made but could not record (the store failed
+	// to write): the receiver has it. Record it now rather than treat the
+	// notice's "sending" as a stop and send it again.
+	if u, ok := e.unrecorded.Load(id); ok {
+		return e.recordFinish(ctx, u.(*finish))
+	}
+
 	now := e.cfg.Now()
 	n, err := e.st.Notice(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -183,6 +190,11 @@ func (w *notifyWorker) Work(ctx context.Context, job *river.Job[NotifyArgs]) err
 		return nil
 	}
 	if n.State == store.NoticeQueued && n.Attempts == 0 && n.Kind == store.NoticeOwner {
+		if wait, held, err := e.settle(ctx, n, now); err != nil || held {
+			return err
+		} else if wait > 0 {
+			return river.JobSnooze(wait)
+		}
 		var dropped bool
 		if n, dropped, err = e.dropUnannounced(ctx, n); err != nil {
 			return err
@@ -229,36 +241,92 @@ func (w *notifyWorker) Work(ctx context.Context, job *river.Job[NotifyArgs]) err
 	if derr != nil {
 		att.Error = derr.Error()
 	}
-	// Recording must survive the delivery's deadline: the attempt
-	// happened, and the proof of it matters.
-	recCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
+	f := &finish{att: att, n: n, derr: derr}
 	switch {
 	case derr == nil:
-		if err := e.st.FinishAttempt(recCtx, att, store.NoticeDelivered, time.Time{}); err != nil {
-			return fmt.Errorf("notice %s was delivered but not recorded: %w", id, err)
-		}
-		return nil
+		f.state = store.NoticeDelivered
 	case IsPermanent(derr):
-		if err := e.st.FinishAttempt(recCtx, att, store.NoticeDead, time.Time{}); err != nil {
-			return err
-		}
+		f.state = store.NoticeDead
 		e.log.Warn("notice refused; it is dead", "notice", id, "kind", n.Kind, "domain", n.Domain, "attempts", n.Attempts, "err", derr)
-		return river.JobCancel(fmt.Errorf("deliver notice %s: %w", id, derr))
 	case n.Attempts >= e.cfg.NotifyMaxAttempts:
-		if err := e.st.FinishAttempt(recCtx, att, store.NoticeDead, time.Time{}); err != nil {
-			return err
-		}
+		f.state = store.NoticeDead
 		e.log.Warn("notice not delivered after its last attempt; it is dead", "notice", id, "kind", n.Kind, "domain", n.Domain, "attempts", n.Attempts, "err", derr)
-		return river.JobCancel(fmt.Errorf("deliver notice %s: giving up after %d attempts: %w", id, n.Attempts, derr))
 	default:
-		wait := max(e.cfg.NotifyBackoff(n.Attempts), RetryAfterOf(derr))
-		if err := e.st.FinishAttempt(recCtx, att, store.NoticeQueued, done.Add(wait)); err != nil {
-			return err
-		}
-		e.log.Info("notice delivery failed; retrying", "notice", id, "attempt", n.Attempts, "of", e.cfg.NotifyMaxAttempts, "in", wait, "err", derr)
-		return river.JobSnooze(wait)
+		f.state, f.wait = store.NoticeQueued, max(e.cfg.NotifyBackoff(n.Attempts), RetryAfterOf(derr))
+		f.next = done.Add(f.wait)
+		e.log.Info("notice delivery failed; retrying", "notice", id, "attempt", n.Attempts, "of", e.cfg.NotifyMaxAttempts, "in", f.wait, "err", derr)
 	}
+	// Recording must survive the delivery's deadline: the attempt
+	// happened, and the proof of it matters.
+	recCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordGrace)
+	defer cancel()
+	return e.recordFinish(recCtx, f)
+}
+
+// finish is the outcome of a delivery attempt, to record.
+type finish struct {
+	att   store.Attempt
+	n     store.Notice
+	derr  error
+	state store.NoticeState
+	next  time.Time
+	wait  time.Duration
+}
+
+// recordFinish records a finished attempt. Should the store fail to write
+// (a full disk, say), the outcome is kept in memory and the job retried by
+// River: the retry records it instead of sending again, since this process
+// knows the send happened. Only a process that stopped between
+// BeginAttempt and this record leaves a notice "sending" that nobody
+// knows the outcome of; that one is sent again (same id).
+func (e *Engine) recordFinish(ctx context.Context, f *finish) error {
+	id := f.att.NoticeID
+	if err := e.st.FinishAttempt(ctx, f.att, f.state, f.next); err != nil {
+		e.unrecorded.Store(id, f)
+		return fmt.Errorf("notice %s: the attempt (%s) happened but was not recorded; recording it again, not sending it: %w", id, f.state, err)
+	}
+	e.unrecorded.Delete(id)
+	switch {
+	case f.state == store.NoticeDead && IsPermanent(f.derr):
+		return river.JobCancel(fmt.Errorf("deliver notice %s: %w", id, f.derr))
+	case f.state == store.NoticeDead:
+		return river.JobCancel(fmt.Errorf("deliver notice %s: giving up after %d attempts: %w", id, f.n.Attempts, f.derr))
+	case f.state == store.NoticeQueued:
+		return river.JobSnooze(f.wait)
+	}
+	return nil
+}
+
+// settle decides an owner notice not yet attempted against the storm
+// guard: one that announces a violation opened less than Storm.Settle ago
+// waits until then, so that a storm declared meanwhile holds it (see
+// stormChangedTx); one that announces a violation of a check now storming
+// is held. It returns how long to wait, or held.
+func (e *Engine) settle(ctx context.Context, n store.Notice, now time.Time) (time.Duration, bool, error) {
+	var until time.Time
+	for _, t := range n.Payload.Transitions {
+		if t.Kind != lifecycle.KindOpened {
+			continue
+		}
+		check := lifecycle.CheckOf(t.Code)
+		if e.storm.Peek(now, check).Storming {
+			ok, err := e.st.HoldQueued(ctx, n.ID, "held: the "+check+" check is storming")
+			if err != nil {
+				return 0, false, err
+			}
+			if ok {
+				e.log.Info("notice held: its check is storming", "notice", n.ID, "domain", n.Domain, "check", check)
+			}
+			return 0, true, nil
+		}
+		if u := t.At.Add(e.cfg.Storm.Settle); u.After(until) {
+			until = u
+		}
+	}
+	if until.After(now) {
+		return until.Sub(now), false, nil
+	}
+	return 0, false, nil
 }
 
 // dropUnannounced removes from an owner notice the resolutions, reminders
@@ -343,6 +411,9 @@ func (w *tickWorker) Work(ctx context.Context, _ *river.Job[TickArgs]) error {
 	}
 	rep, err := e.SettleHeld(ctx, now)
 	if err != nil {
+		return err
+	}
+	if err := e.settleInconclusive(ctx, now); err != nil {
 		return err
 	}
 	if rep.Released+rep.Dropped > 0 {

@@ -16,15 +16,24 @@ type StormConfig struct {
 	// Share of the conclusive runs in the window that failed, at or above
 	// which the check is storming (0 < Share <= 1).
 	Share float64
-	// MinSites failing runs are needed as well, so that a handful of sites
-	// failing out of a handful checked is not a storm.
+	// MinSites distinct failing sites are needed as well, so that a
+	// handful of sites failing out of a handful checked is not a storm.
+	// Sites, not runs: a check scheduled every few minutes on a small
+	// farm must not reach it by counting the same sites again.
 	MinSites int
+	// Settle is how long a new violation's owner notice waits before it
+	// may be sent, so that a storm declared meanwhile holds it like the
+	// rest: with a failure threshold of 1, the first wave of a storm
+	// opens violations before the guard has seen enough to engage.
+	// Zero sends at once.
+	Settle time.Duration
 }
 
 // DefaultStormConfig holds owner notices when at least half of the runs of
-// a check in the last 30 minutes failed, and at least 20 of them.
+// a check in the last 30 minutes failed, on at least 20 distinct sites,
+// and lets a new violation's notice settle for 2 minutes first.
 func DefaultStormConfig() StormConfig {
-	return StormConfig{Window: 30 * time.Minute, Share: 0.5, MinSites: 20}
+	return StormConfig{Window: 30 * time.Minute, Share: 0.5, MinSites: 20, Settle: 2 * time.Minute}
 }
 
 // Validate reports every problem of c at once.
@@ -38,6 +47,9 @@ func (c StormConfig) Validate() error {
 	}
 	if c.MinSites < 1 {
 		errs = append(errs, fmt.Errorf("storm guard: min_sites must be at least 1, got %d", c.MinSites))
+	}
+	if c.Settle < 0 {
+		errs = append(errs, fmt.Errorf("storm guard: settle must not be negative, got %s", c.Settle))
 	}
 	return errors.Join(errs...)
 }
@@ -62,9 +74,13 @@ type StormGuard struct {
 type stormWindow struct {
 	// buckets[i] counts runs in the bucket numbered slot[i] (absolute
 	// bucket number, time/width); stale slots are reset lazily.
-	slot     [stormBuckets]int64
-	checked  [stormBuckets]int
-	failed   [stormBuckets]int
+	slot    [stormBuckets]int64
+	checked [stormBuckets]int
+	failed  [stormBuckets]int
+	// sites maps each site that failed within the window to the bucket of
+	// its latest failure, for MinSites. It holds at most the sites that
+	// failed within one window, and is pruned as they leave it.
+	sites    map[string]int64
 	storming bool
 }
 
@@ -73,6 +89,7 @@ type StormStatus struct {
 	Check    string
 	Checked  int // conclusive runs in the window
 	Failed   int // failing runs in the window
+	Sites    int // distinct sites that failed in the window
 	Storming bool
 	// Started is true only on the observation that turned the storm on,
 	// and Ended only on the one that turned it off, so callers raise the
@@ -102,16 +119,33 @@ func NewStormGuard(cfg StormConfig) (*StormGuard, error) {
 }
 
 // Observe counts a batch of runs of check finished at now: checked
-// conclusive (pass or fail) runs, of which failed failed. Inconclusive and
-// not_applicable runs are not counted at all: they never notify, and
-// counting them would dilute the share. It returns the status after the
-// batch.
-func (g *StormGuard) Observe(now time.Time, check string, checked, failed int) StormStatus {
+// conclusive (pass or fail) runs, of which those of the failing sites
+// failed (one entry per failing run). Inconclusive and not_applicable runs
+// are not counted at all: they never notify, and counting them would
+// dilute the share. (The engine's second guard, for inconclusive storms,
+// counts all runs and the inconclusive ones as failing.) It returns the
+// status after the batch.
+func (g *StormGuard) Observe(now time.Time, check string, checked int, failing []string) StormStatus {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	w := g.window(check)
-	w.add(g.bucket(now), checked, failed)
+	b := g.bucket(now)
+	failing = failing[:min(len(failing), max(checked, 0))]
+	w.add(b, checked, len(failing))
+	for _, d := range failing {
+		if w.sites[d] < b {
+			w.sites[d] = b
+		}
+	}
 	return g.status(now, check, w)
+}
+
+// StormSite is a site's latest failure of a check, as kept in the run
+// history, for Restore.
+type StormSite struct {
+	Check  string
+	Domain string
+	At     time.Time
 }
 
 // add counts into bucket b, taking over a slot an older bucket held.
@@ -144,7 +178,10 @@ func (g *StormGuard) BucketStart(now time.Time) time.Time {
 // storming. Counts whose bucket has left the window of now are ignored. A
 // storm carried over is not started again (no second alarm); if its
 // window has calmed down meanwhile, the next look reports it ended.
-func (g *StormGuard) Restore(now time.Time, counts []StormCount, storming []string) {
+//
+// sites are the sites' latest failures, from the run history: the
+// distinct-site count of MinSites is not in the counts.
+func (g *StormGuard) Restore(now time.Time, counts []StormCount, sites []StormSite, storming []string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	cur := g.bucket(now)
@@ -156,6 +193,16 @@ func (g *StormGuard) Restore(now time.Time, counts []StormCount, storming []stri
 			continue
 		}
 		g.window(c.Check).add(b, c.Checked, c.Failed)
+	}
+	for _, s := range sites {
+		b := g.bucket(s.At)
+		if age := cur - b; age < 0 || age >= stormBuckets {
+			continue
+		}
+		w := g.window(s.Check)
+		if w.sites[s.Domain] < b {
+			w.sites[s.Domain] = b
+		}
 	}
 	for _, check := range storming {
 		g.window(check).storming = true
@@ -179,7 +226,9 @@ func (g *StormGuard) Storming() []string {
 // Unobserve takes back counts that Observe added at now, for a caller
 // whose transaction recording them did not commit: the batch is retried
 // and would otherwise be counted twice, inflating the share of failures.
-// Counts whose bucket has already left the window are gone anyway.
+// Counts whose bucket has already left the window are gone anyway. The
+// failing sites are left: the retried batch names the same sites, and a
+// site counts once however often it failed.
 func (g *StormGuard) Unobserve(now time.Time, check string, checked, failed int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -236,7 +285,7 @@ func (g *StormGuard) Peek(now time.Time, check string) StormStatus {
 func (g *StormGuard) window(check string) *stormWindow {
 	w := g.checks[check]
 	if w == nil {
-		w = &stormWindow{}
+		w = &stormWindow{sites: map[string]int64{}}
 		for i := range w.slot {
 			w.slot[i] = -1 << 62
 		}
@@ -256,7 +305,14 @@ func (g *StormGuard) status(now time.Time, check string, w *stormWindow) StormSt
 			st.Failed += w.failed[i]
 		}
 	}
-	st.Storming = st.Failed >= g.cfg.MinSites && st.Share() >= g.cfg.Share
+	for d, b := range w.sites {
+		if age := cur - b; age >= 0 && age < stormBuckets {
+			st.Sites++
+		} else if age >= stormBuckets {
+			delete(w.sites, d)
+		}
+	}
+	st.Storming = st.Sites >= g.cfg.MinSites && st.Share() >= g.cfg.Share
 	st.Started = st.Storming && !w.storming
 	st.Ended = !st.Storming && w.storming
 	w.storming = st.Storming

@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,8 @@ func TestStormGuard(t *testing.T) {
 		checked, failed int
 		storming        bool
 		started, ended  bool
+		// sites names the failing sites ("" = new ones per observation).
+		sites string
 	}
 	m := time.Minute
 	tests := []struct {
@@ -21,34 +24,40 @@ func TestStormGuard(t *testing.T) {
 		obs  []obs
 	}{
 		{"a normal day is calm", []obs{
-			{0, "footer", 50, 3, false, false, false},
-			{5 * m, "footer", 50, 2, false, false, false},
+			{0, "footer", 50, 3, false, false, false, ""},
+			{5 * m, "footer", 50, 2, false, false, false, ""},
 		}},
 		{"high share but too few sites is calm", []obs{
-			{0, "dns", 10, 10, false, false, false},
-			{1 * m, "dns", 5, 5, false, false, false}, // 15 failing < 20
+			{0, "dns", 10, 10, false, false, false, ""},
+			{1 * m, "dns", 5, 5, false, false, false, ""}, // 15 failing < 20
 		}},
 		{"many failures but low share is calm", []obs{
-			{0, "shell", 200, 40, false, false, false},
+			{0, "shell", 200, 40, false, false, false, ""},
 		}},
 		{"share and count reached: storm starts once", []obs{
-			{0, "shell", 50, 10, false, false, false},
-			{1 * m, "shell", 50, 45, true, true, false}, // 55/100
-			{2 * m, "shell", 50, 45, true, false, false},
+			{0, "shell", 50, 10, false, false, false, ""},
+			{1 * m, "shell", 50, 45, true, true, false, ""}, // 55/100
+			{2 * m, "shell", 50, 45, true, false, false, ""},
 		}},
 		{"storm ends when failures leave the window", []obs{
-			{0, "shell", 50, 50, true, true, false},
-			{10 * m, "shell", 50, 0, true, false, false}, // 50/100 still
-			{31 * m, "shell", 50, 0, false, false, true}, // first batch aged out
-			{32 * m, "shell", 50, 0, false, false, false},
+			{0, "shell", 50, 50, true, true, false, ""},
+			{10 * m, "shell", 50, 0, true, false, false, ""}, // 50/100 still
+			{31 * m, "shell", 50, 0, false, false, true, ""}, // first batch aged out
+			{32 * m, "shell", 50, 0, false, false, false, ""},
 		}},
 		{"checks are counted separately", []obs{
-			{0, "footer", 50, 50, true, true, false},
-			{0, "shell", 50, 0, false, false, false},
+			{0, "footer", 50, 50, true, true, false, ""},
+			{0, "shell", 50, 0, false, false, false, ""},
+		}},
+		{"the same sites failing run after run are few sites", []obs{
+			{0, "dns", 10, 10, false, false, false, "farm"},
+			{1 * m, "dns", 10, 10, false, false, false, "farm"},
+			{2 * m, "dns", 10, 10, false, false, false, "farm"}, // 30 runs, 10 sites
+			{3 * m, "dns", 10, 10, true, true, false, "more"},   // 20 sites
 		}},
 		{"bad counts are clamped, not trusted", []obs{
-			{0, "footer", -5, 30, false, false, false},
-			{0, "footer", 10, 500, false, false, false}, // failed clamped to 10
+			{0, "footer", -5, 30, false, false, false, ""},
+			{0, "footer", 10, 500, false, false, false, ""}, // failed clamped to 10
 		}},
 	}
 	for _, tt := range tests {
@@ -58,7 +67,11 @@ func TestStormGuard(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i, o := range tt.obs {
-				st := g.Observe(t0.Add(o.at), o.check, o.checked, o.failed)
+				tag := o.sites
+				if tag == "" {
+					tag = fmt.Sprint(o.check, i)
+				}
+				st := g.Observe(t0.Add(o.at), o.check, o.checked, siteNames(tag, o.failed))
 				if st.Storming != o.storming || st.Started != o.started || st.Ended != o.ended {
 					t.Fatalf("observation %d: got %+v (share %.2f), want storming=%v started=%v ended=%v",
 						i, st, st.Share(), o.storming, o.started, o.ended)
@@ -73,7 +86,7 @@ func TestStormGuardStatusDoesNotCount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g.Observe(t0, "dns", 4, 4)
+	g.Observe(t0, "dns", 4, siteNames("s", 4))
 	st := g.Status(t0.Add(time.Minute), "dns")
 	if !st.Storming || st.Checked != 4 || st.Failed != 4 {
 		t.Fatalf("status %+v, want 4/4 storming", st)
@@ -92,7 +105,7 @@ func TestStormGuardConcurrent(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for range 100 {
-				g.Observe(t0, "footer", 1, 1)
+				g.Observe(t0, "footer", 1, siteNames("s", 1))
 			}
 		})
 	}
@@ -126,8 +139,8 @@ func TestStormPeekConsumesNoEdge(t *testing.T) {
 	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	// Passing runs first; when they leave the window, the failures that
 	// follow make a storm without any new observation.
-	g.Observe(now, "shell", 10, 0)
-	g.Observe(now.Add(40*time.Minute), "shell", 3, 3)
+	g.Observe(now, "shell", 10, siteNames("s", 0))
+	g.Observe(now.Add(40*time.Minute), "shell", 3, siteNames("s", 3))
 	later := now.Add(70 * time.Minute)
 	if p := g.Peek(later, "shell"); !p.Storming || p.Started {
 		t.Fatalf("peek: %+v, want storming without an edge", p)
@@ -151,12 +164,12 @@ func TestStormRearm(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	st := g.Observe(now, "dns", 4, 4)
+	st := g.Observe(now, "dns", 4, siteNames("s", 4))
 	if !st.Started {
 		t.Fatalf("%+v", st)
 	}
 	g.Rearm(st)
-	if again := g.Observe(now, "dns", 0, 0); !again.Started || !again.Storming {
+	if again := g.Observe(now, "dns", 0, siteNames("s", 0)); !again.Started || !again.Storming {
 		t.Fatalf("after rearm: %+v, want Started again", again)
 	}
 	end := g.Status(now.Add(2*time.Hour), "dns")
@@ -177,14 +190,14 @@ func TestStormUnobserve(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := time.Minute // buckets are 2 minutes wide
-	g.Observe(t0, "shell", 40, 5)
-	g.Observe(t0.Add(10*m), "shell", 40, 30) // the failed transaction
+	g.Observe(t0, "shell", 40, siteNames("s", 5))
+	g.Observe(t0.Add(10*m), "shell", 40, siteNames("s", 30)) // the failed transaction
 	g.Unobserve(t0.Add(10*m), "shell", 40, 30)
 	if st := g.Peek(t0.Add(11*m), "shell"); st.Checked != 40 || st.Failed != 5 {
 		t.Fatalf("after taking back: %d of %d failing, want 5 of 40", st.Failed, st.Checked)
 	}
 	// Taking back more than a bucket holds empties it, never below zero.
-	g.Observe(t0.Add(20*m), "shell", 10, 10)
+	g.Observe(t0.Add(20*m), "shell", 10, siteNames("s", 10))
 	g.Unobserve(t0.Add(20*m), "shell", 100, 100)
 	// A bucket reused since (three hours ago maps to t0's slot) is not
 	// touched.
@@ -202,7 +215,7 @@ func TestStormRestore(t *testing.T) {
 	var kept []StormCount
 	observe := func(at time.Time, checked, failed int) StormStatus {
 		kept = append(kept, StormCount{Check: "dns", At: a.BucketStart(at).Truncate(time.Microsecond), Checked: checked, Failed: failed})
-		return a.Observe(at, "dns", checked, failed)
+		return a.Observe(at, "dns", checked, siteNames(fmt.Sprint(at), failed))
 	}
 	observe(t0, 20, 4)
 	if st := observe(t0.Add(10*time.Minute), 20, 16); !st.Started {
@@ -213,17 +226,30 @@ func TestStormRestore(t *testing.T) {
 
 	now := t0.Add(20 * time.Minute)
 	b, _ := NewStormGuard(cfg)
-	b.Restore(now, kept, []string{"dns"})
-	st := b.Observe(now, "dns", 0, 0)
+	var sites []StormSite
+	for _, d := range siteNames(fmt.Sprint(t0.Add(10*time.Minute)), 16) {
+		sites = append(sites, StormSite{Check: "dns", Domain: d, At: t0.Add(10 * time.Minute)})
+	}
+	b.Restore(now, kept, sites, []string{"dns"})
+	st := b.Observe(now, "dns", 0, siteNames("s", 0))
 	if st.Checked != 40 || st.Failed != 20 || !st.Storming || st.Started {
 		t.Fatalf("restored guard: %+v, want 20 of 40 failing, storming, not started again", st)
 	}
 	// The window calms down later: the carried storm ends.
-	if st := b.Observe(t0.Add(2*time.Hour), "dns", 50, 0); !st.Ended {
+	if st := b.Observe(t0.Add(2*time.Hour), "dns", 50, siteNames("s", 0)); !st.Ended {
 		t.Fatalf("after the window: %+v, want the carried storm ended", st)
 	}
 	// Two-minute buckets (a 1 h window in 30): 08:01:01 lies in 08:00's.
 	if got := a.BucketStart(t0.Add(61 * time.Second)); !got.Equal(t0) {
 		t.Errorf("bucket start %v, want %v", got, t0)
 	}
+}
+
+// siteNames is n distinct site names starting with tag.
+func siteNames(tag string, n int) []string {
+	out := make([]string, 0, max(n, 0))
+	for i := range n {
+		out = append(out, fmt.Sprintf("%s-%d.example.cn", tag, i))
+	}
+	return out
 }

@@ -52,6 +52,12 @@ type StormInfo struct {
 	Checked int       `json:"checked"`
 	Failed  int       `json:"failed"`
 	Since   time.Time `json:"since"`
+	// Inconclusive is set for a storm of inconclusive runs (our resolver
+	// or network failing), where Failed counts the inconclusive runs and
+	// Checked all runs; nothing is held, ops is told it began and ended.
+	Inconclusive bool `json:"inconclusive,omitempty"`
+	// Ended is set on the notice that tells ops such a storm is over.
+	Ended time.Time `json:"ended,omitzero"`
 }
 
 // Notice is one message to one audience, with its delivery state.

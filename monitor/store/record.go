@@ -229,6 +229,13 @@ func rejectResult(r SiteResult) string {
 // stays short; call again while Recorded has transitions). Escalations
 // produce an ops notice besides the owner notice.
 func (s *Store) TickDue(ctx context.Context, tx *sql.Tx, now time.Time, cfg lifecycle.Config, limit int) (Recorded, error) {
+	return s.TickDueHolding(ctx, tx, now, cfg, limit, nil)
+}
+
+// TickDueHolding is TickDue with the storm guard's say: owner notices of
+// reminders and escalations of a check for which hold reports true are
+// held, not queued (the ops notice of an escalation still goes).
+func (s *Store) TickDueHolding(ctx context.Context, tx *sql.Tx, now time.Time, cfg lifecycle.Config, limit int, hold func(check string) bool) (Recorded, error) {
 	var out Recorded
 	if err := cfg.Validate(); err != nil {
 		return out, fmt.Errorf("tick violations: %w", err)
@@ -260,7 +267,14 @@ func (s *Store) TickDue(ctx context.Context, tx *sql.Tx, now time.Time, cfg life
 		if err := saveStates(ctx, tx, cfg, before, next); err != nil {
 			return out, err
 		}
-		ns, err := s.recordTransitions(ctx, tx, now, d, trs, false)
+		held := false
+		for _, t := range trs {
+			if hold != nil && hold(lifecycle.CheckOf(t.Code)) {
+				held = true
+				break
+			}
+		}
+		ns, err := s.recordTransitions(ctx, tx, now, d, trs, held)
 		if err != nil {
 			return out, err
 		}

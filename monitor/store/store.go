@@ -127,6 +127,14 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 // Everyone else goes through Store's methods.
 func (s *Store) DB() *sql.DB { return s.db }
 
+// OwnsQueue reports whether the process that opened this store is the only
+// one working its job queue. On SQLite it is: one daemon owns a database
+// file (an audit --record beside it records, but works no jobs), so at
+// start every job still marked running was left so by a process that died
+// and can be retried at once. A store shared by several nodes
+// (PostgreSQL) must report false.
+func (s *Store) OwnsQueue() bool { return true }
+
 // Path is the database file.
 func (s *Store) Path() string { return s.path }
 
