@@ -216,3 +216,93 @@ func tail(s string, n int) string {
 	}
 	return s
 }
+
+// TestKill9DuringDelivery kills a real daemon while a notice is on the
+// wire (the receiver holds the request), then starts it again: the notice,
+// left "sending", is delivered again with the same id within 60 s of the
+// restart, not after River's stuck-job rescue (which waits out the longest
+// job timeout).
+func TestKill9DuringDelivery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemon binary")
+	}
+	h := newHarness(t, []fixtureSite{{Domain: "broken.example.cn", Footer: oldFooter}})
+	addr := freePort(t)
+	rewriteConfig(t, h,
+		"listen: 127.0.0.1:1", "listen: "+addr,
+		`footer: "@every 1h"`, `footer: "@every 2s"`,
+		"failure_threshold: 2", "failure_threshold: 1")
+	cut := make(chan string, 1)
+	hang := make(chan struct{})
+	t.Cleanup(func() { close(hang) })
+	var mu sync.Mutex
+	var ids []string
+	h.mu.Lock()
+	h.onHook = func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.HasPrefix(r.URL.Path, "/owner/") {
+			return false
+		}
+		id := r.Header.Get("X-Beianwatch-Notice-Id")
+		mu.Lock()
+		ids = append(ids, id)
+		first := len(ids) == 1
+		mu.Unlock()
+		if first {
+			cut <- id
+			select { // hold the first delivery until the daemon dies
+			case <-hang:
+			case <-r.Context().Done():
+			}
+			return true
+		}
+		return false // later deliveries are answered 204
+	}
+	h.mu.Unlock()
+
+	bin := testbin.Build(t, "./cmd/beianwatch")
+	p := startProcess(t, bin, h, addr)
+	var id string
+	select {
+	case id = <-cut:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("no delivery began\n%s", tail(p.log.String(), 3000))
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Wait()
+	db := openReadOnly(t, filepath.Join(h.dir, "bw.db"))
+	defer db.Close()
+	if n := count(t, db, "SELECT COUNT(*) FROM notices WHERE state = 'sending'"); n != 1 {
+		t.Fatalf("%d notices sending after the kill, want the one cut off", n)
+	}
+
+	restart := time.Now()
+	p = startProcess(t, bin, h, addr)
+	deadline := restart.Add(60 * time.Second)
+	for {
+		var state string
+		db.QueryRow("SELECT state FROM notices WHERE id = ?", id).Scan(&state)
+		if state == "delivered" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("notice %s is %q 60 s after the restart, want delivered\n%s", id, state, tail(p.log.String(), 3000))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	took := time.Since(restart)
+	mu.Lock()
+	got := append([]string(nil), ids...)
+	mu.Unlock()
+	if len(got) != 2 || got[1] != id {
+		t.Fatalf("owner deliveries %v, want the cut one and its redelivery with the same id %s", got, id)
+	}
+	t.Logf("redelivered %s after the restart", took.Round(100*time.Millisecond))
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Wait(); err != nil {
+		t.Fatalf("SIGTERM: %v\n%s", err, tail(p.log.String(), 3000))
+	}
+}

@@ -79,6 +79,7 @@ type harness struct {
 	env   map[string]string
 
 	mu       sync.Mutex
+	onHook   func(w http.ResponseWriter, r *http.Request) bool // answers a webhook instead, when it returns true
 	pages    map[string]sitePage // by host
 	resolves map[string]bool
 	notices  []received
@@ -185,6 +186,12 @@ func (h *harness) serveSite(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *harness) serveHook(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	on := h.onHook
+	h.mu.Unlock()
+	if on != nil && on(w, r) {
+		return
+	}
 	body, _ := io.ReadAll(r.Body)
 	var m map[string]any
 	json.Unmarshal(body, &m)
