@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -22,6 +23,10 @@ import (
 	"github.com/beianwatch/beianwatch/monitor/store"
 )
 
+// storeProbeTimeout bounds /readyz's write probe: a store locked or stuck
+// longer than this is not ready.
+const storeProbeTimeout = 3 * time.Second
+
 // Handler serves /metrics, /healthz and /readyz openly and /api/v1 behind
 // the bearer token.
 func (d *Daemon) Handler() http.Handler {
@@ -33,6 +38,14 @@ func (d *Daemon) Handler() http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !d.ready.Load() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		// Ready means able to record: a store that cannot write (a full
+		// disk) checks and delivers nothing, however alive the process.
+		ctx, cancel := context.WithTimeout(r.Context(), storeProbeTimeout)
+		defer cancel()
+		if err := d.store.Probe(ctx, d.now()); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		w.Write([]byte("ready\n"))

@@ -130,6 +130,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 		return nil, fmt.Errorf("loading notice templates: %w", err)
 	}
 	d.metrics = newDaemonMetrics(d)
+	d.store.OnError(func(op string, err error) {
+		d.metrics.m.StoreError(op)
+		d.log.Warn("store error", "op", op, "err", err)
+	})
 	d.metrics.setInventory(true, len(lint))
 
 	d.last = inv

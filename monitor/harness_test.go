@@ -80,7 +80,7 @@ type harness struct {
 
 	mu       sync.Mutex
 	onHook   func(w http.ResponseWriter, r *http.Request) bool // answers a webhook instead, when it returns true
-	pages    map[string]sitePage // by host
+	pages    map[string]sitePage                               // by host
 	resolves map[string]bool
 	notices  []received
 

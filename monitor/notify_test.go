@@ -121,6 +121,8 @@ func newDlvSetup(t *testing.T, rcv *dlvReceiver) *dlvSetup {
 	s.ecfg = engine.Config{
 		Lifecycle: lc, NotifyMaxAttempts: 5, FetchPollInterval: 100 * time.Millisecond,
 		NotifyBackoff: func(int) time.Duration { return 50 * time.Millisecond },
+		// No settle time: these tests time deliveries.
+		Storm: lifecycle.StormConfig{Window: 30 * time.Minute, Share: 0.5, MinSites: 20},
 	}
 	return s
 }

@@ -86,6 +86,7 @@ type Metrics struct {
 	dispatchedJobs *prometheus.CounterVec
 	lastDispatch   *prometheus.GaugeVec
 	rejections     *prometheus.CounterVec
+	storeErrors    *prometheus.CounterVec
 
 	snapshot atomic.Pointer[Snapshot]
 }
@@ -147,6 +148,10 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 			Namespace: Namespace, Name: "metrics_label_rejections_total",
 			Help: "Label values refused because they were not a known check, outcome, code, state, channel, status or domain.",
 		}, []string{"label"}),
+		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "store_errors_total",
+			Help: "Failures of the store itself (begin, commit, write, probe): a full disk, an I/O error, a lock held too long.",
+		}, []string{"op"}),
 	}
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: Namespace, Name: "build_info",
@@ -178,6 +183,10 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 		m.noticeDuration.WithLabelValues(ch)
 	}
 
+	for _, op := range storeOps() {
+		m.storeErrors.WithLabelValues(op)
+	}
+	reg.MustRegister(m.storeErrors)
 	reg.MustRegister(m.checkRuns, m.checkDuration, m.findings, m.notices, m.noticeDuration,
 		m.reloadSuccess, m.rejectedSites, m.storm, m.dispatchedJobs, m.lastDispatch,
 		buildInfo, &stateCollector{m: m})
@@ -225,6 +234,15 @@ func (m *Metrics) SetInventory(ok bool, rejected int) {
 	}
 	m.reloadSuccess.WithLabelValues().Set(v)
 }
+
+// StoreError counts one failure of the store doing op (one of StoreOps).
+func (m *Metrics) StoreError(op string) {
+	m.storeErrors.WithLabelValues(m.allow("op", op, storeOps())).Inc()
+}
+
+// storeOps are the op label values of store_errors_total (the store's
+// Op constants).
+func storeOps() []string { return []string{"begin", "commit", "write", "probe"} }
 
 // SetStorm records whether the storm guard is holding notices for check.
 func (m *Metrics) SetStorm(check string, active bool) {

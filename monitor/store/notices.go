@@ -249,6 +249,7 @@ func (s *Store) BeginAttempt(ctx context.Context, id string, now time.Time) (Not
 		return cur, fmt.Errorf("notice %s is %s: %w", id, cur.State, ErrNotDeliverable)
 	}
 	if err != nil {
+		s.failed(OpWrite, err)
 		return Notice{}, fmt.Errorf("begin delivery of notice %s: %w", id, err)
 	}
 	return n, nil

@@ -39,9 +39,10 @@ var migrationFS embed.FS
 // Store is the daemon's SQLite database. It is safe for concurrent use; all
 // statements share one connection (see Open).
 type Store struct {
-	db     *sql.DB
-	path   string
-	logger *slog.Logger
+	db      *sql.DB
+	path    string
+	logger  *slog.Logger
+	onError func(op string, err error)
 }
 
 // Option adjusts Open.
@@ -151,6 +152,7 @@ func (s *Store) Close() error {
 func (s *Store) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
+		s.failed(OpBegin, err)
 		return fmt.Errorf("begin transaction: %w", err)
 	}
 	if err := fn(tx); err != nil {
@@ -158,6 +160,7 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
+		s.failed(OpCommit, err)
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
