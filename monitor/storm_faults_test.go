@@ -2,9 +2,13 @@ package monitor
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -162,4 +166,62 @@ func TestStormInconclusiveTellsOpsStartAndEnd(t *testing.T) {
 	if got := len(h.received("/owner/")); got != 0 {
 		t.Fatalf("%d owner notices, want 0", got)
 	}
+}
+
+// While the store cannot write (here another process holds its write lock,
+// as a full disk would fail every commit), /readyz says 503 with the
+// reason and store_errors_total counts it; once it can write, 200.
+func TestReadyzReportsStoreThatCannotWrite(t *testing.T) {
+	h := newHarness(t, []fixtureSite{{Domain: "a.example.cn"}})
+	h.start()
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get("http://" + h.addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/readyz"); code != http.StatusOK {
+		t.Fatalf("/readyz %d %q before the fault, want 200", code, body)
+	}
+	other, err := sql.Open("sqlite", "file:"+filepath.Join(h.dir, "bw.db")+"?_pragma=busy_timeout(100)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	other.SetMaxOpenConns(1)
+	conn, err := other.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(context.Background(), "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatal(err)
+	}
+	code, body := get("/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "store cannot write") {
+		t.Errorf("/readyz %d %q while the store cannot write, want 503 with the reason", code, body)
+	}
+	if _, metrics := get("/metrics"); !strings.Contains(metrics, `beianwatch_store_errors_total{op="probe"} 1`) {
+		t.Errorf("store_errors_total{op=\"probe\"} not 1:\n%s", grepLines(metrics, "store_errors"))
+	}
+	if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	if code, body := get("/readyz"); code != http.StatusOK {
+		t.Fatalf("/readyz %d %q after the fault, want 200", code, body)
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
