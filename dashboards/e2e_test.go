@@ -111,6 +111,7 @@ lifecycle:
   rectification_period: 240h
   remind_every: 72h
   rectification_periods: {footer_icp_missing: 1s}
+  storm: {settle: 0s} # owner notices at once: this test waits for them
 notices: {language: zh, quiet_hours: "", timezone: Asia/Shanghai}
 api: {token_env: API_TOKEN}
 `, daemonAddr, filepath.Join(dir, "bw.db"), filepath.Join(dir, "sites.csv"), dnsAddr))

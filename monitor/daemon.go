@@ -47,6 +47,9 @@ type Options struct {
 	// Screenshots, when set, shows rendered-footer screenshots on the
 	// console's site pages.
 	Screenshots console.Screenshots
+	// StoreOptions are added when opening the store (tests inject a
+	// fault-injecting driver with store.WithDriver).
+	StoreOptions []store.Option
 }
 
 // Daemon is `beianwatch run`.
@@ -103,7 +106,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 	d.logLint(lint)
 	d.log.Info("inventory loaded", "path", cfg.Inventory.Path, "sites", inv.Len(), "rejected", len(lint))
 
-	st, err := store.Open(ctx, cfg.Storage.Path, store.WithLogger(d.log))
+	st, err := store.Open(ctx, cfg.Storage.Path, append([]store.Option{store.WithLogger(d.log)}, opts.StoreOptions...)...)
 	if err != nil {
 		return nil, fmt.Errorf("opening the store: %w", err)
 	}

@@ -88,6 +88,8 @@ type harness struct {
 	dnsAddr   string
 	cfgPath   string
 
+	storeOptions []store.Option // for the daemon's store
+
 	d      *Daemon
 	cancel context.CancelFunc
 	done   chan error
@@ -243,6 +245,7 @@ func (h *harness) start() {
 	d, err := New(ctx, cfg, Options{
 		Logger: logger, Getenv: func(k string) string { return h.env[k] }, Now: h.clock.Now,
 		Listener: ln, PollInterval: 100 * time.Millisecond, GracePeriod: 5 * time.Second,
+		StoreOptions: h.storeOptions,
 	})
 	if err != nil {
 		cancel()
@@ -296,6 +299,33 @@ func (h *harness) runCheck(check, domain string) store.SiteResult {
 	})
 	// Runs are newest first.
 	return runs[0]
+}
+
+// runCheckNoWait triggers check on domain through the API.
+func (h *harness) runCheckNoWait(check, domain string) {
+	h.t.Helper()
+	resp := h.api("POST", "/api/v1/sites/"+domain+"/check?only="+check)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		h.t.Fatalf("trigger %s %s: HTTP %d", check, domain, resp.StatusCode)
+	}
+}
+
+// storeErrors is the sum of beianwatch_store_errors_total.
+func (h *harness) storeErrors() float64 {
+	mfs, err := h.d.registry.Gather()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var n float64
+	for _, mf := range mfs {
+		if mf.GetName() == "beianwatch_store_errors_total" {
+			for _, m := range mf.GetMetric() {
+				n += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return n
 }
 
 func (h *harness) api(method, path string) *http.Response {

@@ -30,6 +30,14 @@ func (s *Store) failed(op string, err error) {
 	s.onError(op, err)
 }
 
+// isDBError tells a failure of the database engine (SQLite reports a result
+// code: SQLITE_FULL, SQLITE_IOERR, SQLITE_BUSY...) from the caller's own
+// errors returned through a transaction.
+func isDBError(err error) bool {
+	var coded interface{ Code() int }
+	return errors.As(err, &coded)
+}
+
 // Probe proves the store can write now: it rewrites one row in a
 // transaction of its own and commits. A full disk, a read-only file or a
 // lock held too long fails it.

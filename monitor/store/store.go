@@ -51,7 +51,13 @@ type Option func(*options)
 type options struct {
 	logger      *slog.Logger
 	synchronous string
+	driver      string
 }
+
+// WithDriver opens the database through the database/sql driver
+// registered as name instead of "sqlite". It must be SQLite underneath;
+// tests register a wrapper that injects faults (a full disk).
+func WithDriver(name string) Option { return func(o *options) { o.driver = name } }
 
 // WithLogger sets the logger for migration messages (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
@@ -74,7 +80,7 @@ func WithSynchronousFull() Option { return func(o *options) { o.synchronous = "F
 // connection, Go's pool serialises access instead, and busy_timeout covers
 // other processes (a CLI audit) touching the same file.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
-	o := options{synchronous: "NORMAL"}
+	o := options{synchronous: "NORMAL", driver: "sqlite"}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -104,7 +110,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		// later upgrades to writing fails at once with SQLITE_BUSY when
 		// another process writes, instead of waiting busy_timeout.
 		"&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
+	db, err := sql.Open(o.driver, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open store %q: %w", path, err)
 	}
@@ -157,6 +163,9 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
+		if isDBError(err) {
+			s.failed(OpWrite, err)
+		}
 		return err
 	}
 	if err := tx.Commit(); err != nil {

@@ -52,7 +52,7 @@ func TestOpenMigratesOnceAndReopens(t *testing.T) {
 		t.Fatalf("schema version %d, %v; want %d", v, err, ms[len(ms)-1].version)
 	}
 	for _, table := range []string{"results", "runs", "violations", "transitions", "notices", "notice_attempts",
-		"dispatch_state", "phone_cache", "storm_counts", "storm_state", "exemptions", "audit_log", "river_job", "river_migration"} {
+		"dispatch_state", "phone_cache", "storm_counts", "storm_state", "store_health", "exemptions", "audit_log", "river_job", "river_migration"} {
 		if n := count(t, s, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, table); n != 1 {
 			t.Errorf("table %s missing", table)
 		}
