@@ -174,6 +174,8 @@ func TestGoldenNotices(t *testing.T) {
 		{"escalation.zh", NewEscalationNotice("ExampleCloud", testSite, "b4", []ViolationChange{escalated}, LangZH, fixedAt)},
 		{"storm.zh", NewStormNotice("ExampleCloud", StormSummary{Check: "dns", Failing: 1234, Total: 5000, Held: 1180, Since: fixedAt.Add(-20 * time.Minute)}, "dns-1", LangZH, fixedAt)},
 		{"storm.en", NewStormNotice("ExampleCloud", StormSummary{Check: "footer", Failing: 1, Total: 1, Held: 1, Since: fixedAt}, "footer-1", LangEN, fixedAt)},
+		{"storm_inconclusive.zh", NewStormNotice("ExampleCloud", StormSummary{Check: "footer", Failing: 480, Total: 500, Inconclusive: true, Since: fixedAt}, "footer-2", LangZH, fixedAt)},
+		{"storm_inconclusive_ended.en", NewStormNotice("ExampleCloud", StormSummary{Check: "dns", Failing: 0, Total: 500, Inconclusive: true, Since: fixedAt.Add(-40 * time.Minute), Ended: fixedAt}, "dns-2", LangEN, fixedAt)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
