@@ -6,13 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 
-	"github.com/beianwatch/beianwatch/monitor/lifecycle"
+	"github.com/beianwatch/beianwatch/monitor/ledger"
 	"github.com/beianwatch/beianwatch/monitor/store"
 )
 
@@ -55,16 +54,16 @@ func (w *checkWorker) Work(ctx context.Context, job *river.Job[CheckBatchArgs]) 
 	// a little time of its own, and what was measured is worth keeping.
 	recCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	var undo stormUndo
+	var undo ledger.Undo
 	err := e.st.InTx(recCtx, func(tx *sql.Tx) error {
-		if _, err := e.recordTx(recCtx, tx, e.cfg.Now(), kept, &undo); err != nil {
+		if _, err := e.l.RecordTx(recCtx, tx, e.cfg.Now(), kept, &undo); err != nil {
 			return err
 		}
 		_, err := river.JobCompleteTx[*riversqlite.Driver](recCtx, tx, job)
 		return err
 	})
 	if err != nil {
-		e.undoStorm(&undo)
+		e.l.Rollback(&undo)
 		return fmt.Errorf("check batch %d (%s, %d sites): %w", job.ID, args.Check, len(args.Domains), err)
 	}
 	return nil
@@ -190,13 +189,13 @@ func (w *notifyWorker) Work(ctx context.Context, job *river.Job[NotifyArgs]) err
 		return nil
 	}
 	if n.State == store.NoticeQueued && n.Attempts == 0 && n.Kind == store.NoticeOwner {
-		if wait, held, err := e.settle(ctx, n, now); err != nil || held {
+		if wait, held, err := e.l.Settle(ctx, n, now); err != nil || held {
 			return err
 		} else if wait > 0 {
 			return river.JobSnooze(wait)
 		}
 		var dropped bool
-		if n, dropped, err = e.dropUnannounced(ctx, n); err != nil {
+		if n, dropped, err = e.l.DropUnannounced(ctx, n); err != nil {
 			return err
 		}
 		if dropped {
@@ -297,81 +296,6 @@ func (e *Engine) recordFinish(ctx context.Context, f *finish) error {
 	return nil
 }
 
-// settle decides an owner notice not yet attempted against the storm
-// guard: one that announces a violation opened less than Storm.Settle ago
-// waits until then, so that a storm declared meanwhile holds it (see
-// stormChangedTx); one that announces a violation of a check now storming
-// is held. It returns how long to wait, or held.
-func (e *Engine) settle(ctx context.Context, n store.Notice, now time.Time) (time.Duration, bool, error) {
-	var until time.Time
-	for _, t := range n.Payload.Transitions {
-		if t.Kind != lifecycle.KindOpened {
-			continue
-		}
-		check := lifecycle.CheckOf(t.Code)
-		if e.storm.Peek(now, check).Storming {
-			ok, err := e.st.HoldQueued(ctx, n.ID, "held: the "+check+" check is storming")
-			if err != nil {
-				return 0, false, err
-			}
-			if ok {
-				e.log.Info("notice held: its check is storming", "notice", n.ID, "domain", n.Domain, "check", check)
-			}
-			return 0, true, nil
-		}
-		if u := t.At.Add(e.cfg.Storm.Settle); u.After(until) {
-			until = u
-		}
-	}
-	if until.After(now) {
-		return until.Sub(now), false, nil
-	}
-	return 0, false, nil
-}
-
-// dropUnannounced removes from an owner notice the resolutions, reminders
-// and escalations of violations whose opening the owner was never told
-// about (its notice was held in a storm and then dropped, or is still
-// held): "resolved", "still open" or "deadline passed" about something
-// never announced is noise at best and alarming at worst, and the opening
-// itself may have been our storm. A notice left with nothing to say is
-// dropped, with the reason recorded.
-func (e *Engine) dropUnannounced(ctx context.Context, n store.Notice) (store.Notice, bool, error) {
-	var drop []lifecycle.Transition
-	var why []string
-	for _, t := range n.Payload.Transitions {
-		switch t.Kind {
-		case lifecycle.KindResolved, lifecycle.KindReminder, lifecycle.KindEscalated:
-			st, ok, err := e.st.OpeningNoticeState(ctx, n.Domain, t.Code, t.OpenedAt)
-			if err != nil {
-				return n, false, err
-			}
-			if ok && (st == store.NoticeHeld || st == store.NoticeDropped) {
-				why = append(why, fmt.Sprintf("%s %s, but the owner was never told it opened (that notice is %s)", t.Code, t.Kind, st))
-				drop = append(drop, t)
-			}
-		}
-	}
-	if len(drop) == 0 {
-		return n, false, nil
-	}
-	reason := strings.Join(why, "; ")
-	// Only the changes judged here are removed: a check batch may have
-	// merged a new one into the notice since it was read.
-	if _, err := e.st.ReviseQueued(ctx, n.ID, drop, reason); err != nil {
-		return n, false, err
-	}
-	n, err := e.st.Notice(ctx, n.ID)
-	if err != nil {
-		return n, false, err
-	}
-	e.log.Info("notice narrowed before sending", "notice", n.ID, "domain", n.Domain, "reason", reason, "left", len(n.Payload.Transitions), "state", n.State)
-	if n.State != store.NoticeQueued && n.State != store.NoticeSending {
-		return n, true, nil
-	}
-	return n, false, nil
-}
-
 type dispatchWorker struct {
 	river.WorkerDefaults[DispatchArgs]
 	e *Engine
@@ -413,7 +337,7 @@ func (w *tickWorker) Work(ctx context.Context, _ *river.Job[TickArgs]) error {
 	if err != nil {
 		return err
 	}
-	if err := e.settleInconclusive(ctx, now); err != nil {
+	if err := e.l.SettleInconclusive(ctx, now); err != nil {
 		return err
 	}
 	if rep.Released+rep.Dropped > 0 {
