@@ -62,6 +62,10 @@ type Result struct {
 	// Details carries check-specific facts worth showing (the URL fetched,
 	// the addresses resolved, reachability "not checked", ...).
 	Details map[string]string `json:"details,omitempty"`
+	// Screenshot is a PNG of what a browser showed of a failing rendered
+	// footer: evidence kept with the result, served by the API, never
+	// inlined in JSON.
+	Screenshot []byte `json:"-"`
 }
 
 // MapText returns a copy of r with f applied to its free text: the reason,

@@ -78,6 +78,11 @@ type HomepageFetcher interface {
 type FooterCheck struct {
 	Fetch HomepageFetcher
 	Opts  FooterOptions
+	// Render, when set, renders the pages static HTML cannot judge
+	// (needs_rendering), or every page in RenderAlways mode.
+	Render PageRenderer
+	// RenderMode says when to render; "" is RenderAuto.
+	RenderMode RenderMode
 }
 
 var _ Checker = (*FooterCheck)(nil)
@@ -131,7 +136,7 @@ func (c *FooterCheck) Check(ctx context.Context, s *Site) Result {
 	if refreshedFrom != "" {
 		r.Details["meta_refresh_from"] = refreshedFrom
 	}
-	return r
+	return c.maybeRender(ctx, s, page.URL, r)
 }
 
 // maxRefreshDelay is the longest meta refresh treated as a redirect; a
@@ -233,7 +238,7 @@ func EvaluateFooter(body []byte, s *Site, opts FooterOptions) Result {
 
 	// An inline script that names the MIIT host may build the link the
 	// static HTML lacks: the link is then for rendering to judge.
-	var linkByScript bool
+	var linkByScript string
 	switch {
 	case len(shown) > 0:
 		linkByScript = judgeICPLinks(p, text, shown, add)
@@ -287,8 +292,8 @@ func EvaluateFooter(body []byte, s *Site, opts FooterOptions) Result {
 			r.Unjudged = append(r.Unjudged, codes...)
 		}
 	}
-	if linkByScript {
-		unjudged(ReasonNeedsRendering, "icp_link", "the number is not linked to "+miitHost+" in the static HTML, but an inline script mentions "+miitHost+" and may build the link",
+	if linkByScript != "" {
+		unjudged(ReasonNeedsRendering, "icp_link", "the number is not linked to "+miitHost+" in the static HTML, but "+linkByScript+" and may build the link",
 			CodeFooterLinkMissing, CodeFooterLinkObsolete, CodeFooterLinkWrong)
 	}
 	if psbInImage {
@@ -572,16 +577,18 @@ func hrefOver(p *pageText, from, to int) (string, linkClass) {
 }
 
 // judgeICPLinks raises the finding about how the numbers ms are linked. It
-// reports true, raising nothing, when none is linked to MIIT but an inline
-// script mentions the MIIT host and may build the link.
-func judgeICPLinks(p *pageText, text string, ms []icpMatch, add func(string, Severity, string, string)) (byScript bool) {
+// reports why, raising nothing, when none is linked to MIIT but a script
+// may build the link: an inline script mentions the MIIT host, or the
+// number's element keeps the MIIT address in a data attribute (plain or
+// encoded) on a page with scripts, which turn such elements into links.
+func judgeICPLinks(p *pageText, text string, ms []icpMatch, add func(string, Severity, string, string)) (byScript string) {
 	var obsolete, wrong *icpMatch
 	var obsoleteHref, wrongHref string
 	for i := range ms {
 		href, c := hrefOver(p, ms[i].digitsStart, ms[i].digitsEnd)
 		switch c {
 		case linkMIIT:
-			return false // one correctly linked occurrence is enough
+			return "" // one correctly linked occurrence is enough
 		case linkObsolete:
 			if obsolete == nil {
 				obsolete, obsoleteHref = &ms[i], href
@@ -593,7 +600,16 @@ func judgeICPLinks(p *pageText, text string, ms []icpMatch, add func(string, Sev
 		}
 	}
 	if p.scriptLinksMIIT {
-		return true
+		return "an inline script mentions " + miitHost
+	}
+	if p.scripts > 0 {
+		for _, m := range ms {
+			for _, sg := range p.segsOver(m.digitsStart, m.digitsEnd) {
+				if sg.dataLink {
+					return "the number's element keeps the MIIT address in a data attribute, which the page's scripts may turn into a link"
+				}
+			}
+		}
 	}
 	switch {
 	case obsolete != nil:
@@ -609,7 +625,7 @@ func judgeICPLinks(p *pageText, text string, ms []icpMatch, add func(string, Sev
 			"the filing number is shown but not linked to https://beian.miit.gov.cn/",
 			evidenceOf(text, ms[0]))
 	}
-	return false
+	return ""
 }
 
 // judgeICPForm raises the warnings about how and where the number is shown.

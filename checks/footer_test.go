@@ -161,6 +161,21 @@ var footerCases = []footerCase{
 	{page: "footer_block_script", outcome: Inconclusive, reason: ReasonNeedsRendering},
 	{page: "footer_block_empty", outcome: Inconclusive, reason: ReasonNeedsRendering},
 	{page: "footer_custom_element", outcome: Inconclusive, reason: ReasonNeedsRendering},
+	// A data attribute holding the MIIT address (plain, percent- or
+	// base64-encoded) on a page with scripts: a theme script turns the
+	// element into a link, so the link is for rendering to judge. Without
+	// scripts, or with another address, nothing makes it a link.
+	{page: "exturl_base64", outcome: Inconclusive, reason: ReasonNeedsRendering},
+	{page: "exturl_percent", outcome: Inconclusive, reason: ReasonNeedsRendering},
+	{page: "exturl_no_scripts", outcome: Fail, violations: []string{CodeFooterLinkMissing}},
+	{page: "exturl_other_data", outcome: Fail, violations: []string{CodeFooterLinkMissing}},
+	// An empty <footer> of an <article> is the post's, not the site's: the
+	// site footer is there without a number, so the number is missing.
+	// Without a site footer, or with an empty slot in the site footer, the
+	// page still needs a browser.
+	{page: "article_footer_empty_site_footer", outcome: Fail, violations: []string{CodeFooterICPMissing}},
+	{page: "article_footer_empty_no_site_footer", outcome: Inconclusive, reason: ReasonNeedsRendering},
+	{page: "article_footer_empty_site_footer_beian_slot", outcome: Inconclusive, reason: ReasonNeedsRendering},
 	{page: "iframe_footer_src", outcome: Inconclusive, reason: ReasonNeedsRendering},
 	{page: "css_content", outcome: Inconclusive, reason: ReasonNeedsRendering},
 	// A statistics script in a footer that has text, and an empty

@@ -2,6 +2,8 @@ package checks
 
 import (
 	"bytes"
+	"encoding/base64"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -21,6 +23,9 @@ type textSegment struct {
 	start, end int  // byte offsets in pageText.norm
 	anchor     int  // index into pageText.anchors, -1 outside any link
 	footer     bool // inside a footer-like block
+	// dataLink: inside an element whose data attribute carries the MIIT
+	// address, which a script may turn into a link.
+	dataLink bool
 }
 
 // anchorInfo is one <a href> (or <area href>) of the page.
@@ -63,6 +68,10 @@ type openElem struct {
 	footer bool
 	anchor int
 	block  int // index into pageText.footerBlocks of the innermost footer block, -1 outside
+	// content: inside an <article>, <aside> or <nav>, whose <footer> is
+	// theirs, not the page's (HTML's sectioning content).
+	content  bool
+	dataLink bool
 	// foreign: inside <svg> or <math>, where "/>" closes an element.
 	foreign bool
 }
@@ -78,6 +87,9 @@ type footerBlock struct {
 	named     bool
 	hasScript bool
 	hasText   bool
+	// inContent: the block is inside an article, aside or nav: a
+	// per-post or per-widget footer, not the site's.
+	inContent bool
 }
 
 // maxFooterBlocks bounds the blocks tracked on a hostile page.
@@ -237,7 +249,9 @@ func extractText(body []byte, collectRaw bool) *pageText {
 			}
 			parent := top()
 			el := openElem{tag: a, footer: parent.footer, anchor: parent.anchor, block: parent.block,
-				foreign: parent.foreign || a == atom.Svg || a == atom.Math}
+				foreign: parent.foreign || a == atom.Svg || a == atom.Math,
+				content: parent.content || a == atom.Article || a == atom.Aside || a == atom.Nav,
+				dataLink: parent.dataLink}
 			// named: the element itself is a footer block by its tag, its
 			// custom element name (<site-footer>, drawn by its script) or
 			// its id or class.
@@ -251,7 +265,8 @@ func extractText(body []byte, collectRaw bool) *pageText {
 			el.footer = el.footer || named
 			var href, alt, title string
 			var hasHref bool
-			if hasAttr && a != atom.A && a != atom.Area && a != atom.Img && a != atom.Input && a != atom.Base && !mentionsFooterWord(z.Raw()) {
+			if hasAttr && a != atom.A && a != atom.Area && a != atom.Img && a != atom.Input && a != atom.Base &&
+				!mentionsFooterWord(z.Raw()) && !bytes.Contains(z.Raw(), []byte("data-")) {
 				// Reading attributes allocates; most elements need them
 				// only to tell whether they are a footer.
 				hasAttr = false
@@ -259,6 +274,9 @@ func extractText(body []byte, collectRaw bool) *pageText {
 			for hasAttr {
 				var k, v []byte
 				k, v, hasAttr = z.TagAttr()
+				if !el.dataLink && bytes.HasPrefix(k, []byte("data-")) && carriesMIIT(v) {
+					el.dataLink = true
+				}
 				switch string(k) {
 				case "id", "class":
 					if !el.footer && hasFooterWord(v) {
@@ -285,7 +303,7 @@ func extractText(body []byte, collectRaw bool) *pageText {
 			}
 			if el.footer && (named || footerContainers[a] && !parent.footer) && len(p.footerBlocks) < maxFooterBlocks {
 				el.block = len(p.footerBlocks)
-				p.footerBlocks = append(p.footerBlocks, footerBlock{desc: footerBlockDesc(z, name), parent: parent.block, named: named})
+				p.footerBlocks = append(p.footerBlocks, footerBlock{desc: footerBlockDesc(z, name), parent: parent.block, named: named, inContent: parent.content})
 			}
 			switch a {
 			case atom.Base:
@@ -402,12 +420,12 @@ func (p *pageText) addText(text []byte, el openElem) {
 	}
 	if n := len(p.segs); n > 0 {
 		last := &p.segs[n-1]
-		if last.end == start && last.anchor == el.anchor && last.footer == el.footer {
+		if last.end == start && last.anchor == el.anchor && last.footer == el.footer && last.dataLink == el.dataLink {
 			last.end = len(p.norm)
 			return
 		}
 	}
-	p.segs = append(p.segs, textSegment{start: start, end: len(p.norm), anchor: el.anchor, footer: el.footer})
+	p.segs = append(p.segs, textSegment{start: start, end: len(p.norm), anchor: el.anchor, footer: el.footer, dataLink: el.dataLink})
 }
 
 func (p *pageText) appendRaw(text []byte) {
@@ -487,14 +505,54 @@ func footerBlockDesc(z *html.Tokenizer, name []byte) string {
 }
 
 // emptyFooterBlock returns a footer block that has no visible text and is
-// named for the footer or holds a script: one a script fills in.
+// named for the footer or holds a script: one a script fills in. The
+// footer that must show the number is the site's: an empty footer of an
+// article, aside or nav (a per-post end marker, never filled) does not
+// stand for it when the site's own footer is there with text in it.
 func (p *pageText) emptyFooterBlock() (string, bool) {
+	siteFooter := false
 	for _, b := range p.footerBlocks {
-		if !b.hasText && (b.named || b.hasScript) {
+		if !b.inContent && b.hasText {
+			siteFooter = true
+			break
+		}
+	}
+	for _, b := range p.footerBlocks {
+		if !b.hasText && (b.named || b.hasScript) && !(b.inContent && siteFooter) {
 			return b.desc, true
 		}
 	}
 	return "", false
+}
+
+// carriesMIIT reports whether an attribute value holds the MIIT address,
+// plainly, percent-encoded or base64-encoded: themes keep a link's target
+// there for a script to turn the element into a link ("exturl").
+func carriesMIIT(v []byte) bool {
+	if len(v) == 0 || len(v) > 2048 {
+		return false
+	}
+	has := func(b []byte) bool { return indexFold(b, miitHost) >= 0 || indexFold(b, "miitbeian") >= 0 || indexFold(b, "miibeian") >= 0 }
+	if has(v) {
+		return true
+	}
+	if bytes.IndexByte(v, '%') >= 0 {
+		if d, err := url.PathUnescape(string(v)); err == nil && has([]byte(d)) {
+			return true
+		}
+	}
+	t := strings.TrimSpace(string(v))
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if d, err := enc.DecodeString(t); err == nil {
+			if has(d) {
+				return true
+			}
+			if u, err := url.PathUnescape(string(d)); err == nil && has([]byte(u)) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // mentionsFooterWord is a cheap, ASCII case-insensitive pre-test of a
