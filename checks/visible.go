@@ -249,8 +249,8 @@ func extractText(body []byte, collectRaw bool) *pageText {
 			}
 			parent := top()
 			el := openElem{tag: a, footer: parent.footer, anchor: parent.anchor, block: parent.block,
-				foreign: parent.foreign || a == atom.Svg || a == atom.Math,
-				content: parent.content || a == atom.Article || a == atom.Aside || a == atom.Nav,
+				foreign:  parent.foreign || a == atom.Svg || a == atom.Math,
+				content:  parent.content || a == atom.Article || a == atom.Aside || a == atom.Nav,
 				dataLink: parent.dataLink}
 			// named: the element itself is a footer block by its tag, its
 			// custom element name (<site-footer>, drawn by its script) or
@@ -532,7 +532,9 @@ func carriesMIIT(v []byte) bool {
 	if len(v) == 0 || len(v) > 2048 {
 		return false
 	}
-	has := func(b []byte) bool { return indexFold(b, miitHost) >= 0 || indexFold(b, "miitbeian") >= 0 || indexFold(b, "miibeian") >= 0 }
+	has := func(b []byte) bool {
+		return indexFold(b, miitHost) >= 0 || indexFold(b, "miitbeian") >= 0 || indexFold(b, "miibeian") >= 0
+	}
 	if has(v) {
 		return true
 	}

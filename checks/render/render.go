@@ -56,8 +56,7 @@ const (
 // timers have fired and its DOM has stopped changing (or has been
 // changing for longer than domSettleCap, as a carousel does forever).
 const (
-	quietNetwork = 500 * time.Millisecond
-	quietDOM     = 500 * time.Millisecond
+	DefaultQuiet = 500 * time.Millisecond
 	domSettleCap = 5 * time.Second
 	pollEvery    = 100 * time.Millisecond
 )
@@ -92,7 +91,10 @@ type Options struct {
 	MaxRequests int64
 	// TempDir is where the browser's user data directories are made;
 	// empty means the system's temporary directory.
-	TempDir  string
+	TempDir string
+	// Quiet is how long the network and the DOM must stay still before
+	// the page is read; zero means DefaultQuiet.
+	Quiet    time.Duration
 	Observer Observer
 	Logger   *slog.Logger
 	// Clock is injected for tests; nil means time.Now.
@@ -154,6 +156,9 @@ func New(opts Options) (*Renderer, error) {
 	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now
+	}
+	if opts.Quiet <= 0 {
+		opts.Quiet = DefaultQuiet
 	}
 	return &Renderer{opts: opts, tabs: make(chan struct{}, opts.MaxTabs)}, nil
 }
@@ -234,16 +239,20 @@ func (r *Renderer) startBrowser() (*browser, error) {
 		flags = append(flags, chromedp.NoSandbox)
 	}
 	allocCtx, allocCancel := chromedp.NewExecAllocator(context.Background(), flags...)
-	ctx, cancel := chromedp.NewContext(allocCtx)
+	logf := func(format string, args ...any) { r.opts.Logger.Debug("chromedp: " + fmt.Sprintf(format, args...)) }
+	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithErrorf(logf), chromedp.WithLogf(logf))
 	b.allocCancel, b.ctx, b.cancel = allocCancel, ctx, cancel
-	startCtx, startCancel := context.WithTimeout(ctx, 30*time.Second)
-	defer startCancel()
-	// The first Run starts the browser; its lifetime is ctx's, not startCtx's.
-	if err := chromedp.Do(ctx, chromedp.Func(func(context.Context, *chromedp.Target) error { return nil })); err != nil {
+	// The first Run starts the browser, which lives as long as ctx; a
+	// browser that does not answer in time is killed.
+	timer := time.AfterFunc(30*time.Second, cancel)
+	err = chromedp.Do(ctx, chromedp.Func(func(context.Context, *chromedp.Target) error { return nil }))
+	if !timer.Stop() && err == nil {
+		err = errors.New("the browser did not start within 30s")
+	}
+	if err != nil {
 		r.kill(b)
 		return nil, fmt.Errorf("starting %s: %w", r.opts.ExecPath, err)
 	}
-	_ = startCtx
 	r.opts.Logger.Debug("browser started", "pid", b.pgid())
 	return b, nil
 }
@@ -493,8 +502,8 @@ func (r *Renderer) settle(ctx context.Context, proxy *pageProxy, began time.Time
 			loaded = now
 		}
 		if !loaded.IsZero() && now.Sub(began) >= 2*pollEvery &&
-			proxy.quietFor() >= quietNetwork && st.Timers <= 0 &&
-			(time.Duration(st.SinceMut)*time.Millisecond >= quietDOM || now.Sub(loaded) >= domSettleCap) {
+			proxy.quietFor() >= r.opts.Quiet && st.Timers <= 0 &&
+			(time.Duration(st.SinceMut)*time.Millisecond >= r.opts.Quiet || now.Sub(loaded) >= domSettleCap) {
 			return nil
 		}
 		select {
