@@ -293,7 +293,7 @@ func EvaluateFooter(body []byte, s *Site, opts FooterOptions) Result {
 		}
 	}
 	if linkByScript != "" {
-		unjudged(ReasonNeedsRendering, "icp_link", "the number is not linked to "+miitHost+" in the static HTML, but "+linkByScript+" and may build the link",
+		unjudged(ReasonNeedsRendering, "icp_link", "the number is not linked to "+miitHost+" in the static HTML, but "+linkByScript+", so a script may build the link",
 			CodeFooterLinkMissing, CodeFooterLinkObsolete, CodeFooterLinkWrong)
 	}
 	if psbInImage {
@@ -606,7 +606,7 @@ func judgeICPLinks(p *pageText, text string, ms []icpMatch, add func(string, Sev
 		for _, m := range ms {
 			for _, sg := range p.segsOver(m.digitsStart, m.digitsEnd) {
 				if sg.dataLink {
-					return "the number's element keeps the MIIT address in a data attribute, which the page's scripts may turn into a link"
+					return "the number's element keeps the MIIT address in a data attribute on a page with scripts"
 				}
 			}
 		}

@@ -6,6 +6,7 @@
 package monitor
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/checks/render"
 	"github.com/beianwatch/beianwatch/egress"
 	"github.com/beianwatch/beianwatch/monitor/config"
 )
@@ -39,6 +41,9 @@ type CheckerOptions struct {
 	// ResolvConf is where the system's resolvers are read when the config
 	// names none; empty means /etc/resolv.conf.
 	ResolvConf string
+	// RenderObserver hears the renderer's pages and restarts (metrics);
+	// nil means none.
+	RenderObserver render.Observer
 }
 
 // Checkers are the four checks built from one configuration, sharing one
@@ -52,6 +57,9 @@ type Checkers struct {
 	// Client is the SSRF-safe client for APIs and webhooks.
 	Client *http.Client
 	ByName map[string]checks.Checker
+	// Renderer is the headless browser of the footer check; nil when
+	// rendering is off or no browser is installed. Close stops it.
+	Renderer *render.Renderer
 	// Warnings are configuration problems that degrade a check without
 	// stopping the others; callers show them to the operator.
 	Warnings []string
@@ -142,13 +150,50 @@ func NewCheckers(cfg *config.Config, opts CheckerOptions) (*Checkers, error) {
 		contact.Status = st
 	}
 
+	footer := checks.NewFooterCheck(fetcher, checks.FooterOptions{EntityOnlyIsViolation: cfg.Checks.EntityOnlyViolation})
+	mode, err := checks.ParseRenderMode(cfg.Render.Enabled)
+	if err != nil {
+		return nil, fmt.Errorf("render.enabled: %w", err)
+	}
+	footer.RenderMode = mode
+	var renderer *render.Renderer
+	if mode != checks.RenderNever {
+		// The browser's every connection goes through the same policy,
+		// resolver and per-address limit as the fetcher's.
+		dial := egress.NewDialer(policy, res, 0).WithConnLimiter(limiter)
+		renderer, err = render.New(render.Options{
+			MaxTabs: cfg.Render.MaxTabs, Timeout: cfg.Render.Timeout, RecycleAfter: cfg.Render.RecycleAfter,
+			Dial: dial.DialContext, Observer: opts.RenderObserver, Logger: opts.Logger, Clock: opts.Clock,
+		})
+		switch {
+		case errors.Is(err, checks.ErrNoBrowser):
+			if mode == checks.RenderAlways {
+				warnings = append(warnings, "render.enabled is always but no Chromium is installed: footers that need a browser stay inconclusive")
+			}
+			renderer = nil
+		case err != nil:
+			return nil, fmt.Errorf("building the renderer: %w", err)
+		default:
+			footer.Render = renderer
+		}
+	}
+
 	byName := map[string]checks.Checker{
-		checks.CheckFooter:  checks.NewFooterCheck(fetcher, checks.FooterOptions{EntityOnlyIsViolation: cfg.Checks.EntityOnlyViolation}),
+		checks.CheckFooter:  footer,
 		checks.CheckShell:   checks.NewShellCheck(res, fetcher, cfg.Provider.Ranges),
 		checks.CheckDNS:     checks.NewDNSCheck(res),
 		checks.CheckContact: contact,
 	}
-	return &Checkers{Resolver: res, Fetcher: fetcher, Limiter: limiter, Client: client, ByName: byName, Warnings: warnings}, nil
+	return &Checkers{Resolver: res, Fetcher: fetcher, Limiter: limiter, Client: client, ByName: byName, Renderer: renderer, Warnings: warnings}, nil
+}
+
+// Close stops the browser, if one was started; the checks must not be
+// used after it.
+func (c *Checkers) Close() error {
+	if c == nil || c.Renderer == nil {
+		return nil
+	}
+	return c.Renderer.Close()
 }
 
 // phoneClient is the client for the number-status provider. Its address

@@ -114,7 +114,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 
 	d.checkers, err = NewCheckers(cfg, CheckerOptions{
 		Getenv: d.getenv, Clock: d.now, Logger: d.log,
-		PhoneCache: storePhoneCache{st: st, now: d.now},
+		PhoneCache:     storePhoneCache{st: st, now: d.now},
+		RenderObserver: renderMetrics{d: d},
 	})
 	if err != nil {
 		st.Close()
@@ -182,6 +183,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 // in-flight checks finish within the grace period, close the store.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.store.Close()
+	// Deferred after the store's Close, so it runs first: in-flight
+	// checks are done by then, and no browser outlives the daemon.
+	defer d.checkers.Close()
 	ln := d.opts.Listener
 	if ln == nil {
 		var err error

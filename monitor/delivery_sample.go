@@ -103,6 +103,7 @@ func SendSampleNotice(ctx context.Context, cfg *config.Config, opts SampleOption
 	if client == nil {
 		c := *cfg
 		c.PhoneAPI.URL = ""
+		c.Render.Enabled = "never"
 		built, err := NewCheckers(&c, CheckerOptions{Getenv: getenv, Clock: now})
 		if err != nil {
 			return nil, err

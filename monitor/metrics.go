@@ -94,3 +94,25 @@ func (dm *daemonMetrics) snapshot() metrics.SnapshotData {
 	}
 	return out
 }
+
+// renderMetrics feeds the renderer's events to the daemon's metrics,
+// which are built after the checks.
+type renderMetrics struct{ d *Daemon }
+
+func (r renderMetrics) Rendered(result string, d time.Duration) {
+	if r.d.metrics != nil {
+		r.d.metrics.m.Rendered(result, d)
+	}
+}
+
+func (r renderMetrics) BrowserRestarted() {
+	if r.d.metrics != nil {
+		r.d.metrics.m.BrowserRestarted()
+	}
+}
+
+func (r renderMetrics) TabsInUse(n int) {
+	if r.d.metrics != nil {
+		r.d.metrics.m.TabsInUse(n)
+	}
+}

@@ -111,6 +111,7 @@ func cmdAudit(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return fail(err)
 	}
+	defer built.Close()
 	for _, w := range built.Warnings {
 		fmt.Fprintf(e.stderr, "beianwatch audit: warning: %s\n", w)
 	}

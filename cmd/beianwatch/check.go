@@ -48,6 +48,7 @@ func cmdCheck(ctx context.Context, e *env, args []string) int {
 		only       = fs.String("only", "", "checks to run: footer,shell,dns,contact (default: those that apply)")
 		allowPriv  = fs.Bool("allow-private", false, "allow loopback and private targets (testing)")
 		reveal     = fs.Bool("reveal-contacts", false, "show whole phone numbers in JSON output")
+		renderMode = fs.String("render", "auto", "auto (render only pages that need a browser, when one is installed), always, never")
 		output     = fs.StringP("output", "o", "text", "output format: text or json")
 	)
 	fs.Usage = func() {
@@ -113,6 +114,12 @@ func cmdCheck(ctx context.Context, e *env, args []string) int {
 			cfg.PhoneAPI.TokenEnv = "BEIANWATCH_PHONE_API_TOKEN"
 		}
 	}
+	if _, err := checks.ParseRenderMode(*renderMode); err != nil || *renderMode == "" {
+		return fail(usagef("--render must be auto, always or never, not %q", *renderMode))
+	}
+	if fs.Changed("render") || *configPath == "" {
+		cfg.Render.Enabled = *renderMode
+	}
 	names, explicit, err := parseOnly(*only)
 	if err != nil {
 		return fail(err)
@@ -121,6 +128,7 @@ func cmdCheck(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return fail(err)
 	}
+	defer built.Close()
 	for _, w := range built.Warnings {
 		fmt.Fprintf(e.stderr, "beianwatch check: warning: %s\n", w)
 	}

@@ -67,6 +67,7 @@ type Config struct {
 	Log          Log       `yaml:"log"`
 	Checks       Checks    `yaml:"checks"`
 	Retention    Retention `yaml:"retention"`
+	Render       Render    `yaml:"render"`
 }
 
 // Storage is where state, history and the job queue live.
@@ -246,6 +247,21 @@ type Checks struct {
 	// only the entity number shown) a violation instead of a warning;
 	// providers' notices disagree on it.
 	EntityOnlyViolation bool `yaml:"entity_only_violation"`
+}
+
+// Render configures the headless browser that renders footers static
+// HTML cannot show (docs/checks.md).
+type Render struct {
+	// Enabled is auto (render needs_rendering pages when a browser is
+	// installed), always (render every page; debugging) or never.
+	Enabled string `yaml:"enabled"`
+	// MaxTabs bounds the pages rendered at once.
+	MaxTabs int `yaml:"max_tabs"`
+	// Timeout is the hard per-page deadline; a page still busy then is
+	// inconclusive (render_timeout).
+	Timeout time.Duration `yaml:"timeout"`
+	// RecycleAfter restarts the browser after this many pages.
+	RecycleAfter int `yaml:"recycle_after"`
 }
 
 // Retention says how long check results are kept.

@@ -154,6 +154,15 @@ func (d *decoder) validate(c *Config) {
 		d.errf("retention.record", "must be at least retention.history (%s), got %s", c.Retention.History, c.Retention.Record)
 	}
 
+	switch c.Render.Enabled {
+	case "auto", "always", "never":
+	default:
+		d.errf("render.enabled", "want auto, always or never, got %q", c.Render.Enabled)
+	}
+	d.atLeast("render.max_tabs", c.Render.MaxTabs, 1)
+	d.positive("render.timeout", c.Render.Timeout)
+	d.atLeast("render.recycle_after", c.Render.RecycleAfter, 1)
+
 	// Decoding reports problems as it meets them and validation per key;
 	// the reader wants them in file order.
 	slices.SortStableFunc(d.errs, func(a, b Error) int { return a.Line - b.Line })

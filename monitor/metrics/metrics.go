@@ -87,6 +87,10 @@ type Metrics struct {
 	lastDispatch   *prometheus.GaugeVec
 	rejections     *prometheus.CounterVec
 	storeErrors    *prometheus.CounterVec
+	renders        *prometheus.CounterVec
+	renderDuration prometheus.Histogram
+	browserRestart prometheus.Counter
+	tabsInUse      prometheus.Gauge
 
 	snapshot atomic.Pointer[Snapshot]
 }
@@ -152,6 +156,23 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 			Namespace: Namespace, Name: "store_errors_total",
 			Help: "Failures of the store itself (begin, commit, write, probe): a full disk, an I/O error, a lock held too long.",
 		}, []string{"op"}),
+		renders: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "renders_total",
+			Help: "Pages rendered in the headless browser, by result (ok, timeout, error).",
+		}, []string{"result"}),
+		renderDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "render_duration_seconds",
+			Help:    "Time to render one page in the headless browser, waiting for a tab included, in seconds.",
+			Buckets: DurationBuckets,
+		}),
+		browserRestart: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "browser_restarts_total",
+			Help: "Headless browser restarts (recycled after render.recycle_after pages, or no longer answering).",
+		}),
+		tabsInUse: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "browser_tabs_in_use",
+			Help: "Headless browser tabs rendering a page now (at most render.max_tabs).",
+		}),
 	}
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: Namespace, Name: "build_info",
@@ -182,6 +203,9 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 		}
 		m.noticeDuration.WithLabelValues(ch)
 	}
+	for _, r := range RenderResults {
+		m.renders.WithLabelValues(r)
+	}
 
 	for _, op := range storeOps() {
 		m.storeErrors.WithLabelValues(op)
@@ -189,9 +213,25 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 	reg.MustRegister(m.storeErrors)
 	reg.MustRegister(m.checkRuns, m.checkDuration, m.findings, m.notices, m.noticeDuration,
 		m.reloadSuccess, m.rejectedSites, m.storm, m.dispatchedJobs, m.lastDispatch,
-		buildInfo, &stateCollector{m: m})
+		buildInfo, &stateCollector{m: m},
+		m.renders, m.renderDuration, m.browserRestart, m.tabsInUse)
 	return m
 }
+
+// RenderResults are the result label values of renders_total.
+var RenderResults = []string{"ok", "timeout", "error"}
+
+// Rendered records one page rendered in the headless browser.
+func (m *Metrics) Rendered(result string, d time.Duration) {
+	m.renders.WithLabelValues(m.allow("result", result, RenderResults)).Inc()
+	m.renderDuration.Observe(seconds(d))
+}
+
+// BrowserRestarted counts a headless browser restart.
+func (m *Metrics) BrowserRestarted() { m.browserRestart.Inc() }
+
+// TabsInUse sets the number of browser tabs rendering now.
+func (m *Metrics) TabsInUse(n int) { m.tabsInUse.Set(float64(n)) }
 
 // ObserveCheck records one check run on one site: its outcome, how long it
 // took and the codes of its findings (one count per code).
