@@ -47,14 +47,21 @@ func procPgid(pid int) (int, bool) {
 	return g, err == nil
 }
 
-// procRSS reads a process's resident set size in bytes.
-func procRSS(pid int) int64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+// procMem reads a process's resident set size and its proportional set
+// size (shared pages divided among their sharers) in bytes. Summed over
+// a browser tree, RSS counts the pages its processes share many times;
+// PSS counts them once.
+func procMem(pid int) (rss, pss int64) {
+	return procField(pid, "status", "VmRSS:"), procField(pid, "smaps_rollup", "Pss:")
+}
+
+func procField(pid int, file, key string) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/" + file)
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, key); ok {
 			f := strings.Fields(v)
 			if len(f) > 0 {
 				n, _ := strconv.ParseInt(f[0], 10, 64)
@@ -83,7 +90,8 @@ func waitGroupGone(pgid int, limit time.Duration) {
 type TreeStats struct {
 	Browsers  int   // process groups (browser trees)
 	Processes int   // processes in them
-	RSS       int64 // resident bytes, summed
+	RSS       int64 // resident bytes, summed (shared pages counted in each process)
+	PSS       int64 // proportional resident bytes, summed (shared pages counted once)
 }
 
 // Stats measures the browser trees this renderer owns now.
@@ -103,7 +111,9 @@ func (r *Renderer) Stats() TreeStats {
 		st.Browsers++
 		st.Processes += len(members)
 		for _, p := range members {
-			st.RSS += procRSS(p)
+			rss, pss := procMem(p)
+			st.RSS += rss
+			st.PSS += pss
 		}
 	}
 	return st
