@@ -57,6 +57,14 @@ type Result struct {
 	FarmHTTPRequests int64  `json:"farm_http_requests"`
 	FarmDNSQueries   int64  `json:"farm_dns_queries"`
 	Note             string `json:"note,omitempty"`
+	// Render scenario: footers rendered in the browser, per second of the
+	// run, and the peak proportional memory of the browser trees.
+	Rendered          int     `json:"rendered,omitempty"`
+	RendersPerSecond  float64 `json:"renders_per_second,omitempty"`
+	BrowserPeakPSSMB  float64 `json:"browser_peak_pss_mb,omitempty"`
+	BrowserPeakProcs  int     `json:"browser_peak_processes,omitempty"`
+	ScriptedSites     int     `json:"scripted_sites,omitempty"`
+	StillNeedRenderer int     `json:"still_needs_rendering,omitempty"`
 }
 
 // Report is what bench/results.json holds.
@@ -123,6 +131,9 @@ const (
 	ToolBlackbox     = "blackbox_exporter"
 	ScenarioBaseline = "baseline"
 	ScenarioSlow     = "slow"
+	// ScenarioRender: a share of the sites draw their footer by script,
+	// rendered in headless Chromium.
+	ScenarioRender = "render"
 )
 
 // WriteTable prints the side-by-side table.
@@ -150,6 +161,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 		if x.FarmHTTPRequests > 0 && x.Sites > 0 {
 			fmt.Fprintf(w, "%s %s: the farm served %.2f HTTP requests and %.2f DNS queries per site\n", x.Tool, x.Scenario,
 				float64(x.FarmHTTPRequests)/float64(x.Sites), float64(x.FarmDNSQueries)/float64(x.Sites))
+		}
+		if x.Rendered > 0 || x.ScriptedSites > 0 {
+			fmt.Fprintf(w, "%s %s: %d of %d sites draw their footer by script; %d footers rendered (%.2f renders/s), %d still needs_rendering; browser peak PSS %.0f MB in %d processes\n",
+				x.Tool, x.Scenario, x.ScriptedSites, x.Sites, x.Rendered, x.RendersPerSecond, x.StillNeedRenderer, x.BrowserPeakPSSMB, x.BrowserPeakProcs)
 		}
 		if x.Note != "" {
 			fmt.Fprintf(w, "%s %s: %s\n", x.Tool, x.Scenario, x.Note)

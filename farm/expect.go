@@ -55,7 +55,9 @@ var expectations = map[State]map[string]Expectation{
 }
 
 // Expect is what the check named check must report for s, given that the
-// fetch timeout is longer than the farm's slow delay. A hanging site (the
+// fetch timeout is longer than the farm's slow delay and, for a
+// script-drawn footer, that a browser renders it (ExpectStatic says what
+// static HTML alone gives). A hanging site (the
 // body never finishes) cannot be judged from its page: the footer is
 // inconclusive, and so is the shell check unless the site's addresses
 // already decide it.
@@ -78,6 +80,15 @@ func Expect(s *Site, check string) Expectation {
 	return e
 }
 
+// ExpectStatic is Expect for a run that does not render: a script-drawn
+// footer is inconclusive (needs_rendering).
+func ExpectStatic(s *Site, check string) Expectation {
+	if s.Scripted && check == checks.CheckFooter && !s.Hang {
+		return inc
+	}
+	return Expect(s, check)
+}
+
 // WriteSummary prints the proportions and the findings expected per state.
 func (f *Farm) WriteSummary(w io.Writer) error {
 	t := f.Tally()
@@ -92,6 +103,10 @@ func (f *Farm) WriteSummary(w io.Writer) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if t.Scripted > 0 {
+		fmt.Fprintf(w, "script-drawn footers: %d sites (%.1f%%), judged by rendering them in a browser\n",
+			t.Scripted, 100*float64(t.Scripted)/float64(len(f.Sites)))
 	}
 	if t.Slow > 0 {
 		fmt.Fprintf(w, "slow: %d sites (%.1f%%) answer after %v with their state's findings",

@@ -21,6 +21,7 @@ import (
 
 	"github.com/beianwatch/beianwatch/alerts"
 	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/checks/render"
 	"github.com/beianwatch/beianwatch/monitor"
 	"github.com/beianwatch/beianwatch/monitor/config"
 	"github.com/beianwatch/beianwatch/monitor/inventory"
@@ -198,6 +199,7 @@ func TestExpectedFindingsMatchChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer built.Close()
 
 	sample := srv.Farm.Sample(2)
 	seenHang, seenSlow := false, false
@@ -545,5 +547,72 @@ func TestCloseRightAfterStart(t *testing.T) {
 		case <-time.After(15 * time.Second):
 			t.Fatalf("round %d: Close did not return", i)
 		}
+	}
+}
+
+// TestScriptedFootersNeedABrowser: a farm site whose footer a script draws
+// is inconclusive (needs_rendering) without a browser and, rendered in
+// Chromium, gets its state's verdict: the farm's share of such sites is
+// what the demo and the bench render.
+func TestScriptedFootersNeedABrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("serves a farm and renders pages")
+	}
+	srv, files, _ := startFarm(t, Options{Sites: 40, Seed: 3, ScriptShare: 1}, ConfigParams{Timeout: 4 * time.Second, PerIP: 64})
+	cfg, err := config.Load(files.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, _, err := inventory.Load(files.Inventory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := srv.Env("test-api-token")
+	getenv := func(k string) string { return env[k] }
+	never := *cfg
+	never.Render.Enabled = "never"
+	static, err := monitor.NewCheckers(&never, monitor.CheckerOptions{Getenv: getenv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer static.Close()
+	_, haveBrowser := render.FindBrowser()
+	if !haveBrowser && os.Getenv("BEIANWATCH_REQUIRE_INTEGRATION") != "" {
+		t.Fatal("BEIANWATCH_REQUIRE_INTEGRATION is set but no Chromium is on PATH")
+	}
+	rendered, err := monitor.NewCheckers(cfg, monitor.CheckerOptions{Getenv: getenv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rendered.Close()
+	scripted := 0
+	for _, s := range srv.Farm.Sample(1) {
+		if !s.Scripted {
+			continue
+		}
+		scripted++
+		site := inv.Lookup(s.Domain).Site
+		r := checks.Run(context.Background(), static.ByName[checks.CheckFooter], &site)
+		if want := ExpectStatic(s, checks.CheckFooter); r.Outcome != want.Outcome || r.Reason != checks.ReasonNeedsRendering {
+			t.Errorf("%s (%s) static: %s (%s), want %s (needs_rendering)", s.Domain, s.State, r.Outcome, r.Reason, want)
+		}
+		if !haveBrowser {
+			continue
+		}
+		r = checks.Run(context.Background(), rendered.ByName[checks.CheckFooter], &site)
+		var codes []string
+		for _, f := range r.Findings {
+			codes = append(codes, f.Code)
+		}
+		want := Expect(s, checks.CheckFooter)
+		if r.Outcome != want.Outcome || !slices.Equal(SortedCodes(codes), want.Codes) || r.Details["rendered"] != "true" {
+			t.Errorf("%s (%s) rendered: %s %v (reason %q, details %v), want %s", s.Domain, s.State, r.Outcome, codes, r.Reason, r.Details, want)
+		}
+	}
+	if scripted < 8 {
+		t.Fatalf("only %d scripted sites sampled", scripted)
+	}
+	if !haveBrowser {
+		t.Skip("no Chromium on PATH: rendered verdicts not checked; set BEIANWATCH_REQUIRE_INTEGRATION=1 to make this a failure")
 	}
 }

@@ -2,8 +2,10 @@ package farm
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"html"
+	"strings"
 
 	"golang.org/x/text/encoding/simplifiedchinese"
 )
@@ -54,13 +56,24 @@ func (s *Site) Page() Page {
 	name := html.EscapeString(s.Entity)
 	var b bytes.Buffer
 	fmt.Fprintf(&b, pageHead, meta, name, name, name)
-	b.WriteString("<footer>\n<p>Copyright 2024 " + name + " 版权所有</p>\n<p>")
-	b.WriteString(s.icpHTML())
+	var foot strings.Builder
+	foot.WriteString("<p>Copyright 2024 " + name + " 版权所有</p>\n<p>")
+	foot.WriteString(s.icpHTML())
 	if psb := s.psbHTML(); psb != "" {
-		b.WriteString(" | ")
-		b.WriteString(psb)
+		foot.WriteString(" | ")
+		foot.WriteString(psb)
 	}
-	b.WriteString("</p>\n</footer>\n")
+	foot.WriteString("</p>\n")
+	if s.Scripted {
+		// The footer as a single-page app draws it: after load, from a
+		// string in a script; the static HTML has an empty block.
+		js, _ := json.Marshal(foot.String())
+		b.WriteString("<footer id=\"footer\"></footer>\n<script>\nwindow.addEventListener('load', function () {\n  setTimeout(function () { document.getElementById('footer').innerHTML = ")
+		b.Write(js)
+		b.WriteString("; }, 50);\n});\n</script>\n")
+	} else {
+		b.WriteString("<footer>\n" + foot.String() + "</footer>\n")
+	}
 	b.WriteString(pageFoot)
 	if !gbk {
 		return Page{ContentType: ctype, Body: b.Bytes()}

@@ -90,6 +90,10 @@ type Options struct {
 	SlowShare float64
 	SlowDelay time.Duration
 	HangShare float64
+	// ScriptShare is the fraction (0..1) of the sites with a footer whose
+	// footer is drawn by an inline script, as single-page apps and theme
+	// builds do: only a browser sees it (docs/checks.md, rendering).
+	ScriptShare float64
 	// Zone is the parent domain of every site; default "farm.test" (a
 	// reserved name that never reaches the real DNS).
 	Zone string
@@ -98,6 +102,9 @@ type Options struct {
 func (o *Options) defaults() error {
 	if o.Sites < 1 {
 		return fmt.Errorf("farm: want at least 1 site, got %d", o.Sites)
+	}
+	if o.ScriptShare < 0 || o.ScriptShare > 1 {
+		return fmt.Errorf("farm: script share %v must be a fraction in [0, 1]", o.ScriptShare)
 	}
 	if o.SlowShare < 0 || o.SlowShare > 1 || o.HangShare < 0 || o.HangShare > 1 {
 		return fmt.Errorf("farm: slow share %v and hang share %v must be fractions in [0, 1]", o.SlowShare, o.HangShare)
@@ -132,6 +139,8 @@ type Site struct {
 	// Delay before the response; Hang: the body never finishes.
 	Delay time.Duration
 	Hang  bool
+	// Scripted: the footer is drawn by an inline script.
+	Scripted bool
 }
 
 // Resolves reports whether the farm DNS answers with an address for it.
@@ -219,6 +228,23 @@ func Generate(opts Options) (*Farm, error) {
 		}
 		f.Sites = append(f.Sites, s)
 		f.byDomain[s.Domain] = s
+	}
+
+	// Script-drawn footers, drawn from the served UTF-8 pages with a
+	// footer, with their own stream so the other draws stay as they were.
+	if opts.ScriptShare > 0 {
+		var eligible []*Site
+		for _, s := range f.Sites {
+			if s.Served() && s.State != Placeholder && s.State != CompliantGBK {
+				eligible = append(eligible, s)
+			}
+		}
+		n := int(float64(len(eligible))*opts.ScriptShare + 0.5)
+		crng := rand.New(rand.NewPCG(opts.Seed, 0x73637269)) // "scri"
+		crng.Shuffle(len(eligible), func(i, j int) { eligible[i], eligible[j] = eligible[j], eligible[i] })
+		for _, s := range eligible[:n] {
+			s.Scripted = true
+		}
 	}
 
 	// Slow and hanging sites, drawn from those served over HTTP, after the
@@ -375,6 +401,7 @@ func uniqueMobile(rng *rand.Rand, used map[string]bool) string {
 type Tally struct {
 	States     map[State]int
 	Slow, Hang int
+	Scripted   int
 }
 
 // Tally counts the farm's sites.
@@ -387,6 +414,9 @@ func (f *Farm) Tally() Tally {
 		}
 		if s.Hang {
 			t.Hang++
+		}
+		if s.Scripted {
+			t.Scripted++
 		}
 	}
 	return t

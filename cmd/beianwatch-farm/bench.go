@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/beianwatch/beianwatch/bench"
+	"github.com/beianwatch/beianwatch/checks/render"
 	"github.com/beianwatch/beianwatch/farm"
 )
 
@@ -31,7 +32,8 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	bbBin := fs.String("blackbox", "/usr/bin/prometheus-blackbox-exporter", "the blackbox_exporter binary")
 	outPath := fs.String("out", filepath.Join("bench", "results.json"), "where the JSON results go")
 	dir := fs.String("dir", "", "work directory for configs, reports and logs (default: a new temporary directory)")
-	scenarios := fs.String("scenarios", "baseline,slow", "scenarios to run: baseline, slow")
+	scenarios := fs.String("scenarios", "baseline,slow,render", "scenarios to run: baseline, slow, render")
+	scriptShare := fs.Float64("script-share", 0.1, "share of sites with a footer drawn by script in the render scenario")
 	tools := fs.String("tools", "beianwatch,blackbox", "tools to measure: beianwatch, blackbox")
 	if ok, code := parse(fs, args, stderr); !ok {
 		return code
@@ -70,7 +72,10 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	var failures []string
 	slowSites := 0
-	for _, sc := range []string{bench.ScenarioBaseline, bench.ScenarioSlow} {
+	// Without a browser, script-drawn footers stay inconclusive, and the
+	// render scenario compares against that.
+	_, haveBrowser := render.FindBrowser()
+	for _, sc := range []string{bench.ScenarioBaseline, bench.ScenarioSlow, bench.ScenarioRender} {
 		if !want(*scenarios, sc) {
 			continue
 		}
@@ -79,6 +84,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			// Slow, not hanging: the target is about delay, and a hung body
 			// costs the fetch timeout instead.
 			opts.SlowShare, opts.SlowDelay = *slowShare, *slowDelay
+		}
+		if sc == bench.ScenarioRender {
+			opts.ScriptShare = *scriptShare
 		}
 		f, err := farm.Generate(opts)
 		if err != nil {
@@ -115,13 +123,33 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 						return "", nil, false
 					}
 					e := farm.Expect(s, check)
+					if !haveBrowser {
+						e = farm.ExpectStatic(s, check)
+					}
 					return string(e.Outcome), e.Codes, true
 				}}
 			rep.Commands = append(rep.Commands, a.Command())
 			fmt.Fprintf(stderr, "bench %s: %s\n", sc, a.Command())
 			before := srv.Counters()
+			var sampler *browserSampler
+			if sc == bench.ScenarioRender {
+				sampler = startBrowserSampler(250 * time.Millisecond)
+			}
 			r, err := bench.RunAudit(ctx, a)
 			countFarm(&r, before, srv.Counters())
+			if sampler != nil {
+				sampler.Stop()
+				r.ScriptedSites = f.Tally().Scripted
+				r.BrowserPeakPSSMB, r.BrowserPeakProcs = float64(sampler.peakPSS)/(1<<20), sampler.peakProc
+				if n, still, cerr := renderedCounts(a.Report); cerr == nil {
+					r.Rendered, r.StillNeedRenderer = n, still
+					if r.WallSeconds > 0 {
+						r.RendersPerSecond = float64(n) / r.WallSeconds
+					}
+				} else if err == nil {
+					err = cerr
+				}
+			}
 			if logf != nil {
 				logf.Close()
 			}
@@ -131,7 +159,8 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 				rep.Results = append(rep.Results, r)
 			}
 		}
-		if want(*tools, "blackbox") && ctx.Err() == nil {
+		// blackbox_exporter renders nothing: the render scenario is ours.
+		if want(*tools, "blackbox") && ctx.Err() == nil && sc != bench.ScenarioRender {
 			targets := make([]bench.Target, len(f.Sites))
 			for i, s := range f.Sites {
 				targets[i] = bench.Target{Domain: s.Domain, Addr: s.Addr()}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/beianwatch/beianwatch/checks/render"
 	"github.com/beianwatch/beianwatch/farm"
 )
 
@@ -33,6 +34,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	schedule := fs.String("schedule", "@every 10s", "every check's schedule")
 	if ok, code := parse(fs, args, stderr); !ok {
 		return code
+	}
+	if _, ok := render.FindBrowser(); ok && !fs.Changed("script-share") {
+		// With a browser installed, a tenth of the footers are drawn by
+		// script, so the demo shows rendering at work.
+		ff.scripted = 0.1
 	}
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "beianwatch-farm demo: %v\n", err)

@@ -72,6 +72,7 @@ type farmFlags struct {
 	slowShare float64
 	slowDelay time.Duration
 	hangShare float64
+	scripted  float64
 	dir       string
 }
 
@@ -81,11 +82,12 @@ func (f *farmFlags) register(fs *pflag.FlagSet, sites int, slowShare float64, di
 	fs.Float64Var(&f.slowShare, "slow-share", slowShare, "fraction of served sites that answer after --slow-delay")
 	fs.DurationVar(&f.slowDelay, "slow-delay", 2*time.Second, "delay of the slow sites")
 	fs.Float64Var(&f.hangShare, "hang-share", 0.3, "fraction of the slow sites that never finish the body")
+	fs.Float64Var(&f.scripted, "script-share", 0, "fraction of the sites with a footer whose footer an inline script draws (needs a browser)")
 	fs.StringVar(&f.dir, "dir", dir, "where the inventory, configuration and farm.env are written")
 }
 
 func (f *farmFlags) options() farm.Options {
-	return farm.Options{Sites: f.sites, Seed: f.seed, SlowShare: f.slowShare, SlowDelay: f.slowDelay, HangShare: f.hangShare}
+	return farm.Options{Sites: f.sites, Seed: f.seed, SlowShare: f.slowShare, SlowDelay: f.slowDelay, HangShare: f.hangShare, ScriptShare: f.scripted}
 }
 
 func parse(fs *pflag.FlagSet, args []string, stderr io.Writer) (ok bool, code int) {
