@@ -54,6 +54,7 @@ func (d *Daemon) Handler() http.Handler {
 	api.HandleFunc("GET /api/v1/sites", d.apiSites)
 	api.HandleFunc("GET /api/v1/sites/{domain}", d.apiSite)
 	api.HandleFunc("POST /api/v1/sites/{domain}/check", d.apiTrigger)
+	api.HandleFunc("GET /api/v1/sites/{domain}/screenshots/{check}", d.apiScreenshot)
 	api.HandleFunc("GET /api/v1/violations", d.apiViolations)
 	api.HandleFunc("GET /api/v1/notices", d.apiNotices)
 	api.HandleFunc("GET /api/v1/notices/{id}", d.apiNotice)
@@ -251,10 +252,55 @@ func (d *Daemon) apiSite(w http.ResponseWriter, r *http.Request) {
 	for i := range hist {
 		hist[i].Transition = apiTransition(hist[i].Transition)
 	}
+	// Where to fetch what the browser showed of a failing rendered footer.
+	screenshots := map[string]apiScreenshotRef{}
+	if sc, ok, err := d.store.LatestScreenshot(ctx, domain, checks.CheckFooter); err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	} else if ok {
+		screenshots[checks.CheckFooter] = apiScreenshotRef{
+			URL: "/api/v1/sites/" + domain + "/screenshots/" + checks.CheckFooter, TakenAt: sc.TakenAt, Bytes: len(sc.PNG)}
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"site": site, "latest": orEmpty(results), "violations": orEmpty(viol), "history": orEmpty(hist),
-		"exemptions": orEmpty(exempt),
+		"exemptions": orEmpty(exempt), "screenshots": screenshots,
 	})
+}
+
+// apiScreenshotRef says where a site's latest screenshot is served.
+type apiScreenshotRef struct {
+	URL     string    `json:"url"`
+	TakenAt time.Time `json:"taken_at"`
+	Bytes   int       `json:"bytes"`
+}
+
+// apiScreenshot serves the latest PNG a failing rendered run of the check
+// kept: what the browser showed of the footer.
+func (d *Daemon) apiScreenshot(w http.ResponseWriter, r *http.Request) {
+	domain, err := checks.NormalizeDomain(r.PathValue("domain"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	check := r.PathValue("check")
+	if !slices.Contains(checks.AllChecks, check) {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("unknown check %q", check))
+		return
+	}
+	sc, ok, err := d.store.LatestScreenshot(r.Context(), domain, check)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	if !ok {
+		writeError(w, http.StatusNotFound, errors.New("no screenshot for this site and check"))
+		return
+	}
+	w.Header().Set("Content-Type", "image/png")
+	w.Header().Set("Content-Length", strconv.Itoa(len(sc.PNG)))
+	w.Header().Set("Last-Modified", sc.TakenAt.Format(http.TimeFormat))
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Write(sc.PNG)
 }
 
 func (d *Daemon) apiTrigger(w http.ResponseWriter, r *http.Request) {

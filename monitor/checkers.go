@@ -163,7 +163,9 @@ func NewCheckers(cfg *config.Config, opts CheckerOptions) (*Checkers, error) {
 		dial := egress.NewDialer(policy, res, 0).WithConnLimiter(limiter)
 		renderer, err = render.New(render.Options{
 			MaxTabs: cfg.Render.MaxTabs, Timeout: cfg.Render.Timeout, RecycleAfter: cfg.Render.RecycleAfter,
-			Dial: dial.DialContext, Observer: opts.RenderObserver, Logger: opts.Logger, Clock: opts.Clock,
+			// Real time, not the injected clock: deadlines and settling are
+			// about the browser, which lives in real time.
+			Dial: dial.DialContext, Observer: opts.RenderObserver, Logger: opts.Logger,
 		})
 		switch {
 		case errors.Is(err, checks.ErrNoBrowser):

@@ -176,6 +176,7 @@ type browser struct {
 	active      int
 	retired     bool
 	done        chan struct{} // closed once the tree is gone
+	killOnce    sync.Once
 }
 
 // pgid is the browser's process group (its own pid: it leads the group).
@@ -260,6 +261,11 @@ func (r *Renderer) startBrowser() (*browser, error) {
 // kill ends a browser tree: a graceful close first, then SIGKILL to its
 // whole process group, then its profile directory.
 func (r *Renderer) kill(b *browser) {
+	b.killOnce.Do(func() { r.killNow(b) })
+	<-b.done
+}
+
+func (r *Renderer) killNow(b *browser) {
 	if b.ctx != nil {
 		cctx, cancel := context.WithTimeout(b.ctx, 3*time.Second)
 		_ = chromedp.Cancel(cctx)

@@ -187,12 +187,67 @@ func (s *Store) PruneRuns(ctx context.Context, before, recordBefore time.Time, c
 		n, _ := res.RowsAffected()
 		total += n
 		if n < int64(chunk) {
+			// Screenshots are the evidence of runs: they go with them.
+			if _, err := s.PruneScreenshots(ctx, before, chunk); err != nil {
+				return total, err
+			}
 			return total, nil
 		}
 		if err := ctx.Err(); err != nil {
 			return total, fmt.Errorf("prune run history: %w", err)
 		}
 	}
+}
+
+// PruneScreenshots deletes the screenshots, older than before, whose run
+// has been pruned (a record run keeps its screenshot as long as it is
+// kept), in chunks, and returns how many went.
+func (s *Store) PruneScreenshots(ctx context.Context, before time.Time, chunk int) (int64, error) {
+	chunk = limitOr(chunk, 500)
+	var total int64
+	for {
+		res, err := s.db.ExecContext(ctx, `DELETE FROM screenshots WHERE id IN
+			(SELECT sc.id FROM screenshots sc WHERE sc.taken_at < ?
+			   AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = sc.run_id) LIMIT ?)`, before.UnixMicro(), chunk)
+		if err != nil {
+			return total, fmt.Errorf("prune screenshots: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		total += n
+		if n < int64(chunk) {
+			return total, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return total, fmt.Errorf("prune screenshots: %w", err)
+		}
+	}
+}
+
+// Screenshot is the PNG a failing rendered run kept as evidence.
+type Screenshot struct {
+	ID      int64
+	Domain  string
+	Check   string
+	TakenAt time.Time
+	PNG     []byte
+}
+
+// LatestScreenshot returns the newest screenshot of domain's check (for
+// the footer check: what the browser showed of a failing footer), and
+// false when there is none.
+func (s *Store) LatestScreenshot(ctx context.Context, domain, check string) (Screenshot, bool, error) {
+	sc := Screenshot{Domain: domain, Check: check}
+	var at int64
+	err := s.db.QueryRowContext(ctx, `SELECT id, taken_at, png FROM screenshots
+		WHERE domain = ? AND check_name = ? ORDER BY taken_at DESC, id DESC LIMIT 1`, domain, check).Scan(&sc.ID, &at, &sc.PNG)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Screenshot{}, false, nil
+	}
+	if err != nil {
+		return Screenshot{}, false, fmt.Errorf("read the latest %s screenshot of %s: %w", check, domain, err)
+	}
+	sc.TakenAt = time.UnixMicro(at).UTC()
+	return sc, true, nil
 }
 
 // Runs lists the history of domain's check runs, newest first.

@@ -105,6 +105,7 @@ func (s *Store) RecordResults(ctx context.Context, tx *sql.Tx, b Batch) (Recorde
 		return out, fmt.Errorf("record results: prepare: %w", err)
 	}
 	defer hist.Close()
+	var shots *sql.Stmt // prepared when a batch carries a screenshot
 
 	exemptions, err := activeExemptionsTx(ctx, tx, b.Now)
 	if err != nil {
@@ -146,6 +147,17 @@ func (s *Store) RecordResults(ctx context.Context, tx *sql.Tx, b Batch) (Recorde
 				return out, fmt.Errorf("record %s run of %s: %w", r.Result.Check, d, err)
 			}
 			runIDs = append(runIDs, runID)
+			if len(r.Result.Screenshot) > 0 {
+				if shots == nil {
+					if shots, err = tx.PrepareContext(ctx, `INSERT INTO screenshots (run_id, domain, check_name, taken_at, png) VALUES (?, ?, ?, ?, ?)`); err != nil {
+						return out, fmt.Errorf("record results: prepare: %w", err)
+					}
+					defer shots.Close()
+				}
+				if _, err := shots.ExecContext(ctx, runID, d, r.Result.Check, at, r.Result.Screenshot); err != nil {
+					return out, fmt.Errorf("record %s screenshot of %s: %w", r.Result.Check, d, err)
+				}
+			}
 		}
 
 		before, err := loadStates(ctx, tx, d)

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -52,7 +53,7 @@ func TestOpenMigratesOnceAndReopens(t *testing.T) {
 		t.Fatalf("schema version %d, %v; want %d", v, err, ms[len(ms)-1].version)
 	}
 	for _, table := range []string{"results", "runs", "violations", "transitions", "notices", "notice_attempts",
-		"dispatch_state", "phone_cache", "storm_counts", "storm_state", "store_health", "exemptions", "audit_log", "river_job", "river_migration"} {
+		"dispatch_state", "phone_cache", "storm_counts", "storm_state", "store_health", "exemptions", "audit_log", "screenshots", "river_job", "river_migration"} {
 		if n := count(t, s, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, table); n != 1 {
 			t.Errorf("table %s missing", table)
 		}
@@ -729,5 +730,48 @@ func TestReviseQueuedKeepsTransitionsMergedSinceRead(t *testing.T) {
 	}
 	if n, _ = s.Notice(ctx, id); n.State != NoticeDropped || !strings.Contains(n.LastError, "footer: never announced") {
 		t.Fatalf("notice with nothing left: %+v", n)
+	}
+}
+
+// TestScreenshots: a failing rendered run's PNG is stored with the run,
+// the latest one per site and check is served, and it is pruned with the
+// run history.
+func TestScreenshots(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	if _, ok, err := s.LatestScreenshot(ctx, "a.cn", "footer"); ok || err != nil {
+		t.Fatalf("screenshot before any run: %v %v", ok, err)
+	}
+	png := func(b byte) []byte { return []byte{0x89, 'P', 'N', 'G', b} }
+	for i := range 3 {
+		r := fail("a.cn", "footer", checks.CodeFooterLinkMissing)
+		r.Result.Screenshot = png(byte(i))
+		r.At = t0.Add(time.Duration(i) * time.Hour)
+		record(t, s, r.At, r)
+	}
+	// A run without a screenshot (a static failure) keeps the last one.
+	r := fail("a.cn", "footer", checks.CodeFooterLinkMissing)
+	r.At = t0.Add(5 * time.Hour)
+	record(t, s, r.At, r)
+	got, ok, err := s.LatestScreenshot(ctx, "a.cn", "footer")
+	if err != nil || !ok || !bytes.Equal(got.PNG, png(2)) || !got.TakenAt.Equal(t0.Add(2*time.Hour)) {
+		t.Fatalf("latest screenshot %+v %v %v, want the third", got, ok, err)
+	}
+	if _, ok, _ := s.LatestScreenshot(ctx, "b.cn", "footer"); ok {
+		t.Errorf("another site's screenshot served")
+	}
+	// The second failing run opened the violation: a record run, kept
+	// (with its screenshot) past the history retention; the first goes.
+	if _, err := s.PruneRuns(ctx, t0.Add(90*time.Minute), t0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if c := count(t, s, `SELECT COUNT(*) FROM screenshots`); c != 2 {
+		t.Errorf("%d screenshots after pruning the first run, want 2 (the record run keeps its own)", c)
+	}
+	if _, err := s.PruneRuns(ctx, t0.Add(10*time.Hour), t0.Add(10*time.Hour), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.LatestScreenshot(ctx, "a.cn", "footer"); ok {
+		t.Errorf("screenshot kept after its run was pruned")
 	}
 }
