@@ -173,6 +173,7 @@ func cmdAudit(ctx context.Context, e *env, args []string) int {
 	runCtx, stopRun := context.WithCancelCause(ctx)
 	defer stopRun(nil)
 	_, runErr := runner.Run(runCtx, sites, names, func(o monitor.SiteOutcome) {
+		keepScreenshots(e.stderr, *reportPath, o.Site.Domain, o.Results)
 		sr := audit.SiteReport{Domain: o.Site.Domain, Status: o.Site.Status, Entity: o.Site.Entity, Results: o.Results}
 		for _, r := range o.Results {
 			sr.Exempt = append(sr.Exempt, monitor.ExemptCodes(r, exempt[o.Site.Domain], start)...)
@@ -486,4 +487,36 @@ func (rec *recorder) finish() error {
 		return fmt.Errorf("recording results in the store (%d of them recorded before the error): %w", rec.results, rec.err)
 	}
 	return nil
+}
+
+// keepScreenshots writes the footer screenshots of failing rendered runs
+// next to the report (REPORT-screenshots/DOMAIN-CHECK.png) and names the
+// file in the result's details, which the HTML report links. A report on
+// standard output has nowhere to put them.
+func keepScreenshots(stderr io.Writer, reportPath, domain string, results []checks.Result) {
+	for i := range results {
+		r := &results[i]
+		if len(r.Screenshot) == 0 {
+			continue
+		}
+		if r.Details == nil {
+			r.Details = map[string]string{}
+		}
+		if reportPath == "" || reportPath == "-" {
+			r.Details[audit.DetailScreenshot+"_note"] = "screenshot not kept: the report goes to standard output"
+			continue
+		}
+		dirName := strings.TrimSuffix(filepath.Base(reportPath), filepath.Ext(reportPath)) + "-screenshots"
+		dir := filepath.Join(filepath.Dir(reportPath), dirName)
+		name := domain + "-" + r.Check + ".png"
+		err := os.MkdirAll(dir, 0o755)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, name), r.Screenshot, 0o644)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "beianwatch audit: warning: keeping the screenshot of %s: %v\n", domain, err)
+			continue
+		}
+		r.Details[audit.DetailScreenshot] = dirName + "/" + name
+	}
 }

@@ -86,6 +86,9 @@ type siteView struct {
 type checkView struct {
 	Name, Label, Outcome, OutcomeLabel, Reason string
 	Findings                                   []findingView
+	// Screenshot is the relative address of the PNG a failing rendered
+	// footer kept (details.screenshot), written next to the report.
+	Screenshot string
 }
 
 type findingView struct {
@@ -185,6 +188,11 @@ func siteRow(site SiteReport, L map[string]string, titles map[string]string) sit
 			Name: res.Check, Label: labelOr(L, "check."+res.Check, res.Check),
 			Outcome: string(res.Outcome), OutcomeLabel: L["verdict."+string(res.Outcome)], Reason: res.Reason,
 		}
+		if p := res.Details[DetailScreenshot]; p != "" && !strings.Contains(p, ":") && !strings.HasPrefix(p, "/") {
+			// Only a relative file name: the report links what it was
+			// written with, never an address a result could smuggle in.
+			cv.Screenshot = p
+		}
 		for _, f := range res.Findings {
 			cv.Findings = append(cv.Findings, findingView{
 				Code: f.Code, Severity: string(f.Severity),
@@ -268,6 +276,7 @@ var labels = map[string]map[string]string{
 		"verdict":                     "结论",
 		"findings":                    "问题",
 		"details":                     "检查详情",
+		"screenshot":                  "浏览器所见页脚截图",
 		"evidence":                    "证据",
 		"exempt":                      "已豁免",
 		"reason":                      "原因",
@@ -320,6 +329,7 @@ var labels = map[string]map[string]string{
 		"verdict":                     "Verdict",
 		"findings":                    "Findings",
 		"details":                     "Check details",
+		"screenshot":                  "Footer as the browser showed it",
 		"evidence":                    "Evidence",
 		"exempt":                      "exempt",
 		"reason":                      "Reason",
@@ -344,3 +354,7 @@ var labels = map[string]map[string]string{
 		"status.cancelled":            "cancelled",
 	},
 }
+
+// DetailScreenshot is the result detail naming the footer screenshot file
+// an audit wrote next to its report.
+const DetailScreenshot = "screenshot"

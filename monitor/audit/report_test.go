@@ -464,3 +464,45 @@ func TestExemptFindingsAreMarked(t *testing.T) {
 		t.Errorf("HTML marks %d findings exempt, want 1 (obsolete.example.cn only)", n)
 	}
 }
+
+// TestHTMLLinksScreenshots: a failing rendered footer's screenshot, kept
+// next to the report, is linked (not loaded: the page stays
+// self-contained); a detail that is not a relative file name is not.
+func TestHTMLLinksScreenshots(t *testing.T) {
+	for _, tc := range []struct {
+		detail, want string
+	}{
+		{"report-screenshots/a.cn-footer.png", `<a class="screenshot" href="report-screenshots/a.cn-footer.png">`},
+		{"javascript:alert(1)", ""},
+		{"/etc/passwd", ""},
+		{"https://evil.example/x.png", ""},
+	} {
+		b, err := NewBuilder(time.Now(), 1, []string{checks.CheckFooter}, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := checks.Result{Check: checks.CheckFooter, Outcome: checks.Fail,
+			Findings: []checks.Finding{{Code: checks.CodeFooterLinkMissing, Severity: checks.Violation, Message: "m", Evidence: "e"}},
+			Details:  map[string]string{DetailScreenshot: tc.detail}}
+		if err := b.Add(SiteReport{Domain: "a.cn", Status: checks.StatusFiled, Results: []checks.Result{r}}); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := b.Finish(time.Now(), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		if err := WriteHTML(&out, rep, HTMLOptions{Lang: "en"}); err != nil {
+			t.Fatal(err)
+		}
+		rep.Close()
+		page := out.String()
+		has := strings.Contains(page, `class="screenshot"`)
+		if tc.want != "" && !strings.Contains(page, tc.want) || tc.want == "" && has {
+			t.Errorf("detail %q: screenshot link present=%v, want %q", tc.detail, has, tc.want)
+		}
+		if strings.Contains(page, "src=") {
+			t.Errorf("detail %q: the page loads an asset", tc.detail)
+		}
+	}
+}
