@@ -172,7 +172,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 		return nil, err
 	}
 	d.engine = eng
-	if d.console, err = d.newConsole(opts.Screenshots); err != nil {
+	shots := opts.Screenshots
+	if shots == nil {
+		shots = storeScreenshots{st: d.store}
+	}
+	if d.console, err = d.newConsole(shots); err != nil {
 		st.Close()
 		return nil, err
 	}

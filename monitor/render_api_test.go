@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"os"
@@ -56,5 +57,23 @@ document.getElementById('footer').textContent = '京ICP备2024000001号-1';
 	}
 	if resp := h.api("GET", "/api/v1/sites/"+domain+"/screenshots/dns"); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("a check without screenshots: HTTP %d, want 404", resp.StatusCode)
+	}
+	// The web console reads the same store.
+	shots := storeScreenshots{st: h.d.store}
+	list, err := shots.List(context.Background(), domain)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("console screenshots: %+v %v", list, err)
+	}
+	rc, ctype, err := shots.Open(context.Background(), domain, list[0].ID)
+	if err != nil || ctype != "image/png" {
+		t.Fatalf("console screenshot open: %s %v", ctype, err)
+	}
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	if !bytes.Equal(got, body) {
+		t.Errorf("console screenshot differs from the API's")
+	}
+	if _, _, err := shots.Open(context.Background(), "other.example.cn", list[0].ID); err == nil {
+		t.Errorf("another site's id opened the screenshot")
 	}
 }

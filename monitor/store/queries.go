@@ -417,3 +417,50 @@ func (s *Store) RecordRuns(ctx context.Context, domain string, from, to time.Tim
 	}
 	return out, rows.Err()
 }
+
+// ScreenshotInfo describes a kept screenshot without its bytes.
+type ScreenshotInfo struct {
+	ID      int64
+	Check   string
+	TakenAt time.Time
+	Bytes   int
+}
+
+// ListScreenshots lists domain's screenshots, newest first, at most limit
+// (default 20).
+func (s *Store) ListScreenshots(ctx context.Context, domain string, limit int) ([]ScreenshotInfo, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, check_name, taken_at, LENGTH(png) FROM screenshots
+		WHERE domain = ? ORDER BY taken_at DESC, id DESC LIMIT ?`, domain, limitOr(limit, 20))
+	if err != nil {
+		return nil, fmt.Errorf("list screenshots of %s: %w", domain, err)
+	}
+	defer rows.Close()
+	var out []ScreenshotInfo
+	for rows.Next() {
+		var sc ScreenshotInfo
+		var at int64
+		if err := rows.Scan(&sc.ID, &sc.Check, &at, &sc.Bytes); err != nil {
+			return nil, fmt.Errorf("list screenshots of %s: %w", domain, err)
+		}
+		sc.TakenAt = time.UnixMicro(at).UTC()
+		out = append(out, sc)
+	}
+	return out, rows.Err()
+}
+
+// ScreenshotByID returns one of domain's screenshots, and false when
+// domain has no screenshot with that id.
+func (s *Store) ScreenshotByID(ctx context.Context, domain string, id int64) (Screenshot, bool, error) {
+	sc := Screenshot{ID: id, Domain: domain}
+	var at int64
+	err := s.db.QueryRowContext(ctx, `SELECT check_name, taken_at, png FROM screenshots WHERE id = ? AND domain = ?`,
+		id, domain).Scan(&sc.Check, &at, &sc.PNG)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Screenshot{}, false, nil
+	}
+	if err != nil {
+		return Screenshot{}, false, fmt.Errorf("read screenshot %d of %s: %w", id, domain, err)
+	}
+	sc.TakenAt = time.UnixMicro(at).UTC()
+	return sc, true, nil
+}

@@ -760,13 +760,24 @@ func TestScreenshots(t *testing.T) {
 	if _, ok, _ := s.LatestScreenshot(ctx, "b.cn", "footer"); ok {
 		t.Errorf("another site's screenshot served")
 	}
-	// The second failing run opened the violation: a record run, kept
-	// (with its screenshot) past the history retention; the first goes.
+	// Runs that changed the violation are records, kept (with their
+	// screenshots) past the history retention; the others go, and their
+	// screenshots with them.
 	if _, err := s.PruneRuns(ctx, t0.Add(90*time.Minute), t0, 0); err != nil {
 		t.Fatal(err)
 	}
-	if c := count(t, s, `SELECT COUNT(*) FROM screenshots`); c != 2 {
-		t.Errorf("%d screenshots after pruning the first run, want 2 (the record run keeps its own)", c)
+	kept := count(t, s, `SELECT COUNT(*) FROM runs WHERE checked_at <= ?`, t0.Add(2*time.Hour).UnixMicro())
+	if c := count(t, s, `SELECT COUNT(*) FROM screenshots`); c != kept {
+		t.Errorf("%d screenshots after pruning, for %d runs kept that had one", c, kept)
+	}
+	if c := count(t, s, `SELECT COUNT(*) FROM screenshots WHERE run_id NOT IN (SELECT id FROM runs)`); c != 0 {
+		t.Errorf("%d screenshots outlived their run", c)
+	}
+	if _, err := s.PruneRuns(ctx, t0.Add(90*time.Minute), t0.Add(90*time.Minute), 0); err != nil {
+		t.Fatal(err)
+	}
+	if c := count(t, s, `SELECT COUNT(*) FROM screenshots`); c != 1 {
+		t.Errorf("%d screenshots after pruning the first two runs and their records, want 1", c)
 	}
 	if _, err := s.PruneRuns(ctx, t0.Add(10*time.Hour), t0.Add(10*time.Hour), 0); err != nil {
 		t.Fatal(err)
