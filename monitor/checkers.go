@@ -162,6 +162,8 @@ func NewCheckers(cfg *config.Config, opts CheckerOptions) (*Checkers, error) {
 		// resolver and per-address limit as the fetcher's.
 		dial := egress.NewDialer(policy, res, 0).WithConnLimiter(limiter)
 		renderer, err = render.New(render.Options{
+			// The same browser override as the dossier's PDF printing.
+			ExecPath: getenv("BEIANWATCH_CHROMIUM"),
 			MaxTabs: cfg.Render.MaxTabs, Timeout: cfg.Render.Timeout, RecycleAfter: cfg.Render.RecycleAfter,
 			// Real time, not the injected clock: deadlines and settling are
 			// about the browser, which lives in real time.
