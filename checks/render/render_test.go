@@ -104,7 +104,9 @@ func violations(r checks.Result) []string {
 // browser: each page is needs_rendering statically, and rendered it is
 // what a person sees.
 func TestRenderedFooters(t *testing.T) {
-	r := newTestRenderer(t, Options{Timeout: 15 * time.Second})
+	// The deadline is generous: on a loaded machine a page may take
+	// seconds; the verdicts, not the speed, are under test here.
+	r := newTestRenderer(t, Options{Timeout: 40 * time.Second})
 	cases := []struct {
 		site       string
 		psb        bool
@@ -211,8 +213,14 @@ func (c *countingRenderer) Render(_ context.Context, url string, judge func([]by
 // closed at the deadline as render_timeout, and the same browser renders
 // the next page.
 func TestNeverEndingScriptThenNormalPage(t *testing.T) {
-	r := newTestRenderer(t, Options{Timeout: 4 * time.Second, MaxTabs: 1})
+	const deadline = 8 * time.Second
+	r := newTestRenderer(t, Options{Timeout: deadline, MaxTabs: 1})
 	c := footerCheck(r, checks.RenderAuto)
+	normal := serveSite(t, "simple")
+	// Start the browser first: its start is not part of a page's deadline.
+	if _, err := r.Render(context.Background(), normal.URL+"/", nil); err != nil {
+		t.Fatal(err)
+	}
 	forever := serveSite(t, "forever")
 	s := testSite(t, false)
 	s.URL = forever.URL + "/"
@@ -221,11 +229,12 @@ func TestNeverEndingScriptThenNormalPage(t *testing.T) {
 	if res.Outcome != checks.Inconclusive || res.Reason != checks.ReasonRenderTimeout {
 		t.Fatalf("never-ending page: %s (%s) %v", res.Outcome, res.Reason, res.Details)
 	}
-	if el := time.Since(start); el > 12*time.Second {
-		t.Errorf("the deadline of 4s took %s to hold", el)
+	// The static fetch and closing the stuck tab come on top of the
+	// deadline; a page must not hold its tab for long beyond it.
+	if el := time.Since(start); el > deadline+15*time.Second {
+		t.Errorf("the deadline of %s took %s to hold", deadline, el)
 	}
 	pg := r.Stats()
-	normal := serveSite(t, "simple")
 	s.URL = normal.URL + "/"
 	res = checks.Run(context.Background(), c, s)
 	if res.Outcome != checks.Pass || res.Details["rendered"] != "true" {
