@@ -164,7 +164,7 @@ func NewCheckers(cfg *config.Config, opts CheckerOptions) (*Checkers, error) {
 		renderer, err = render.New(render.Options{
 			// The same browser override as the dossier's PDF printing.
 			ExecPath: getenv("BEIANWATCH_CHROMIUM"),
-			MaxTabs: cfg.Render.MaxTabs, Timeout: cfg.Render.Timeout, RecycleAfter: cfg.Render.RecycleAfter,
+			MaxTabs:  cfg.Render.MaxTabs, Timeout: cfg.Render.Timeout, RecycleAfter: cfg.Render.RecycleAfter,
 			// Real time, not the injected clock: deadlines and settling are
 			// about the browser, which lives in real time.
 			Dial: dial.DialContext, Observer: opts.RenderObserver, Logger: opts.Logger,
