@@ -465,10 +465,14 @@ func (r *Renderer) render(ctx context.Context, url string, judge func(dom []byte
 		return nil, timedOut(err)
 	}
 	if err := r.settle(dctx, proxy, began); err != nil {
+		// A stuck page is closed with its tab; a browser that no longer
+		// answers at all is replaced.
+		broken = ctx.Err() == nil && !r.healthy(b)
 		return nil, timedOut(err)
 	}
 	s, err := chromedp.Run(dctx, chromedp.Evaluate[serialized]("("+serializeJS+")("+fmt.Sprint(maxDOMBytes)+")"))
 	if err != nil {
+		broken = ctx.Err() == nil && !r.healthy(b)
 		return nil, timedOut(err)
 	}
 	if s.Truncated {
