@@ -45,15 +45,15 @@ type dnsTCP struct {
 	client *dns.Client
 	now    func() time.Time
 
-	mu      sync.Mutex
-	prefer  map[string]time.Time // server address -> TCP until
+	mu     sync.Mutex
+	prefer map[string]time.Time // server address -> TCP until
 	// udpEpoch[addr] ends when addr is found rate-limiting: UDP
 	// questions still waiting for it give up their wait (a dropped
 	// answer never comes) and are asked again over TCP.
 	udpEpoch map[string]udpEpoch
-	idle    map[string][]idleConn
-	slots   map[string]chan struct{}
-	slipped int // servers found rate-limiting over UDP (for tests)
+	idle     map[string][]idleConn
+	slots    map[string]chan struct{}
+	slipped  int // servers found rate-limiting over UDP (for tests)
 }
 
 type udpEpoch struct {
