@@ -30,6 +30,13 @@ type RunnerOptions struct {
 	KeepNotApplicable bool
 	// Clock stamps Started and Finished; nil means time.Now.
 	Clock func() time.Time
+	// PerHost bounds the sites of one shared host (checks.per_ip_concurrency)
+	// in progress at once, across every Run of the Runner; 0 means no
+	// bound. A site's host is the single address it is filed at. The
+	// dialer's limit still holds the connections; this keeps the
+	// Runner's workers from all waiting on one busy host's slots while
+	// sites of other hosts are ready (see Run).
+	PerHost int
 }
 
 // Runner runs checks over many sites at a bounded concurrency. It is the
@@ -38,6 +45,7 @@ type RunnerOptions struct {
 type Runner struct {
 	checks map[string]checks.Checker
 	opts   RunnerOptions
+	hosts  *hostSlots
 }
 
 // NewRunner runs the checks in byName (by check name, as
@@ -53,7 +61,7 @@ func NewRunner(byName map[string]checks.Checker, opts RunnerOptions) *Runner {
 	for k, v := range byName {
 		m[k] = v
 	}
-	return &Runner{checks: m, opts: opts}
+	return &Runner{checks: m, opts: opts, hosts: newHostSlots(opts.PerHost)}
 }
 
 // Run checks every site with the named checks, in that order, and calls
@@ -80,13 +88,18 @@ func (r *Runner) Run(ctx context.Context, sites []*checks.Site, names []string, 
 		each = func(SiteOutcome) {}
 	}
 
-	work := make(chan *checks.Site)
+	type job struct {
+		site *checks.Site
+		host string
+	}
+	work := make(chan job)
 	out := make(chan SiteOutcome, r.opts.Concurrency)
 	var wg sync.WaitGroup
 	for range min(r.opts.Concurrency, max(len(sites), 1)) {
 		wg.Go(func() {
-			for s := range work {
-				o := r.checkSite(ctx, s, cs)
+			for j := range work {
+				o := r.checkSite(ctx, j.site, cs)
+				r.hosts.release(j.host)
 				if ctx.Err() != nil {
 					continue // interrupted: see Run
 				}
@@ -96,13 +109,27 @@ func (r *Runner) Run(ctx context.Context, sites []*checks.Site, names []string, 
 	}
 	go func() {
 		defer close(work)
-		for _, s := range sites {
-			if s == nil {
+		q := newHostQueues(sites)
+		for {
+			// Take the next site, in turn across hosts, whose host has
+			// room; wait for room when none has.
+			changed := r.hosts.changes()
+			s, host, ok := q.next(r.hosts)
+			switch {
+			case s == nil && !ok:
+				return // every site handed out
+			case s == nil:
+				select {
+				case <-changed:
+				case <-ctx.Done():
+					return
+				}
 				continue
 			}
 			select {
-			case work <- s:
+			case work <- job{s, host}:
 			case <-ctx.Done():
+				r.hosts.release(host)
 				return
 			}
 		}

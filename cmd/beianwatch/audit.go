@@ -181,7 +181,8 @@ func cmdAudit(ctx context.Context, e *env, args []string) int {
 		}()
 	}
 	prog := newProgress(e, len(sites), start, *quiet, *every)
-	runner := monitor.NewRunner(built.ByName, monitor.RunnerOptions{Concurrency: *concurrency, KeepNotApplicable: explicit})
+	runner := monitor.NewRunner(built.ByName, monitor.RunnerOptions{Concurrency: *concurrency, KeepNotApplicable: explicit,
+		PerHost: cfg.Checks.PerIPConcurrency})
 	runCtx, stopRun := context.WithCancelCause(ctx)
 	defer stopRun(nil)
 	_, runErr := runner.Run(runCtx, sites, names, func(o monitor.SiteOutcome) {
