@@ -11,32 +11,36 @@ import (
 // inventory order, a batch that is all one host would put every worker in
 // the dialer's queue for that host's slots while sites of other hosts wait
 // behind them: the scan would crawl at the pace of the busiest host. The
-// Runner instead hands out sites in turn across hosts, and never more
-// sites of one host at once than it has slots, so a busy host costs its
-// own sites time and nobody else's.
+// Runner instead hands out sites in turn across hosts, and while sites of
+// other hosts are ready, never more sites of one host at once than it has
+// slots, so a busy host costs its own sites time and nobody else's. When
+// only a busy host's sites are left, they go to the idle workers anyway:
+// a site spends much of its time on DNS and parsing, not holding a
+// connection, so more of them than slots keep the slots busy (the dialer
+// still holds the connections to the limit).
 
 // hostSlots counts the sites of each host in progress, across every Run
 // of a Runner. It is safe for concurrent use.
 type hostSlots struct {
 	per int // 0: no bound
 
-	mu      sync.Mutex
-	busy    map[string]int
-	changed chan struct{} // closed and replaced when a slot frees
+	mu   sync.Mutex
+	busy map[string]int
 }
 
 func newHostSlots(per int) *hostSlots {
-	return &hostSlots{per: max(per, 0), busy: map[string]int{}, changed: make(chan struct{})}
+	return &hostSlots{per: max(per, 0), busy: map[string]int{}}
 }
 
-// take claims a slot of host; "" (no known host) always has room.
-func (h *hostSlots) take(host string) bool {
+// take claims a slot of host; "" (no known host) always has room. With
+// force, the slot is taken even past the bound.
+func (h *hostSlots) take(host string, force bool) bool {
 	if host == "" || h.per == 0 {
 		return true
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.busy[host] >= h.per {
+	if h.busy[host] >= h.per && !force {
 		return false
 	}
 	h.busy[host]++
@@ -53,15 +57,6 @@ func (h *hostSlots) release(host string) {
 	if h.busy[host]--; h.busy[host] <= 0 {
 		delete(h.busy, host)
 	}
-	close(h.changed)
-	h.changed = make(chan struct{})
-}
-
-// changes is closed when a slot next frees.
-func (h *hostSlots) changes() <-chan struct{} {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.changed
 }
 
 // hostQueues holds one Run's sites not yet handed out, one queue per host
@@ -90,47 +85,35 @@ func newHostQueues(sites []*checks.Site) *hostQueues {
 }
 
 // next takes the next site whose host has a slot in h, going round the
-// hosts from where it last stopped. It returns nil and whether sites are
-// left (all of hosts at their bound) when none can go now.
-func (q *hostQueues) next(h *hostSlots) (*checks.Site, string, bool) {
+// hosts from where it last stopped; when every host with sites left is at
+// its bound, it takes the next site anyway (see above). It returns nil
+// when no site is left.
+func (q *hostQueues) next(h *hostSlots) (*checks.Site, string) {
 	if q.left == 0 {
-		return nil, "", false
+		return nil, ""
 	}
-	for range len(q.keys) {
-		if q.turn >= len(q.keys) {
-			q.turn = 0
-		}
-		k := q.keys[q.turn]
-		list := q.queues[k]
-		if len(list) == 0 {
-			// Drop the emptied host from the round.
-			q.keys = append(q.keys[:q.turn], q.keys[q.turn+1:]...)
-			delete(q.queues, k)
-			continue
-		}
-		if !h.take(k) {
-			q.turn++
-			continue
-		}
-		q.queues[k] = list[1:]
-		q.left--
-		q.turn++
-		return list[0], k, true
-	}
-	// A pass that only dropped emptied hosts may have left the round
-	// short: look once more before saying all are busy.
-	if q.left > 0 && len(q.keys) > 0 {
-		for i, k := range q.keys {
-			if len(q.queues[k]) > 0 && h.take(k) {
-				s := q.queues[k][0]
-				q.queues[k] = q.queues[k][1:]
-				q.left--
-				q.turn = i + 1
-				return s, k, true
+	for _, force := range []bool{false, true} {
+		for range len(q.keys) {
+			if q.turn >= len(q.keys) {
+				q.turn = 0
 			}
+			k := q.keys[q.turn]
+			q.turn++
+			list := q.queues[k]
+			if len(list) == 0 || !h.take(k, force) {
+				continue
+			}
+			q.queues[k] = list[1:]
+			if q.left--; len(list) == 1 {
+				// Drop the emptied host from the round.
+				q.turn--
+				q.keys = append(q.keys[:q.turn], q.keys[q.turn+1:]...)
+				delete(q.queues, k)
+			}
+			return list[0], k
 		}
 	}
-	return nil, "", true
+	return nil, "" // unreachable: a forced take always succeeds
 }
 
 // hostOf is the host a site is served from as far as the inventory

@@ -92,14 +92,20 @@ func (r *Runner) Run(ctx context.Context, sites []*checks.Site, names []string, 
 		site *checks.Site
 		host string
 	}
-	work := make(chan job)
+	workers := min(r.opts.Concurrency, max(len(sites), 1))
+	work := make(chan job, workers)
+	// A site is picked only when a worker is free to take it, so that
+	// the pick sees which hosts have room at that moment.
+	idle := make(chan struct{}, workers)
 	out := make(chan SiteOutcome, r.opts.Concurrency)
 	var wg sync.WaitGroup
-	for range min(r.opts.Concurrency, max(len(sites), 1)) {
+	for range workers {
+		idle <- struct{}{}
 		wg.Go(func() {
 			for j := range work {
 				o := r.checkSite(ctx, j.site, cs)
 				r.hosts.release(j.host)
+				idle <- struct{}{}
 				if ctx.Err() != nil {
 					continue // interrupted: see Run
 				}
@@ -111,27 +117,16 @@ func (r *Runner) Run(ctx context.Context, sites []*checks.Site, names []string, 
 		defer close(work)
 		q := newHostQueues(sites)
 		for {
-			// Take the next site, in turn across hosts, whose host has
-			// room; wait for room when none has.
-			changed := r.hosts.changes()
-			s, host, ok := q.next(r.hosts)
-			switch {
-			case s == nil && !ok:
-				return // every site handed out
-			case s == nil:
-				select {
-				case <-changed:
-				case <-ctx.Done():
-					return
-				}
-				continue
-			}
 			select {
-			case work <- job{s, host}:
+			case <-idle:
 			case <-ctx.Done():
-				r.hosts.release(host)
 				return
 			}
+			s, host := q.next(r.hosts)
+			if s == nil {
+				return // every site handed out
+			}
+			work <- job{s, host}
 		}
 	}()
 	go func() {
