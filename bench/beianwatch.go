@@ -26,6 +26,9 @@ type Audit struct {
 	Scenario    string
 	// Log receives the child's stdout and stderr; nil discards them.
 	Log io.Writer
+	// Extra are more arguments for the audit (e.g. its hidden profiling
+	// flag).
+	Extra []string
 	// Expect, when set, says what the farm expects of (domain, check); the
 	// report is compared with it.
 	Expect func(domain, check string) (outcome string, codes []string, ok bool)
@@ -33,8 +36,8 @@ type Audit struct {
 
 // Args are the command-line arguments of the audit.
 func (a Audit) Args() []string {
-	return []string{"audit", "--config", a.Config, "--report", a.Report, "--format", "json",
-		"--only", a.Only, "--concurrency", strconv.Itoa(a.Concurrency)}
+	return append([]string{"audit", "--config", a.Config, "--report", a.Report, "--format", "json",
+		"--only", a.Only, "--concurrency", strconv.Itoa(a.Concurrency)}, a.Extra...)
 }
 
 // Command is the audit as a shell command line, for the report.
@@ -44,7 +47,7 @@ func (a Audit) Command() string { return shellQuote(append([]string{a.Binary}, a
 // and 3 (something inconclusive) are the audit working; anything else is an
 // error.
 func RunAudit(ctx context.Context, a Audit) (Result, error) {
-	r := Result{Tool: ToolBeianwatch, Scenario: a.Scenario, Sites: a.Sites, Concurrency: a.Concurrency, Outcomes: map[string]int{}}
+	r := Result{Tool: ToolBeianwatch, Scenario: a.Scenario, Checks: a.Only, Sites: a.Sites, Concurrency: a.Concurrency, Outcomes: map[string]int{}}
 	os.Remove(a.Report)
 	cmd := exec.CommandContext(ctx, a.Binary, a.Args()...)
 	cmd.Env = a.Env

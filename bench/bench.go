@@ -28,8 +28,10 @@ import (
 
 // Result is one tool's run over one scenario.
 type Result struct {
-	Tool        string  `json:"tool"`     // beianwatch or blackbox_exporter
-	Scenario    string  `json:"scenario"` // baseline or slow
+	Tool     string `json:"tool"`     // beianwatch or blackbox_exporter
+	Scenario string `json:"scenario"` // one of Scenarios
+	// Checks are the checks beianwatch ran (--only); empty for blackbox.
+	Checks      string  `json:"checks,omitempty"`
 	Sites       int     `json:"sites"`
 	Concurrency int     `json:"concurrency"`
 	WallSeconds float64 `json:"wall_seconds"`
@@ -75,6 +77,10 @@ type Report struct {
 	Results []Result `json:"results"`
 	// Ratio is beianwatch sites/s ÷ blackbox targets/s in the baseline.
 	Ratio float64 `json:"ratio_beianwatch_over_blackbox"`
+	// Ratios are the other scenarios' ratios, each measured in one run:
+	// beianwatch over blackbox per set of checks, and the nsd scenario's
+	// throughput at a high concurrency over a low one.
+	Ratios []Ratio `json:"ratios,omitempty"`
 	// SlowGrowthSeconds is how much the beianwatch cycle grew with slow
 	// sites; SlowBudgetSeconds the target: the slow sites' own delay
 	// divided by the concurrency.
@@ -88,7 +94,10 @@ type Machine struct {
 	CPUs      int    `json:"cpus"`
 	GoVersion string `json:"go_version"`
 	Kernel    string `json:"kernel,omitempty"`
-	Blackbox  string `json:"blackbox_version,omitempty"`
+	// LoadAverage is /proc/loadavg's three averages when the bench began:
+	// a loaded machine makes absolute figures noisy, ratios less so.
+	LoadAverage string `json:"load_average,omitempty"`
+	Blackbox    string `json:"blackbox_version,omitempty"`
 }
 
 // FarmInfo describes the farm the bench ran against.
@@ -98,7 +107,27 @@ type FarmInfo struct {
 	SlowShare float64 `json:"slow_share"`
 	SlowDelay string  `json:"slow_delay"`
 	SlowSites int     `json:"slow_sites"`
+	// MixHosts and MixBigShare shape the mix scenario's farm.
+	MixHosts    int     `json:"mix_hosts,omitempty"`
+	MixBigShare float64 `json:"mix_big_share,omitempty"`
 }
+
+// Ratio is one ratio of two results of the same run.
+type Ratio struct {
+	Scenario string `json:"scenario"`
+	// Kind is RatioBlackbox (beianwatch sites/s over blackbox targets/s)
+	// or RatioScaling (sites/s at a high concurrency over a low one).
+	Kind   string  `json:"kind"`
+	Checks string  `json:"checks"`
+	What   string  `json:"what"`
+	Value  float64 `json:"value"`
+}
+
+// Kinds of Ratio.
+const (
+	RatioBlackbox = "over_blackbox"
+	RatioScaling  = "scaling"
+)
 
 // Find returns the result of tool in scenario, nil if there is none.
 func (r *Report) Find(tool, scenario string) *Result {
@@ -108,6 +137,68 @@ func (r *Report) Find(tool, scenario string) *Result {
 		}
 	}
 	return nil
+}
+
+// best returns the fastest beianwatch result of scenario with the given
+// checks and concurrency, nil if there is none.
+func (r *Report) best(scenario, checks string, conc int) *Result {
+	var out *Result
+	for i := range r.Results {
+		x := &r.Results[i]
+		if x.Tool == ToolBeianwatch && x.Scenario == scenario && x.Checks == checks && x.Concurrency == conc &&
+			(out == nil || x.SitesPerSecond > out.SitesPerSecond) {
+			out = x
+		}
+	}
+	return out
+}
+
+// SummarizeScaling fills in Ratios for the scenarios beyond baseline and
+// slow: every beianwatch result over blackbox's at the same concurrency,
+// and the nsd scenario's footer,shell throughput at concurrency high over
+// low (the best run of each).
+func (r *Report) SummarizeScaling(low, high int) {
+	seen := map[string]bool{}
+	for _, bw := range r.Results {
+		key := fmt.Sprintf("%s/%s/%d", bw.Scenario, bw.Checks, bw.Concurrency)
+		if bw.Tool != ToolBeianwatch || bw.Scenario == ScenarioBaseline || bw.Scenario == ScenarioSlow || seen[key] {
+			continue
+		}
+		seen[key] = true
+		bb := r.Find(ToolBlackbox, bw.Scenario)
+		if bb == nil || bb.SitesPerSecond <= 0 || bb.Concurrency != bw.Concurrency {
+			continue
+		}
+		r.Ratios = append(r.Ratios, Ratio{Scenario: bw.Scenario, Kind: RatioBlackbox, Checks: bw.Checks,
+			What:  fmt.Sprintf("beianwatch --only %s sites/s ÷ blackbox targets/s, concurrency %d", bw.Checks, bw.Concurrency),
+			Value: round(bw.SitesPerSecond/bb.SitesPerSecond, 2)})
+	}
+	lo, hi := r.best(ScenarioNSD, "footer,shell", low), r.best(ScenarioNSD, "footer,shell", high)
+	if lo != nil && hi != nil && lo.SitesPerSecond > 0 {
+		r.Ratios = append(r.Ratios, Ratio{Scenario: ScenarioNSD, Kind: RatioScaling, Checks: "footer,shell",
+			What:  fmt.Sprintf("beianwatch --only footer,shell sites/s at concurrency %d ÷ at %d", high, low),
+			Value: round(hi.SitesPerSecond/lo.SitesPerSecond, 2)})
+	}
+}
+
+// Check says which ratios fall short: the nsd scenario's footer,shell
+// over blackbox below minRatio (the scenario shaped like a provider's
+// real DNS, where a rate-limited resolver once cost a DNS timeout per
+// site), scaling below minScaling. A zero bound is not checked.
+func (r *Report) Check(minRatio, minScaling float64) []string {
+	var out []string
+	for _, x := range r.Ratios {
+		switch {
+		case x.Kind == RatioBlackbox && x.Scenario == ScenarioNSD && x.Checks == "footer,shell" && minRatio > 0 && x.Value < minRatio:
+			out = append(out, fmt.Sprintf("%s: %s is %.2f, below %.2f", x.Scenario, x.What, x.Value, minRatio))
+		case x.Kind == RatioScaling && minScaling > 0 && x.Value < minScaling:
+			out = append(out, fmt.Sprintf("%s: %s is %.2f, below %.2f: throughput falls as concurrency rises", x.Scenario, x.What, x.Value, minScaling))
+		}
+	}
+	if minScaling > 0 && !slices.ContainsFunc(r.Ratios, func(x Ratio) bool { return x.Kind == RatioScaling }) {
+		out = append(out, "no scaling ratio measured: the nsd scenario did not run or failed")
+	}
+	return out
 }
 
 // Summarize fills in the ratio and the slow-scenario growth.
@@ -131,17 +222,27 @@ const (
 	ToolBlackbox     = "blackbox_exporter"
 	ScenarioBaseline = "baseline"
 	ScenarioSlow     = "slow"
+	ScenarioShared   = "shared"
+	ScenarioNSD      = "nsd"
+	ScenarioMix      = "mix"
 	// ScenarioRender: a share of the sites draw their footer by script,
 	// rendered in headless Chromium.
 	ScenarioRender = "render"
 )
 
+// Scenarios in the order they run.
+var Scenarios = []string{ScenarioBaseline, ScenarioSlow, ScenarioShared, ScenarioNSD, ScenarioMix, ScenarioRender}
+
 // WriteTable prints the side-by-side table.
 func (r *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "tool\tscenario\tsites\tconc\twall s\tsites/s\tp50 ms\tp99 ms\tCPU s\tCPU s/1k\tpeak RSS MB\terrors\t")
+	fmt.Fprintln(tw, "tool\tscenario\tchecks\tsites\tconc\twall s\tsites/s\tp50 ms\tp99 ms\tCPU s\tCPU s/1k\tpeak RSS MB\terrors\t")
 	for _, x := range r.Results {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.2f\t%.1f\t%.1f\t%.1f\t%.2f\t%.3f\t%.1f\t%d\t\n", x.Tool, x.Scenario, x.Sites,
+		checks := x.Checks
+		if checks == "" {
+			checks = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.2f\t%.1f\t%.1f\t%.1f\t%.2f\t%.3f\t%.1f\t%d\t\n", x.Tool, x.Scenario, checks, x.Sites,
 			x.Concurrency, x.WallSeconds, x.SitesPerSecond, x.LatencyP50MS, x.LatencyP99MS, x.CPUSeconds, x.CPUPer1000, x.PeakRSSMB, x.Errors)
 	}
 	if err := tw.Flush(); err != nil {
@@ -150,13 +251,16 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if r.Ratio > 0 {
 		fmt.Fprintf(w, "\nratio beianwatch sites/s ÷ blackbox targets/s (baseline): %.2f\n", r.Ratio)
 	}
+	for _, x := range r.Ratios {
+		fmt.Fprintf(w, "ratio %s: %s: %.2f\n", x.Scenario, x.What, x.Value)
+	}
 	if slow := r.Find(ToolBeianwatch, ScenarioSlow); slow != nil {
 		fmt.Fprintf(w, "slow scenario: the beianwatch cycle grew %.2f s; budget (slow sites × delay ÷ concurrency) %.2f s\n",
 			r.SlowGrowthSeconds, r.SlowBudgetSeconds)
 	}
 	for _, x := range r.Results {
 		if x.Compared > 0 {
-			fmt.Fprintf(w, "%s %s: %d of %d results equal the farm's expectation\n", x.Tool, x.Scenario, x.Agree, x.Compared)
+			fmt.Fprintf(w, "%s %s %s@%d: %d of %d results equal the farm's expectation\n", x.Tool, x.Scenario, x.Checks, x.Concurrency, x.Agree, x.Compared)
 		}
 		if x.FarmHTTPRequests > 0 && x.Sites > 0 {
 			fmt.Fprintf(w, "%s %s: the farm served %.2f HTTP requests and %.2f DNS queries per site\n", x.Tool, x.Scenario,

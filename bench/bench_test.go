@@ -241,3 +241,66 @@ func TestBlackboxSmoke(t *testing.T) {
 		t.Errorf("result not measured: %+v", r)
 	}
 }
+
+func TestSummarizeScalingAndCheck(t *testing.T) {
+	bw := func(sc, checks string, conc int, perSec float64) Result {
+		return Result{Tool: ToolBeianwatch, Scenario: sc, Checks: checks, Concurrency: conc, SitesPerSecond: perSec}
+	}
+	bb := func(sc string, perSec float64) Result {
+		return Result{Tool: ToolBlackbox, Scenario: sc, Concurrency: 64, SitesPerSecond: perSec}
+	}
+	tests := []struct {
+		name       string
+		results    []Result
+		ratios     map[string]float64 // scenario/kind/checks -> value
+		minRatio   float64
+		minScaling float64
+		failures   int
+	}{
+		{"healthy", []Result{
+			bw(ScenarioBaseline, "footer,shell,dns", 64, 900), bb(ScenarioBaseline, 300),
+			bw(ScenarioNSD, "footer,shell", 64, 600), bw(ScenarioNSD, "footer", 64, 900),
+			bw(ScenarioNSD, "footer,shell", 8, 500), bw(ScenarioNSD, "footer,shell", 64, 580),
+			bw(ScenarioNSD, "footer,shell", 8, 400), bb(ScenarioNSD, 400),
+			bw(ScenarioMix, "footer,shell", 64, 200), bb(ScenarioMix, 400),
+		}, map[string]float64{
+			"nsd/over_blackbox/footer,shell": 1.5, "nsd/over_blackbox/footer": 2.25,
+			// The best run of each concurrency: 600 ÷ 500.
+			"nsd/scaling/footer,shell": 1.2, "mix/over_blackbox/footer,shell": 0.5,
+		}, 1.2, 0.8, 0},
+		{"collapse as concurrency rises", []Result{
+			bw(ScenarioNSD, "footer,shell", 64, 90), bw(ScenarioNSD, "footer,shell", 8, 250), bb(ScenarioNSD, 300),
+		}, map[string]float64{"nsd/over_blackbox/footer,shell": 0.3, "nsd/scaling/footer,shell": 0.36}, 1.2, 0.8, 2},
+		{"report only", []Result{
+			bw(ScenarioNSD, "footer,shell", 64, 90), bw(ScenarioNSD, "footer,shell", 8, 250), bb(ScenarioNSD, 300),
+		}, map[string]float64{"nsd/over_blackbox/footer,shell": 0.3, "nsd/scaling/footer,shell": 0.36}, 0, 0, 0},
+		{"scaling asked for but not measured", []Result{bw(ScenarioShared, "footer,shell", 64, 90), bb(ScenarioShared, 100)},
+			map[string]float64{"shared/over_blackbox/footer,shell": 0.9}, 0, 0.8, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rep := &Report{Results: tt.results}
+			rep.SummarizeScaling(8, 64)
+			got := map[string]float64{}
+			for _, r := range rep.Ratios {
+				got[r.Scenario+"/"+r.Kind+"/"+r.Checks] = r.Value
+			}
+			if len(got) != len(tt.ratios) {
+				t.Errorf("ratios %v, want %v", got, tt.ratios)
+			}
+			for k, v := range tt.ratios {
+				if got[k] != v {
+					t.Errorf("%s = %v, want %v", k, got[k], v)
+				}
+			}
+			if f := rep.Check(tt.minRatio, tt.minScaling); len(f) != tt.failures {
+				t.Errorf("failures %q, want %d", f, tt.failures)
+			}
+			var b bytes.Buffer
+			rep.WriteTable(&b)
+			if len(rep.Ratios) > 0 && !strings.Contains(b.String(), "ratio "+rep.Ratios[0].Scenario+": ") {
+				t.Errorf("the table does not print the ratios:\n%s", b.String())
+			}
+		})
+	}
+}

@@ -36,6 +36,13 @@ type fakeDNS struct {
 	queries atomic.Int64
 	tcp     atomic.Int64
 	addr    string
+	// rrlAfter, when positive, makes the server rate-limit UDP as NSD's
+	// RRL does past its rate: after that many UDP answers, every other
+	// one is dropped and the rest "slip" (truncated, empty). TCP is
+	// never limited.
+	rrlAfter   atomic.Int64
+	udpAnswers atomic.Int64
+	udpAfterRL atomic.Int64 // UDP questions that came after limiting began
 }
 
 func loadZone(t testing.TB, file string) map[string][]dns.RR {
@@ -156,6 +163,17 @@ func (f *fakeDNS) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		m.Rcode = dns.RcodeFormatError
 		_ = w.WriteMsg(m)
 		return
+	}
+	if limit := f.rrlAfter.Load(); !overTCP && limit > 0 {
+		if n := f.udpAnswers.Add(1); n > limit {
+			f.udpAfterRL.Add(1)
+			if n%2 == 0 {
+				return // dropped
+			}
+			m.Truncated = true
+			_ = w.WriteMsg(m)
+			return
+		}
 	}
 	q := req.Question[0]
 	name := strings.ToLower(q.Name)

@@ -82,7 +82,7 @@ type Resolver struct {
 	timeout  time.Duration
 	retries  int
 	udp      *dns.Client
-	tcp      *dns.Client
+	tcp      *dnsTCP
 	zones    *zoneCache
 }
 
@@ -125,7 +125,7 @@ func NewResolver(cfg ResolverConfig) (*Resolver, error) {
 	}
 	r.zones = newZoneCache(cfg.ZoneCacheTTL, cfg.Now)
 	r.udp = &dns.Client{Net: "udp", Timeout: r.timeout, UDPSize: ednsSize}
-	r.tcp = &dns.Client{Net: "tcp", Timeout: r.timeout}
+	r.tcp = newDNSTCP(&dns.Client{Net: "tcp", Timeout: r.timeout}, cfg.Now)
 	return r, nil
 }
 
@@ -424,11 +424,30 @@ func (r *Resolver) exchange(ctx context.Context, addr, fq string, qtype uint16, 
 		m.RecursionDesired = rd
 		m.SetEdns0(ednsSize, false)
 		actx, cancel := context.WithTimeout(ctx, r.timeout)
-		resp, _, err := r.udp.ExchangeContext(actx, m, addr)
-		if err == nil && resp.Truncated {
-			resp, _, err = r.tcp.ExchangeContext(actx, m, addr)
-			if err != nil {
-				err = fmt.Errorf("truncated over UDP, then over TCP: %w", err)
+		var resp *dns.Msg
+		var err error
+		if r.tcp.preferred(addr) {
+			// The server rate-limits us over UDP (see dnstcp.go).
+			resp, err = r.tcp.exchange(actx, m, addr)
+			if _, dial := errors.AsType[*tcpDialError](err); dial {
+				r.tcp.forget(addr)
+			}
+		} else {
+			resp, err = exchangeUDP(actx, r.udp, r.tcp, m, addr)
+			if errors.Is(err, errSwitchedToTCP) {
+				// Not an attempt lost: the answer was dropped by a rate
+				// limit that TCP does not have.
+				resp, err = r.tcp.exchange(actx, m, addr)
+			} else if err == nil && resp.Truncated {
+				slip := slipTruncated(resp)
+				resp, err = r.tcp.exchange(actx, m, addr)
+				if err != nil {
+					err = fmt.Errorf("truncated over UDP, then over TCP: %w", err)
+				} else if slip && resp.Len() <= ednsSize {
+					// The answer would have fitted: the truncation was
+					// a rate limiter's slip, not the answer's size.
+					r.tcp.markSlipped(addr)
+				}
 			}
 		}
 		cancel()

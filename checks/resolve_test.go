@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -138,7 +139,6 @@ func recordValues(recs []Record) []string {
 
 func TestLookupKinds(t *testing.T) {
 	srv := startFakeDNS(t, recursiveZone, false, misbehaving)
-	r := quickResolver(t, ResolverConfig{Servers: []string{srv.addr}})
 	tests := []struct {
 		name   string
 		qtype  uint16
@@ -171,6 +171,10 @@ func TestLookupKinds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"/"+dns.TypeToString[tt.qtype], func(t *testing.T) {
+			// A resolver each: a truncated small answer (big.example.test
+			// here) moves a server to TCP, and the misbehaviours after it
+			// are about UDP.
+			r := quickResolver(t, ResolverConfig{Servers: []string{srv.addr}})
 			start := time.Now()
 			answers, err := r.Lookup(context.Background(), tt.name, tt.qtype)
 			if err != nil {
@@ -470,5 +474,54 @@ func TestAuthoritativeServersMustBePublic(t *testing.T) {
 	res := Run(ctx, NewDNSCheck(r), &Site{Domain: "example.test", Status: StatusFirstFilingPending})
 	if res.Outcome == Pass {
 		t.Errorf("dns check passed without asking the authoritative servers: %+v", res)
+	}
+}
+
+// A server that rate-limits UDP (NSD's default RRL past 200 answers a
+// second) drops half its answers and slips the rest truncated. Once it
+// has slipped, questions go over TCP, and the questions whose UDP answer
+// was dropped are asked again over TCP instead of waiting out a timeout
+// that here is longer than the test's whole deadline.
+func TestLookupRateLimitedServerMovesToTCP(t *testing.T) {
+	srv := startFakeDNS(t, recursiveZone, false, nil)
+	srv.rrlAfter.Store(10)
+	r := quickResolver(t, ResolverConfig{Servers: []string{srv.addr}, Timeout: time.Minute, Retries: -1})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	const lookups = 200
+	results := make([]AddrResult, lookups)
+	var wg sync.WaitGroup
+	for i := range lookups {
+		wg.Go(func() {
+			res, err := r.LookupAddrs(ctx, "a.example.test")
+			if err != nil {
+				t.Error(err)
+			}
+			results[i] = res
+		})
+	}
+	wg.Wait()
+	for i, res := range results {
+		if res.Kind != KindRecords || len(res.Addrs) != 1 || res.Addrs[0].String() != "203.0.113.10" {
+			t.Fatalf("lookup %d: %v %v (%v): an answer lost to the rate limit must be asked again over TCP", i, res.Kind, res.Addrs, res.Err)
+		}
+	}
+	if r.tcp.slipped != 1 {
+		t.Errorf("%d servers marked as rate-limiting, want 1", r.tcp.slipped)
+	}
+	// Every question the limit swallowed or slipped was asked again over
+	// TCP.
+	if after, tcp := srv.udpAfterRL.Load(), srv.tcp.Load(); after == 0 || tcp < after {
+		t.Errorf("%d questions over TCP for %d limited over UDP", tcp, after)
+	}
+
+	// Later questions go straight to TCP.
+	before := srv.udpAnswers.Load()
+	if res, _ := r.LookupAddrs(ctx, "a.example.test"); res.Kind != KindRecords {
+		t.Fatalf("after the switch: %v (%v)", res.Kind, res.Err)
+	}
+	if srv.udpAnswers.Load() != before {
+		t.Error("a server found rate-limiting was asked over UDP again at once")
 	}
 }

@@ -46,7 +46,7 @@ func (s *Server) WriteInventory(w io.Writer) error {
 		}
 		rec := []string{
 			site.Domain, site.ICP.String(), psb, string(site.Status), site.Entity, s.SiteURL(site),
-			ProviderAddr, "site_head:" + site.Mobile + ";entity_head:" + site.Landline,
+			site.Host, "site_head:" + site.Mobile + ";entity_head:" + site.Landline,
 			"webhook", fmt.Sprintf("%s/hook/%d", s.ReceiverURL, site.Group),
 			fmt.Sprintf("%s%d", EnvOwnerSecretPrefix, site.Group), tags,
 		}
@@ -131,7 +131,7 @@ inventory:
 allow_private: true
 provider:
   name: FarmCloud
-  ip_ranges: ["%s/32"]
+  ip_ranges: [%s]
   ops_channel:
     kind: webhook
     url: %s/ops
@@ -174,7 +174,7 @@ log:
 checks:
   concurrency: %d
 %s`, s.Farm.Opts.Seed, len(s.Farm.Sites), p.Listen, yamlQuote(p.Database), yamlQuote(p.Inventory),
-		ProviderAddr, s.ReceiverURL, EnvOpsSecret, s.DNSAddr, p.Timeout, s.PhoneURL, EnvPhoneToken,
+		`"`+strings.Join(s.Farm.ProviderRanges(), `", "`)+`"`, s.ReceiverURL, EnvOpsSecret, s.DNSAddr, p.Timeout, s.PhoneURL, EnvPhoneToken,
 		p.Schedule, p.Schedule, p.Schedule, p.Schedule, p.FailAfter, p.StormShare, EnvAPIToken,
 		p.LogFormat, p.LogLevel, p.Concurr, perIP(p.PerIP))
 	if err != nil {

@@ -84,13 +84,14 @@ func Start(f *Farm, cfg ServeConfig) (srv *Server, err error) {
 	// Sites: the same port on both addresses, so that one URL per site
 	// works whichever address the farm DNS gives.
 	s.web = &httpHandler{farm: f, stop: s.stop}
-	lnA, lnB, err := listenPair(cfg.HTTPPort)
+	lns, err := listenAll(cfg.HTTPPort, append([]string{ProviderAddr, OffProviderAddr}, f.ExtraHosts()...))
 	if err != nil {
 		return nil, err
 	}
-	s.HTTPPort = lnA.Addr().(*net.TCPAddr).Port
-	s.serveHTTP(lnA, s.web)
-	s.serveHTTP(lnB, s.web)
+	s.HTTPPort = lns[0].Addr().(*net.TCPAddr).Port
+	for _, ln := range lns {
+		s.serveHTTP(ln, s.web)
+	}
 
 	// DNS over UDP and TCP on one port.
 	s.dnsh = &dnsHandler{farm: f, zone: f.Opts.Zone}
@@ -222,21 +223,31 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// listenPair listens on the same TCP port on both farm addresses.
-func listenPair(port int) (net.Listener, net.Listener, error) {
+// listenAll listens on the same TCP port on every one of addrs.
+func listenAll(port int, addrs []string) ([]net.Listener, error) {
 	for attempt := 0; ; attempt++ {
-		a, err := net.Listen("tcp", net.JoinHostPort(ProviderAddr, strconv.Itoa(port)))
+		a, err := net.Listen("tcp", net.JoinHostPort(addrs[0], strconv.Itoa(port)))
 		if err != nil {
-			return nil, nil, fmt.Errorf("farm HTTP on %s: %w", ProviderAddr, err)
+			return nil, fmt.Errorf("farm HTTP on %s: %w", addrs[0], err)
 		}
 		p := a.Addr().(*net.TCPAddr).Port
-		b, err := net.Listen("tcp", net.JoinHostPort(OffProviderAddr, strconv.Itoa(p)))
-		if err == nil {
-			return a, b, nil
+		lns := []net.Listener{a}
+		for _, addr := range addrs[1:] {
+			b, err := net.Listen("tcp", net.JoinHostPort(addr, strconv.Itoa(p)))
+			if err != nil {
+				for _, ln := range lns {
+					ln.Close()
+				}
+				if port != 0 || attempt >= 10 {
+					return nil, fmt.Errorf("farm HTTP on %s:%d: %w", addr, p, err)
+				}
+				lns = nil
+				break
+			}
+			lns = append(lns, b)
 		}
-		a.Close()
-		if port != 0 || attempt >= 10 {
-			return nil, nil, fmt.Errorf("farm HTTP on %s:%d: %w", OffProviderAddr, p, err)
+		if lns != nil {
+			return lns, nil
 		}
 	}
 }

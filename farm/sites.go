@@ -97,7 +97,21 @@ type Options struct {
 	// Zone is the parent domain of every site; default "farm.test" (a
 	// reserved name that never reaches the real DNS).
 	Zone string
+	// Hosts is how many server addresses the sites are spread over, as
+	// at a hosting provider: 0 or 1 puts every site on ProviderAddr, one
+	// shared host. With more, BigHostShare (0..1) of the sites, the first
+	// ones of the inventory, live on ProviderAddr, and the others take
+	// turns on Hosts-1 addresses of ExtraHostsPrefix.
+	Hosts        int
+	BigHostShare float64
 }
+
+// ExtraHostsPrefix holds the farm's server addresses beyond ProviderAddr
+// (loopback: Linux routes the whole of 127.0.0.0/8 to lo).
+const ExtraHostsPrefix = "127.1.0.0/16"
+
+// maxHosts is what ExtraHostsPrefix holds, less the two ends.
+const maxHosts = 1<<16 - 2
 
 func (o *Options) defaults() error {
 	if o.Sites < 1 {
@@ -114,6 +128,12 @@ func (o *Options) defaults() error {
 	}
 	if o.Zone == "" {
 		o.Zone = "farm.test"
+	}
+	if o.Hosts < 0 || o.Hosts > maxHosts {
+		return fmt.Errorf("farm: %d hosts; want 0 to %d", o.Hosts, maxHosts)
+	}
+	if o.BigHostShare < 0 || o.BigHostShare > 1 {
+		return fmt.Errorf("farm: big host share %v must be a fraction in [0, 1]", o.BigHostShare)
 	}
 	if _, err := checks.NormalizeDomain("x." + o.Zone); err != nil {
 		return fmt.Errorf("farm: zone %q: %w", o.Zone, err)
@@ -141,14 +161,17 @@ type Site struct {
 	Hang  bool
 	// Scripted: the footer is drawn by an inline script.
 	Scripted bool
+	// Host is the address the site is filed at and, unless it moved off
+	// the provider, served from.
+	Host string
 }
 
 // Resolves reports whether the farm DNS answers with an address for it.
 func (s *Site) Resolves() bool { return s.State != Unresolvable && s.State != PendingPaused }
 
-// Addr is the IPv4 address the farm DNS gives the site: 127.0.0.1 inside
-// the provider's range, 127.0.0.2 outside it for OffProvider; "" when it
-// does not resolve.
+// Addr is the IPv4 address the farm DNS gives the site: its Host inside
+// the provider's ranges, 127.0.0.2 outside them for OffProvider; "" when
+// it does not resolve.
 func (s *Site) Addr() string {
 	switch {
 	case !s.Resolves():
@@ -156,7 +179,7 @@ func (s *Site) Addr() string {
 	case s.State == OffProvider:
 		return OffProviderAddr
 	}
-	return ProviderAddr
+	return s.Host
 }
 
 // Addresses of the farm.
@@ -229,6 +252,7 @@ func Generate(opts Options) (*Farm, error) {
 		f.Sites = append(f.Sites, s)
 		f.byDomain[s.Domain] = s
 	}
+	f.placeHosts()
 
 	// Script-drawn footers, drawn from the served UTF-8 pages with a
 	// footer, with their own stream so the other draws stay as they were.
@@ -266,6 +290,41 @@ func Generate(opts Options) (*Farm, error) {
 		}
 	}
 	return f, nil
+}
+
+// placeHosts gives every site its Host (see Options.Hosts).
+func (f *Farm) placeHosts() {
+	extra := f.ExtraHosts()
+	big := len(f.Sites)
+	if len(extra) > 0 {
+		big = int(float64(len(f.Sites))*f.Opts.BigHostShare + 0.5)
+	}
+	for i, s := range f.Sites {
+		if i < big {
+			s.Host = ProviderAddr
+		} else {
+			s.Host = extra[(i-big)%len(extra)]
+		}
+	}
+}
+
+// ExtraHosts lists the addresses beyond ProviderAddr that the farm's
+// sites live on (Options.Hosts - 1 of them).
+func (f *Farm) ExtraHosts() []string {
+	var out []string
+	for i := 1; i < f.Opts.Hosts; i++ {
+		out = append(out, fmt.Sprintf("127.1.%d.%d", i>>8, i&0xff))
+	}
+	return out
+}
+
+// ProviderRanges are the provider's address ranges: ProviderAddr, and
+// ExtraHostsPrefix when the farm has more hosts.
+func (f *Farm) ProviderRanges() []string {
+	if f.Opts.Hosts > 1 {
+		return []string{ProviderAddr + "/32", ExtraHostsPrefix}
+	}
+	return []string{ProviderAddr + "/32"}
 }
 
 // Served reports whether the site has a page on the farm's HTTP server

@@ -163,6 +163,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 		Store: st,
 		Runner: &siteRunner{d: d, runner: NewRunner(d.checkers.ByName, RunnerOptions{
 			Concurrency: max(cfg.Checks.Concurrency, 1), Clock: d.now,
+			PerHost: cfg.Checks.PerIPConcurrency,
 		})},
 		Notifier:  nt,
 		Inventory: d,
@@ -330,12 +331,14 @@ func (d *Daemon) logLint(lint []inventory.LintError) {
 func (d *Daemon) Domains(check string) []string {
 	inv := d.watcher.Current()
 	out := make([]string, 0, inv.Len())
+	host := make(map[string]string, inv.Len())
 	for _, s := range inv.Sites {
 		if d.applicant.applies(check, &s.Site) {
 			out = append(out, s.Domain)
+			host[s.Domain] = hostOf(&s.Site)
 		}
 	}
-	return out
+	return interleaveByHost(out, func(d string) string { return host[d] })
 }
 
 func (d *Daemon) site(domain string) *inventory.Site { return d.watcher.Current().Lookup(domain) }

@@ -30,6 +30,13 @@ type RunnerOptions struct {
 	KeepNotApplicable bool
 	// Clock stamps Started and Finished; nil means time.Now.
 	Clock func() time.Time
+	// PerHost bounds the sites of one shared host (checks.per_ip_concurrency)
+	// in progress at once, across every Run of the Runner; 0 means no
+	// bound. A site's host is the single address it is filed at. The
+	// dialer's limit still holds the connections; this keeps the
+	// Runner's workers from all waiting on one busy host's slots while
+	// sites of other hosts are ready (see Run).
+	PerHost int
 }
 
 // Runner runs checks over many sites at a bounded concurrency. It is the
@@ -38,6 +45,7 @@ type RunnerOptions struct {
 type Runner struct {
 	checks map[string]checks.Checker
 	opts   RunnerOptions
+	hosts  *hostSlots
 }
 
 // NewRunner runs the checks in byName (by check name, as
@@ -53,7 +61,7 @@ func NewRunner(byName map[string]checks.Checker, opts RunnerOptions) *Runner {
 	for k, v := range byName {
 		m[k] = v
 	}
-	return &Runner{checks: m, opts: opts}
+	return &Runner{checks: m, opts: opts, hosts: newHostSlots(opts.PerHost)}
 }
 
 // Run checks every site with the named checks, in that order, and calls
@@ -80,13 +88,24 @@ func (r *Runner) Run(ctx context.Context, sites []*checks.Site, names []string, 
 		each = func(SiteOutcome) {}
 	}
 
-	work := make(chan *checks.Site)
+	type job struct {
+		site *checks.Site
+		host string
+	}
+	workers := min(r.opts.Concurrency, max(len(sites), 1))
+	work := make(chan job, workers)
+	// A site is picked only when a worker is free to take it, so that
+	// the pick sees which hosts have room at that moment.
+	idle := make(chan struct{}, workers)
 	out := make(chan SiteOutcome, r.opts.Concurrency)
 	var wg sync.WaitGroup
-	for range min(r.opts.Concurrency, max(len(sites), 1)) {
+	for range workers {
+		idle <- struct{}{}
 		wg.Go(func() {
-			for s := range work {
-				o := r.checkSite(ctx, s, cs)
+			for j := range work {
+				o := r.checkSite(ctx, j.site, cs)
+				r.hosts.release(j.host)
+				idle <- struct{}{}
 				if ctx.Err() != nil {
 					continue // interrupted: see Run
 				}
@@ -96,15 +115,18 @@ func (r *Runner) Run(ctx context.Context, sites []*checks.Site, names []string, 
 	}
 	go func() {
 		defer close(work)
-		for _, s := range sites {
-			if s == nil {
-				continue
-			}
+		q := newHostQueues(sites)
+		for {
 			select {
-			case work <- s:
+			case <-idle:
 			case <-ctx.Done():
 				return
 			}
+			s, host := q.next(r.hosts)
+			if s == nil {
+				return // every site handed out
+			}
+			work <- job{s, host}
 		}
 	}()
 	go func() {

@@ -43,7 +43,9 @@ func cmdAudit(ctx context.Context, e *env, args []string) int {
 		record      = fs.Bool("record", false, "record the results in the daemon's store as ordinary check runs (safe while the daemon runs)")
 		quiet       = fs.Bool("quiet", false, "no progress bar: a plain progress line now and then on standard error")
 		every       = fs.Duration("progress-every", 5*time.Second, "interval of the plain progress line")
+		profileDir  = fs.String("profile-dir", "", "write CPU, block and mutex profiles of the run into this directory (for developers)")
 	)
+	_ = fs.MarkHidden("profile-dir")
 	fs.Usage = func() {
 		fmt.Fprintln(e.stderr, "usage: beianwatch audit --config FILE [flags]")
 		fmt.Fprintln(e.stderr, "Checks every site of the inventory once, now, and writes a report.")
@@ -168,8 +170,20 @@ func cmdAudit(ctx context.Context, e *env, args []string) int {
 		return fail(err)
 	}
 	defer builder.Abort()
+	if *profileDir != "" {
+		p, err := startProfiles(*profileDir)
+		if err != nil {
+			return fail(err)
+		}
+		defer func() {
+			if err := p.stop(); err != nil {
+				fmt.Fprintf(e.stderr, "beianwatch audit: %v\n", err)
+			}
+		}()
+	}
 	prog := newProgress(e, len(sites), start, *quiet, *every)
-	runner := monitor.NewRunner(built.ByName, monitor.RunnerOptions{Concurrency: *concurrency, KeepNotApplicable: explicit})
+	runner := monitor.NewRunner(built.ByName, monitor.RunnerOptions{Concurrency: *concurrency, KeepNotApplicable: explicit,
+		PerHost: cfg.Checks.PerIPConcurrency})
 	runCtx, stopRun := context.WithCancelCause(ctx)
 	defer stopRun(nil)
 	_, runErr := runner.Run(runCtx, sites, names, func(o monitor.SiteOutcome) {
