@@ -99,16 +99,22 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 		d.apiToken = d.getenv(cfg.API.TokenEnv)
 	}
 
-	inv, lint, err := inventory.Load(cfg.Inventory.Path)
-	if err != nil {
-		return nil, fmt.Errorf("loading the inventory: %w", err)
+	inv := &inventory.Inventory{}
+	var lint []inventory.LintError
+	if cfg.Inventory.Path == "" {
+		d.log.Info(NoInventoryHint)
+	} else {
+		var err error
+		if inv, lint, err = inventory.Load(cfg.Inventory.Path); err != nil {
+			return nil, fmt.Errorf("loading the inventory: %w", err)
+		}
+		d.logLint(lint)
+		d.log.Info("inventory loaded", "path", cfg.Inventory.Path, "sites", inv.Len(), "rejected", len(lint))
 	}
-	d.logLint(lint)
-	d.log.Info("inventory loaded", "path", cfg.Inventory.Path, "sites", inv.Len(), "rejected", len(lint))
 
 	st, err := store.Open(ctx, cfg.Storage.Path, append([]store.Option{store.WithLogger(d.log)}, opts.StoreOptions...)...)
 	if err != nil {
-		return nil, fmt.Errorf("opening the store: %w", err)
+		return nil, kindError{ErrStore, fmt.Errorf("opening the store %s: %w", cfg.Storage.Path, err)}
 	}
 	d.store = st
 
@@ -153,6 +159,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 	ecfg := engineConfig(cfg, d.log, d.now)
 	ecfg.Schedules = schedules(cfg)
 	ecfg.DispatchEvery = dispatchEvery(cfg)
+	ecfg.FirstRunWithin = cfg.Schedules.FirstRunWithin
 	ecfg.TickEvery = ecfg.DispatchEvery
 	ecfg.HistoryRetention = cfg.Retention.History
 	ecfg.RecordRetention = cfg.Retention.Record
@@ -184,6 +191,23 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 	return d, nil
 }
 
+// NoInventoryHint is the one log line of a daemon started without an
+// inventory (the built-in defaults have none).
+const NoInventoryHint = "no inventory configured: watching 0 sites; to add one, set inventory.path (a .csv or .yaml file, see configs/sites.example.csv) in a configuration file given by --config, $BEIANWATCH_CONFIG or /etc/beianwatch/beianwatch.yaml"
+
+// ErrListen and ErrStore classify why the daemon could not start, so that
+// `beianwatch run` can exit with a status that says which (errors.Is).
+var (
+	ErrListen = errors.New("cannot listen")
+	ErrStore  = errors.New("store unusable")
+)
+
+// kindError is err, classified as kind for errors.Is.
+type kindError struct{ kind, err error }
+
+func (e kindError) Error() string   { return e.err.Error() }
+func (e kindError) Unwrap() []error { return []error{e.kind, e.err} }
+
 // Run serves until ctx ends, then shuts down: stop taking work, let
 // in-flight checks finish within the grace period, close the store.
 func (d *Daemon) Run(ctx context.Context) error {
@@ -195,7 +219,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if ln == nil {
 		var err error
 		if ln, err = net.Listen("tcp", d.cfg.Listen); err != nil {
-			return fmt.Errorf("listening on %s: %w", d.cfg.Listen, err)
+			return kindError{ErrListen, fmt.Errorf("listening on %s: %w", d.cfg.Listen, err)}
 		}
 	}
 	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
@@ -207,8 +231,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer stopWatch()
 	// Done is closed only by a watch that started: waiting for it after
 	// a failed Start would hang shutdown for good.
-	watching := true
-	if err := d.watcher.Start(wctx); err != nil {
+	watching := d.cfg.Inventory.Path != ""
+	if !watching {
+		// Nothing to watch: the built-in defaults have no inventory.
+	} else if err := d.watcher.Start(wctx); err != nil {
 		watching = false
 		d.log.Warn("inventory file watch unavailable; reload with SIGHUP", "err", err)
 	}
@@ -222,7 +248,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := d.engine.Start(context.WithoutCancel(ctx)); err != nil {
 		srv.Close()
 		stopWatching()
-		return fmt.Errorf("starting the engine: %w", err)
+		// The engine's failures at start are its database's (River's
+		// tables, the first leader election).
+		return kindError{ErrStore, fmt.Errorf("starting the engine: %w", err)}
 	}
 	go func() {
 		t := time.NewTicker(5 * time.Second)
@@ -259,6 +287,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 // Reload re-reads the inventory (SIGHUP).
 func (d *Daemon) Reload() {
+	if d.cfg.Inventory.Path == "" {
+		d.log.Info(NoInventoryHint)
+		return
+	}
 	if _, _, err := d.watcher.Reload(); err != nil {
 		d.log.Error("inventory reload failed; keeping the last good inventory", "err", err)
 	}
@@ -452,6 +484,11 @@ func dispatchEvery(cfg *config.Config) time.Duration {
 		if iv := s.Next(next).Sub(next); iv > 0 && iv/4 < every {
 			every = max(iv/4, time.Second)
 		}
+	}
+	// New sites' first runs are spread over first_run_within: dispatch
+	// often enough that the spread is not lumped into a few passes.
+	if w := cfg.Schedules.FirstRunWithin; w > 0 && w/4 < every {
+		every = max(w/4, time.Second)
 	}
 	return every
 }

@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -44,6 +45,13 @@ type env struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	isTerminal     bool
+	// systemConfig is the system-wide configuration file consulted when
+	// neither --config nor $BEIANWATCH_CONFIG names one; "" means
+	// systemConfigPath (tests point it elsewhere).
+	systemConfig string
+	// listener, when set, is what `run` serves on (tests pass a port-0
+	// listener); nil listens on the configured address.
+	listener net.Listener
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {

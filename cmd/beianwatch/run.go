@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -17,12 +18,45 @@ import (
 	"github.com/beianwatch/beianwatch/monitor/config"
 )
 
+// Exit statuses of `beianwatch run`, beyond exitOK and exitUsage.
+const (
+	exitRunFailed = 1 // stopped on an error while running
+	exitListen    = 4 // cannot listen (the port is in use, or not allowed)
+	exitStore     = 5 // the store cannot be opened, migrated or used
+)
+
+func runUsage(e *env, fs *pflag.FlagSet) {
+	fmt.Fprint(e.stderr, `usage: beianwatch run [flags]
+
+The daemon: checks the inventory's sites on schedule, keeps the violation
+state and history in the store, sends rectification notices, and serves
+/metrics, /healthz, /readyz and the API until SIGINT or SIGTERM. SIGHUP
+reloads the inventory.
+
+The configuration is --config FILE, else the file named by
+$BEIANWATCH_CONFIG, else /etc/beianwatch/beianwatch.yaml when it exists,
+else the built-in defaults (SQLite under ./data, 127.0.0.1:9470, no
+inventory: 0 sites watched until a configuration names one).
+
+flags:
+`)
+	fs.PrintDefaults()
+	fmt.Fprint(e.stderr, `
+Exit status: 0 stopped by a signal; 1 stopped on an error while running;
+2 usage or configuration error (a bad flag or key, an unreadable
+inventory); 4 cannot listen (the address is in use or not allowed);
+5 store error (the database cannot be opened, migrated or used).
+`)
+}
+
 func cmdRun(ctx context.Context, e *env, args []string) int {
 	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	configPath := fs.String("config", "", "configuration file (default: the embedded default: SQLite under ./data, 127.0.0.1:9470, example inventory)")
+	configPath := fs.String("config", "", "configuration file (default: $BEIANWATCH_CONFIG, else /etc/beianwatch/beianwatch.yaml when it exists, else the built-in defaults)")
+	listen := fs.String("listen", "", "address for /metrics, /healthz, /readyz and the API, HOST:PORT (overrides listen)")
 	logFormat := fs.String("log-format", "", "log format, text or json (overrides log.format)")
 	logLevel := fs.String("log-level", "", "log level: debug, info, warn, error (overrides log.level)")
+	fs.Usage = func() { runUsage(e, fs) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return exitOK
@@ -34,10 +68,22 @@ func cmdRun(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "beianwatch run: unexpected arguments %q\n", fs.Args())
 		return exitUsage
 	}
-	cfg, err := loadConfig(*configPath)
+	src, err := findConfig(e, *configPath)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "beianwatch run: %v\n", err)
 		return exitUsage
+	}
+	cfg, err := loadFound(src)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "beianwatch run: %v\n", err)
+		return exitUsage
+	}
+	if *listen != "" {
+		if _, _, err := net.SplitHostPort(*listen); err != nil {
+			fmt.Fprintf(e.stderr, "beianwatch run: --listen: want HOST:PORT, got %q: %v\n", *listen, err)
+			return exitUsage
+		}
+		cfg.Listen = *listen
 	}
 	if *logFormat != "" {
 		cfg.Log.Format = *logFormat
@@ -51,10 +97,11 @@ func cmdRun(ctx context.Context, e *env, args []string) int {
 		return exitUsage
 	}
 	tuneGC(e.getenv, logger)
-	d, err := monitor.New(ctx, cfg, monitor.Options{Logger: logger, Getenv: e.getenv, Version: version})
+	logger.Info("configuration", "from", src.From, "file", src.Path)
+	d, err := monitor.New(ctx, cfg, monitor.Options{Logger: logger, Getenv: e.getenv, Version: version, Listener: e.listener})
 	if err != nil {
 		logger.Error("cannot start", "err", err)
-		return exitUsage
+		return runExit(err, exitUsage)
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -72,17 +119,22 @@ func cmdRun(ctx context.Context, e *env, args []string) int {
 	}()
 	if err := d.Run(ctx); err != nil {
 		logger.Error("stopped with an error", "err", err)
-		return 1
+		return runExit(err, exitRunFailed)
 	}
 	logger.Info("stopped")
 	return exitOK
 }
 
-func loadConfig(path string) (*config.Config, error) {
-	if path == "" {
-		return config.Default(), nil
+// runExit is run's exit status for err: listening and store failures
+// have their own, anything else is otherwise.
+func runExit(err error, otherwise int) int {
+	switch {
+	case errors.Is(err, monitor.ErrListen):
+		return exitListen
+	case errors.Is(err, monitor.ErrStore):
+		return exitStore
 	}
-	return config.Load(path)
+	return otherwise
 }
 
 func newLogger(e *env, l config.Log) (*slog.Logger, error) {

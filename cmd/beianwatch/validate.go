@@ -17,7 +17,24 @@ import (
 func cmdValidate(e *env, args []string) int {
 	fs := pflag.NewFlagSet("validate", pflag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	configPath := fs.String("config", "", "configuration file to validate")
+	configPath := fs.String("config", "", "configuration file to validate (default: $BEIANWATCH_CONFIG, else /etc/beianwatch/beianwatch.yaml when it exists, else the built-in defaults)")
+	fs.Usage = func() {
+		fmt.Fprint(e.stderr, `usage: beianwatch validate [--config FILE]
+
+Checks a configuration file and its inventory without starting anything:
+every key, every inventory record (with its line and the reason it would be
+skipped), and the environment variables the files name (by name; values are
+never printed). The configuration is found as `+"`run`"+` finds it.
+
+flags:
+`)
+		fs.PrintDefaults()
+		fmt.Fprint(e.stderr, `
+Exit status: 0 all good; 1 the configuration loads but inventory records
+would be skipped; 2 usage error, or the configuration or the inventory file
+is unusable.
+`)
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return exitOK
@@ -25,11 +42,20 @@ func cmdValidate(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "beianwatch validate: %v\n", err)
 		return exitUsage
 	}
-	if *configPath == "" {
-		fmt.Fprintln(e.stderr, "beianwatch validate: --config FILE is required")
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "beianwatch validate: unexpected arguments %q\n", fs.Args())
 		return exitUsage
 	}
-	cfg, err := config.Load(*configPath)
+	src, err := findConfig(e, *configPath)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "beianwatch validate: %v\n", err)
+		return exitUsage
+	}
+	name := src.Path
+	if name == "" {
+		name = config.DefaultFileName
+	}
+	cfg, err := loadFound(src)
 	if err != nil {
 		var errs config.Errors
 		if errors.As(err, &errs) {
@@ -44,10 +70,12 @@ func cmdValidate(e *env, args []string) int {
 	status := exitOK
 	for _, ref := range cfg.SecretRefs() {
 		if e.getenv(ref.Env) == "" {
-			fmt.Fprintf(e.stdout, "%s: warning: %s names variable %s, which is not set here\n", *configPath, ref.Key, ref.Env)
+			fmt.Fprintf(e.stdout, "%s: warning: %s names variable %s, which is not set here\n", name, ref.Key, ref.Env)
 		}
 	}
-	if inv, lint, err := inventory.Load(cfg.Inventory.Path); err != nil {
+	if cfg.Inventory.Path == "" {
+		fmt.Fprintf(e.stdout, "%s: no inventory (inventory.path is empty): the daemon would watch 0 sites\n", name)
+	} else if inv, lint, err := inventory.Load(cfg.Inventory.Path); err != nil {
 		fmt.Fprintf(e.stderr, "%s: %v\n", cfg.Inventory.Path, err)
 		status = exitUsage
 	} else {
@@ -80,9 +108,9 @@ func cmdValidate(e *env, args []string) int {
 	}
 	switch status {
 	case exitOK:
-		fmt.Fprintf(e.stdout, "%s: ok\n", *configPath)
+		fmt.Fprintf(e.stdout, "%s: ok\n", name)
 	case exitRejected:
-		fmt.Fprintf(e.stdout, "%s: ok; the daemon would skip the rejected records\n", *configPath)
+		fmt.Fprintf(e.stdout, "%s: ok; the daemon would skip the rejected records\n", name)
 	}
 	return status
 }

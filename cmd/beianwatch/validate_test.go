@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -12,6 +13,7 @@ func TestValidate(t *testing.T) {
 		name    string
 		args    []string
 		env     map[string]string
+		system  string // the system-wide configuration; "" one that does not exist
 		code    int
 		stdout  []string // each must appear
 		stderr  []string
@@ -65,14 +67,42 @@ func TestValidate(t *testing.T) {
 			stderr:  []string{"no-such-file.csv"},
 			without: []string{": ok"},
 		},
-		{name: "no config", args: nil, code: exitUsage, stderr: []string{"--config FILE is required"}},
+		{
+			// Nothing named and no system file: the built-in defaults,
+			// which have no inventory.
+			name: "no config: built-in defaults", args: nil, code: exitOK,
+			stdout: []string{"(built-in defaults): no inventory", "watch 0 sites", "(built-in defaults): ok"},
+		},
+		{
+			name: "$BEIANWATCH_CONFIG", args: nil, env: map[string]string{"BEIANWATCH_CONFIG": dir + "rejects.yaml"},
+			code: exitRejected, stdout: []string{"2 inventory records rejected"},
+		},
+		{
+			name: "the system file when it exists", args: nil, system: dir + "rejects.yaml",
+			code: exitRejected, stdout: []string{"2 inventory records rejected"},
+		},
+		{
+			name: "--config wins over the variable and the system file", args: []string{"--config", dir + "good.yaml"},
+			env: map[string]string{"BEIANWATCH_CONFIG": dir + "broken.yaml"}, system: dir + "broken.yaml",
+			code: exitOK, stdout: []string{dir + "good.yaml: ok"},
+		},
+		{
+			// A typo in the variable must not fall back to the defaults.
+			name: "$BEIANWATCH_CONFIG names a missing file", env: map[string]string{"BEIANWATCH_CONFIG": dir + "absent.yaml"},
+			code: exitUsage, stderr: []string{"chosen by $BEIANWATCH_CONFIG", "absent.yaml"},
+		},
+		{name: "unexpected argument", args: []string{"x.yaml"}, code: exitUsage, stderr: []string{"unexpected arguments"}},
 		{name: "config file missing", args: []string{"--config", dir + "absent.yaml"}, code: exitUsage, stderr: []string{"absent.yaml"}},
 		{name: "unknown flag", args: []string{"--nope"}, code: exitUsage, stderr: []string{"nope"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			e := &env{stdout: &out, stderr: &errOut, getenv: func(k string) string { return tt.env[k] }}
+			system := tt.system
+			if system == "" {
+				system = filepath.Join(t.TempDir(), "absent.yaml")
+			}
+			e := &env{stdout: &out, stderr: &errOut, getenv: func(k string) string { return tt.env[k] }, systemConfig: system}
 			code := cmdValidate(e, tt.args)
 			if code != tt.code {
 				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, out.String(), errOut.String())
@@ -97,5 +127,28 @@ func TestValidate(t *testing.T) {
 	// Through the command dispatcher too.
 	if code, _, _ := runCLI("validate", "--config", dir+"rejects.yaml"); code != exitRejected {
 		t.Errorf("beianwatch validate: exit %d, want %d", code, exitRejected)
+	}
+}
+
+// TestHelpListsExitStatuses: run and validate describe themselves and their
+// exit statuses, as check does.
+func TestHelpListsExitStatuses(t *testing.T) {
+	for _, tt := range []struct {
+		cmd  string
+		want []string
+	}{
+		{"run", []string{"usage: beianwatch run", "The daemon", "$BEIANWATCH_CONFIG", "/etc/beianwatch/beianwatch.yaml",
+			"--listen", "Exit status: 0", "2 usage or configuration error", "4 cannot listen", "5 store error"}},
+		{"validate", []string{"usage: beianwatch validate", "without starting anything", "Exit status: 0 all good", "1 the configuration loads", "2 usage error"}},
+	} {
+		code, _, stderr := runCLI(tt.cmd, "--help")
+		if code != exitOK {
+			t.Errorf("%s --help: exit %d", tt.cmd, code)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("%s --help lacks %q:\n%s", tt.cmd, w, stderr)
+			}
+		}
 	}
 }

@@ -82,6 +82,7 @@ type Storage struct {
 // Inventory says where the list of watched sites is.
 type Inventory struct {
 	// Path is a .csv, .yaml or .yml file; the format follows the extension.
+	// "" (the built-in default) means no inventory: nothing is watched.
 	Path string `yaml:"path"`
 }
 
@@ -146,6 +147,13 @@ type Schedules struct {
 	Shell   Schedule `yaml:"shell"`
 	DNS     Schedule `yaml:"dns"`
 	Contact Schedule `yaml:"contact"`
+	// FirstRunWithin bounds the wait for a site's first run: a site the
+	// store has never checked (a new database, a site just added) runs
+	// within this window, or within its check's interval when that is
+	// shorter, spread over it; afterwards it keeps its usual place in the
+	// interval. An operator adding sites wants to see them judged today,
+	// not in six hours.
+	FirstRunWithin time.Duration `yaml:"first_run_within"`
 }
 
 // ByCheck returns the schedule of a check by its name (checks.CheckFooter,
@@ -275,9 +283,9 @@ type Retention struct {
 }
 
 // Default returns the built-in configuration: SQLite under ./data, listening
-// on 127.0.0.1:9470, watching configs/sites.example.csv, so that
-// `beianwatch run` works with no configuration file. Paths stay relative to
-// the working directory.
+// on 127.0.0.1:9470, and no inventory, so that `beianwatch run` starts
+// anywhere with no file around it. Paths stay relative to the working
+// directory.
 func Default() *Config {
 	c, err := load(DefaultFileName, nil, "")
 	if err != nil {

@@ -182,7 +182,7 @@ func TestLoadUnreadable(t *testing.T) {
 func TestDefault(t *testing.T) {
 	c := Default()
 	if c.Listen != "127.0.0.1:9470" || c.Storage.Driver != "sqlite" || c.Storage.Path != "data/beianwatch.db" ||
-		c.Inventory.Path != "configs/sites.example.csv" {
+		c.Inventory.Path != "" {
 		t.Errorf("defaults: listen %q storage %+v inventory %+v", c.Listen, c.Storage, c.Inventory)
 	}
 	if c.File != "" {

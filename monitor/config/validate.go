@@ -36,7 +36,8 @@ func (d *decoder) validate(c *Config) {
 	}
 	d.nonEmpty("storage.path", c.Storage.Path)
 
-	if d.nonEmpty("inventory.path", c.Inventory.Path) {
+	// An empty inventory.path is allowed: the daemon watches 0 sites.
+	if c.Inventory.Path != "" {
 		switch strings.ToLower(filepath.Ext(c.Inventory.Path)) {
 		case ".csv", ".yaml", ".yml":
 		default:
@@ -87,6 +88,8 @@ func (d *decoder) validate(c *Config) {
 	}
 	d.positive("phone_api.cache_ttl_ok", c.PhoneAPI.CacheTTLOK)
 	d.positive("phone_api.cache_ttl_bad", c.PhoneAPI.CacheTTLBad)
+
+	d.positive("schedules.first_run_within", c.Schedules.FirstRunWithin)
 
 	l := &c.Lifecycle
 	d.atLeast("lifecycle.failure_threshold", l.FailureThreshold, 1)

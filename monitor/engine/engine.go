@@ -45,6 +45,10 @@ type Config struct {
 	// weekly check gets its run.
 	HeldMaxAge       time.Duration
 	DispatchEvery    time.Duration // 1m
+	// FirstRunWithin: a site the store has never checked runs within this
+	// window (or its check's interval, when shorter), spread over it, not
+	// at its usual offset in the interval; 0 turns this off.
+	FirstRunWithin time.Duration
 	TickEvery        time.Duration // 1m
 	HistoryRetention time.Duration // runs older than this are pruned; 30 days
 	// RecordRetention is how long the runs that changed a violation are
@@ -142,6 +146,8 @@ type Engine struct {
 	calmMu  sync.Mutex
 	calm    map[string]time.Time
 	started time.Time
+
+	first *firstRuns
 }
 
 // New validates cfg and builds the engine and its River client (not yet
@@ -194,6 +200,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 		schedules: schedules, log: cfg.Logger,
 		retry: &river.DefaultClientRetryPolicy{},
 		calm:  map[string]time.Time{}, started: cfg.Now(),
+		first: newFirstRuns(cfg.FirstRunWithin),
 	}
 	l, err := ledger.New(ledger.Config{
 		Lifecycle: cfg.Lifecycle, Storm: cfg.Storm, HeldMaxAge: cfg.HeldMaxAge, TickLimit: cfg.TickLimit,
@@ -389,6 +396,10 @@ type DispatchReport struct {
 	Sites   int
 	Jobs    int
 	First   bool // no earlier dispatch: the window starts now (see Dispatch)
+	// New is how many sites the check has never run on (nor dispatched
+	// before this pass); FirstRuns how many of them this pass enqueued.
+	New       int
+	FirstRuns int
 }
 
 // Dispatch enqueues, for every scheduled check, the sites due since the
@@ -400,8 +411,9 @@ type DispatchReport struct {
 // check) enqueues nothing and starts the window at now: each site then
 // gets its first run at its offset within the coming interval, so a fresh
 // daemon with 100,000 sites ramps up evenly instead of firing everything
-// at once. The price is that a site's first check can wait up to one
-// interval; use Trigger (the API) to check sites right away.
+// at once. Sites the store has never checked are brought forward: they
+// run within Config.FirstRunWithin (see firstRuns), so a new database or a
+// site just added shows results in minutes, not hours.
 func (e *Engine) Dispatch(ctx context.Context, now time.Time) ([]DispatchReport, error) {
 	names := make([]string, 0, len(e.schedules))
 	for name := range e.schedules {
@@ -424,6 +436,17 @@ func (e *Engine) Dispatch(ctx context.Context, now time.Time) ([]DispatchReport,
 func (e *Engine) dispatchCheck(ctx context.Context, check string, now time.Time) (DispatchReport, error) {
 	rep := DispatchReport{Check: check, Through: now}
 	domains := e.inv.Domains(check)
+	if e.first.within > 0 && !e.first.loaded(check) {
+		checked, err := e.st.CheckedDomains(ctx, check)
+		if err != nil {
+			return rep, fmt.Errorf("dispatch %s: %w", check, err)
+		}
+		e.first.load(check, checked)
+	}
+	var fresh, due []string
+	if e.first.within > 0 {
+		fresh = e.first.fresh(check, domains)
+	}
 	err := e.st.InTx(ctx, func(tx *sql.Tx) error {
 		last, ok, err := e.st.DispatchedThroughTx(ctx, tx, check)
 		if err != nil {
@@ -440,7 +463,11 @@ func (e *Engine) dispatchCheck(ctx context.Context, check string, now time.Time)
 			rep.Through = last
 			return nil
 		}
-		due := e.schedules[check].Due(check, domains, last, now)
+		sched := e.schedules[check]
+		due = sched.Due(check, domains, last, now)
+		firsts := e.first.Due(check, sched, fresh, last, now)
+		rep.FirstRuns = len(firsts)
+		due = union(due, firsts)
 		rep.Sites = len(due)
 		params := e.batches(check, due, TriggerSchedule)
 		rep.Jobs = len(params)
@@ -454,7 +481,41 @@ func (e *Engine) dispatchCheck(ctx context.Context, check string, now time.Time)
 	if err != nil {
 		return rep, fmt.Errorf("dispatch %s: %w", check, err)
 	}
+	if e.first.within > 0 {
+		e.noteFirstRuns(&rep, fresh, due)
+	}
 	return rep, nil
+}
+
+// noteFirstRuns remembers what a committed dispatch enqueued and says, in
+// one log line, when a dispatch starts working through new sites.
+func (e *Engine) noteFirstRuns(rep *DispatchReport, fresh, due []string) {
+	rep.New = len(fresh)
+	waiting := len(fresh) - countIn(fresh, due)
+	before := e.first.dispatched(rep.Check, due, waiting)
+	if before == 0 && len(fresh) > 0 {
+		w, sooner := e.first.window(e.schedules[rep.Check], rep.Through)
+		if !sooner {
+			start, end := e.schedules[rep.Check].IntervalAt(rep.Through)
+			w = end.Sub(start)
+		}
+		e.log.Info("new sites: first runs spread over the coming window", "check", rep.Check, "sites", len(fresh), "within", w.String())
+	}
+}
+
+// countIn counts the elements of a found in b.
+func countIn(a, b []string) int {
+	in := make(map[string]struct{}, len(b))
+	for _, d := range b {
+		in[d] = struct{}{}
+	}
+	n := 0
+	for _, d := range a {
+		if _, ok := in[d]; ok {
+			n++
+		}
+	}
+	return n
 }
 
 // RescueOrphans re-enqueues the delivery of notices that wait for one

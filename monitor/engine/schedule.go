@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -162,4 +163,129 @@ func (s Schedule) Due(check string, domains []string, last, now time.Time) []str
 		}
 	}
 	return due
+}
+
+// firstRuns brings sites the store has never checked forward: a new
+// database, or a site just added to the inventory, would otherwise wait
+// for its offset within the check's interval, up to six hours for
+// "@every 6h", and an operator who has just added sites wants to see them
+// judged today. A site never checked gets its first run within `within`
+// (or within the check's interval, when that is shorter, since the usual
+// schedule then comes sooner anyway), at its hash offset within that
+// window, so that a fresh database of 100,000 sites still ramps up evenly
+// rather than at once. After its first dispatch the site keeps its usual
+// place in the interval.
+//
+// known holds, per check, a hash of every site that needs no first run:
+// those with a result in the store (loaded once, at the check's first
+// dispatch) and those dispatched since. A site dispatched but not yet
+// checked is therefore not dispatched again by this path; if its job is
+// lost, the usual schedule still reaches it. Hashes (8 bytes a site)
+// rather than domains keep the set small beside the inventory; a
+// collision could only cost one site its early run, never a check.
+type firstRuns struct {
+	within time.Duration // 0: off
+
+	mu      sync.Mutex
+	known   map[string]map[uint64]struct{}
+	waiting map[string]int // never-checked sites the last dispatch saw, per check
+}
+
+func newFirstRuns(within time.Duration) *firstRuns {
+	return &firstRuns{within: within, known: map[string]map[uint64]struct{}{}, waiting: map[string]int{}}
+}
+
+// loaded reports whether check's known set has been loaded.
+func (f *firstRuns) loaded(check string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.known[check]
+	return ok
+}
+
+// load sets check's known set from the domains the store has results for.
+func (f *firstRuns) load(check string, checked []string) {
+	set := make(map[uint64]struct{}, len(checked))
+	for _, d := range checked {
+		set[siteHash(d, check)] = struct{}{}
+	}
+	f.mu.Lock()
+	f.known[check] = set
+	f.mu.Unlock()
+}
+
+// fresh lists the domains check has never run on nor dispatched.
+func (f *firstRuns) fresh(check string, domains []string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	known := f.known[check]
+	var out []string
+	for _, d := range domains {
+		if _, ok := known[siteHash(d, check)]; !ok {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// window is how long a new site waits at most for its first run under s at
+// now, and whether that is sooner than the usual schedule gives.
+func (f *firstRuns) window(s Schedule, now time.Time) (time.Duration, bool) {
+	if f.within <= 0 {
+		return 0, false
+	}
+	start, end := s.IntervalAt(now)
+	if iv := end.Sub(start); f.within < iv {
+		return f.within, true
+	}
+	return 0, false
+}
+
+// Due returns those of the fresh domains whose first run falls in the
+// window (last, now]: their offset within consecutive spans of the first-
+// run window, measured like an "@every" schedule's.
+func (f *firstRuns) Due(check string, s Schedule, fresh []string, last, now time.Time) []string {
+	w, sooner := f.window(s, now)
+	if !sooner || len(fresh) == 0 {
+		return nil
+	}
+	return Schedule{spec: "first run", every: w}.Due(check, fresh, last, now)
+}
+
+// dispatched notes, once their jobs are committed, that domains need no
+// first run, and records how many never-checked sites are still waiting.
+// It returns the number waiting before, so the caller can tell the start
+// of a wave of new sites.
+func (f *firstRuns) dispatched(check string, domains []string, waiting int) (before int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	set := f.known[check]
+	if set == nil {
+		set = map[uint64]struct{}{}
+		f.known[check] = set
+	}
+	for _, d := range domains {
+		set[siteHash(d, check)] = struct{}{}
+	}
+	before = f.waiting[check]
+	f.waiting[check] = waiting
+	return before
+}
+
+// union is a followed by the elements of b not in a.
+func union(a, b []string) []string {
+	if len(b) == 0 {
+		return a
+	}
+	seen := make(map[string]struct{}, len(a))
+	for _, d := range a {
+		seen[d] = struct{}{}
+	}
+	for _, d := range b {
+		if _, ok := seen[d]; !ok {
+			a = append(a, d)
+			seen[d] = struct{}{}
+		}
+	}
+	return a
 }

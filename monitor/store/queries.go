@@ -277,6 +277,28 @@ func (s *Store) Runs(ctx context.Context, domain, check string, limit int) ([]Si
 	return out, rows.Err()
 }
 
+// CheckedDomains lists the sites check has a result for: those that need
+// no first run (the dispatcher's first-run window).
+func (s *Store) CheckedDomains(ctx context.Context, check string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT domain FROM results WHERE check_name = ?`, check)
+	if err != nil {
+		return nil, fmt.Errorf("list sites checked by %s: %w", check, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			return nil, fmt.Errorf("list sites checked by %s: %w", check, err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list sites checked by %s: %w", check, err)
+	}
+	return out, nil
+}
+
 // DispatchedThroughTx is the end of the last window of check whose due
 // sites were enqueued; ok is false when the check was never dispatched.
 func (s *Store) DispatchedThroughTx(ctx context.Context, tx *sql.Tx, check string) (t time.Time, ok bool, err error) {
