@@ -19,8 +19,9 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+# The example configuration: the example inventory, the store in ./data.
 run: build
-	$(BIN)/beianwatch run
+	$(BIN)/beianwatch run --config configs/beianwatch.example.yaml
 
 fuzz:
 	$(GO) test ./checks -run '^$$' -fuzz FuzzParseICP -fuzztime 60s

@@ -43,12 +43,12 @@ type Config struct {
 	// decided this long after it was held (its site was never checked
 	// conclusively again) is dropped, with the reason; 8 days, so that a
 	// weekly check gets its run.
-	HeldMaxAge       time.Duration
-	DispatchEvery    time.Duration // 1m
+	HeldMaxAge    time.Duration
+	DispatchEvery time.Duration // 1m
 	// FirstRunWithin: a site the store has never checked runs within this
 	// window (or its check's interval, when shorter), spread over it, not
 	// at its usual offset in the interval; 0 turns this off.
-	FirstRunWithin time.Duration
+	FirstRunWithin   time.Duration
 	TickEvery        time.Duration // 1m
 	HistoryRetention time.Duration // runs older than this are pruned; 30 days
 	// RecordRetention is how long the runs that changed a violation are
@@ -400,6 +400,10 @@ type DispatchReport struct {
 	// before this pass); FirstRuns how many of them this pass enqueued.
 	New       int
 	FirstRuns int
+	// Wave: this pass started working through new sites (none were
+	// waiting at the last one); they all run within Within.
+	Wave   bool
+	Within time.Duration
 }
 
 // Dispatch enqueues, for every scheduled check, the sites due since the
@@ -430,6 +434,7 @@ func (e *Engine) Dispatch(ctx context.Context, now time.Time) ([]DispatchReport,
 		}
 		reports = append(reports, rep)
 	}
+	e.logWave(reports)
 	return reports, errors.Join(errs...)
 }
 
@@ -487,20 +492,41 @@ func (e *Engine) dispatchCheck(ctx context.Context, check string, now time.Time)
 	return rep, nil
 }
 
-// noteFirstRuns remembers what a committed dispatch enqueued and says, in
-// one log line, when a dispatch starts working through new sites.
+// noteFirstRuns remembers what a committed dispatch enqueued, and marks
+// the report as the start of a wave of new sites (Wave) when the last
+// pass had none of them waiting for this check.
 func (e *Engine) noteFirstRuns(rep *DispatchReport, fresh, due []string) {
 	rep.New = len(fresh)
 	waiting := len(fresh) - countIn(fresh, due)
 	before := e.first.dispatched(rep.Check, due, waiting)
 	if before == 0 && len(fresh) > 0 {
-		w, sooner := e.first.window(e.schedules[rep.Check], rep.Through)
-		if !sooner {
+		rep.Wave = true
+		rep.Within = e.cfg.FirstRunWithin
+		if w, sooner := e.first.window(e.schedules[rep.Check], rep.Through); sooner {
+			rep.Within = w
+		} else {
 			start, end := e.schedules[rep.Check].IntervalAt(rep.Through)
-			w = end.Sub(start)
+			rep.Within = end.Sub(start)
 		}
-		e.log.Info("new sites: first runs spread over the coming window", "check", rep.Check, "sites", len(fresh), "within", w.String())
 	}
+}
+
+// logWave says, in one line per dispatch pass, that it has started
+// working through new sites, and how many per check.
+func (e *Engine) logWave(reps []DispatchReport) {
+	var attrs []any
+	var within time.Duration
+	for _, r := range reps {
+		if r.Wave {
+			attrs = append(attrs, r.Check, r.New)
+			within = max(within, r.Within)
+		}
+	}
+	if len(attrs) == 0 {
+		return
+	}
+	attrs = append([]any{"within", within.String()}, attrs...)
+	e.log.Info("new sites never checked: their first runs are spread over the coming window", attrs...)
 }
 
 // countIn counts the elements of a found in b.
