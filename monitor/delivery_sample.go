@@ -156,6 +156,10 @@ func sampleNotice(now time.Time, domain string, ops bool, period time.Duration) 
 	if ops {
 		kind = store.NoticeOps
 		t.Kind, t.From, t.To, t.Ops = lifecycle.KindEscalated, lifecycle.StatusOpen, lifecycle.StatusEscalated, true
+		// An escalation says the deadline has passed: its sample shows
+		// one that has (a day ago), not a future date beside "overdue".
+		t.Deadline = now.Add(-24 * time.Hour)
+		t.OpenedAt = t.Deadline.Add(-period)
 	}
 	// Test ids say so, and never collide with the daemon's ntc_ ids.
 	return store.Notice{

@@ -646,6 +646,19 @@ func TestSendSampleNotice(t *testing.T) {
 	}
 	if p := rcv.requests()[1]; p.body["kind"] != "ops" || p.body["type"] != "escalation" {
 		t.Errorf("ops sample: %v", p.body)
+	} else {
+		// An escalation says the deadline has passed: the deadline it
+		// shows must be in the past, and before it the opening.
+		vs, _ := p.body["violations"].([]any)
+		v, _ := vs[0].(map[string]any)
+		deadline, err1 := time.Parse(time.RFC3339, fmt.Sprint(v["deadline"]))
+		opened, err2 := time.Parse(time.RFC3339, fmt.Sprint(v["opened_at"]))
+		if err1 != nil || err2 != nil || !deadline.Before(time.Now()) || !opened.Before(deadline) {
+			t.Errorf("ops sample: opened %v, deadline %v: an escalation with a deadline not yet passed", v["opened_at"], v["deadline"])
+		}
+		if text, _ := p.body["text"].(string); !strings.Contains(text, "overdue") {
+			t.Errorf("ops sample text does not say overdue:\n%s", text)
+		}
 	}
 	for name, opts := range map[string]SampleOptions{
 		"not in the inventory": {Domain: "zzz.example.cn", Getenv: getenv},

@@ -157,7 +157,7 @@ func cmdCheck(ctx context.Context, e *env, args []string) int {
 			return exitUsage
 		}
 	} else {
-		writeCheckText(e.stdout, rep, e.isTerminal)
+		writeCheckText(e.stdout, rep, useColor(e), textWidth(e))
 	}
 	return exitStatus(rep.Results)
 }

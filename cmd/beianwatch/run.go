@@ -151,7 +151,7 @@ func newLogger(e *env, l config.Log) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("unknown log level %q", l.Level)
 	}
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: durationsAsText}
 	switch strings.ToLower(l.Format) {
 	case "", "text":
 		return slog.New(slog.NewTextHandler(e.stderr, opts)), nil
@@ -159,6 +159,16 @@ func newLogger(e *env, l config.Log) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(e.stderr, opts)), nil
 	}
 	return nil, fmt.Errorf("unknown log format %q (text or json)", l.Format)
+}
+
+// durationsAsText writes durations as Go writes them ("30s", "1m30s"),
+// as the configuration does: slog's JSON handler would write 30000000000
+// (nanoseconds), which nobody reading a log can take in.
+func durationsAsText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
 
 // tuneGC trades a little CPU for memory in the daemon and the audit: their

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/beianwatch/beianwatch/monitor/config"
 )
 
 // syncBuffer is a bytes.Buffer the daemon's log and the test may share.
@@ -132,5 +135,26 @@ func TestRunExitStatuses(t *testing.T) {
 				t.Errorf("output lacks %q:\n%s", tt.want, logs.String())
 			}
 		})
+	}
+}
+
+// TestJSONLogDurations: durations in JSON logs are strings such as "30s".
+func TestJSONLogDurations(t *testing.T) {
+	for _, format := range []string{"json", "text"} {
+		var out bytes.Buffer
+		log, err := newLogger(&env{stderr: &out}, config.Log{Format: format, Level: "info"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		log.Info("shutting down", "grace", 30*time.Second, "group", slog.GroupValue(slog.Duration("wait", 90*time.Second)))
+		want := map[string][]string{
+			"json": {`"grace":"30s"`, `"wait":"1m30s"`},
+			"text": {"grace=30s", "group.wait=1m30s"},
+		}[format]
+		for _, w := range want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("%s log lacks %s: %s", format, w, out.String())
+			}
+		}
 	}
 }
