@@ -41,7 +41,7 @@ func cmdCheck(ctx context.Context, e *env, args []string) int {
 		psb        = fs.String("psb", "", "expected PSB filing number")
 		status     = fs.String("status", "", "filing status: filed, first_filing_pending, change_pending, access_pending, cancelled (default filed)")
 		pageURL    = fs.String("url", "", "homepage to fetch instead of https://DOMAIN/")
-		ipRanges   = fs.StringArray("ip-range", nil, "filed IP range, CIDR or A-B (repeatable)")
+		ipRanges   = fs.StringArray("ip-range", nil, "filed IP range: CIDR, A-B or one address (repeatable)")
 		contacts   = fs.StringArray("contact", nil, "contact to check, ROLE:PHONE (repeatable)")
 		resolvers  = fs.StringArray("resolver", nil, "use only this DNS server, HOST:PORT (repeatable); skips the authoritative walk")
 		phoneAPI   = fs.String("phone-api", "", "number-status provider URL (token from BEIANWATCH_PHONE_API_TOKEN)")

@@ -445,8 +445,16 @@ func parseContact(item string) (checks.Contact, string) {
 	if !ok {
 		return checks.Contact{}, fmt.Sprintf("contact %q: want role:phone with role one of %s", checks.MaskNumbersIn(item), strings.Join(ContactRoles, ", "))
 	}
-	if !slices.Contains(ContactRoles, role) {
-		return checks.Contact{}, fmt.Sprintf("contact %q: unknown role %q (want one of %s)", checks.MaskNumbersIn(item), checks.MaskNumbersIn(role), strings.Join(ContactRoles, ", "))
+	// A known role, in any spelling the contact check accepts (主体负责人
+	// is entity_head), is stored canonical. An unknown one is kept: the
+	// contact check reports it (contact_role_unknown, a warning) and still
+	// checks the number, and the site's other checks run; rejecting the
+	// whole record for a label would stop watching the site. A "role"
+	// with digits in it is no label but a swapped or broken cell.
+	if canon, err := checks.ParseContactRole(role); err == nil {
+		role = canon
+	} else if role == "" || strings.ContainsAny(role, "0123456789") {
+		return checks.Contact{}, fmt.Sprintf("contact %q: want role:phone with role one of %s", checks.MaskNumbersIn(item), strings.Join(ContactRoles, ", "))
 	}
 	if phone == "" {
 		return checks.Contact{}, fmt.Sprintf("contact %q: no phone number", role)

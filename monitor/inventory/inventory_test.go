@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -47,7 +48,7 @@ func TestLintCSV(t *testing.T) {
 		{7, "ip_ranges", "203.0.113.300"},
 		{8, "domain", "duplicate domain example.cn: first listed at line 2"},
 		{9, "domain", "not a bare domain name"},
-		{10, "contacts", `unknown role "boss"`},
+		{10, "contacts", "want role:phone"}, // swapped: a number where the role goes
 		{11, "contacts", "want role:phone"},
 		{12, "owner_channel", `unknown channel "email"`},
 		{13, "owner_url", "want an http:// or https:// URL"},
@@ -370,4 +371,40 @@ func TestLookup(t *testing.T) {
 func hasTag(t Tags, k, v string) bool {
 	got, ok := t.Get(k)
 	return ok && got == v
+}
+
+// TestContactRoles: docs/contact.md says an unknown role is a warning the
+// contact check reports (contact_role_unknown), with the number still
+// checked; so the loader keeps the record and its role as written. Known
+// roles in Chinese are stored canonical.
+func TestContactRoles(t *testing.T) {
+	csv := "domain,icp,status,contacts\n" +
+		"a.example.cn,京ICP备2023012345号-1,filed,boss:13812345678;主体负责人:010-62345678;应急联系人:13912345678\n"
+	inv, lint, err := Parse("roles.csv", []byte(csv))
+	if err != nil || len(lint) > 0 {
+		t.Fatalf("%v %v", err, lint)
+	}
+	s := inv.Lookup("a.example.cn")
+	if s == nil {
+		t.Fatal("a record with an unknown contact role was rejected")
+	}
+	want := []checks.Contact{{Role: "boss", Phone: "13812345678"}, {Role: "entity_head", Phone: "010-62345678"}, {Role: "emergency", Phone: "13912345678"}}
+	if len(s.Contacts) != len(want) {
+		t.Fatalf("contacts %+v", s.Contacts)
+	}
+	for i := range want {
+		if s.Contacts[i] != want[i] {
+			t.Errorf("contact %d = %+v, want %+v", i, s.Contacts[i], want[i])
+		}
+	}
+	res := checks.NewContactCheck(nil).Check(context.Background(), &s.Site)
+	found := false
+	for _, f := range res.Findings {
+		if f.Code == checks.CodeContactRoleUnknown && f.Severity == checks.Warning {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the contact check does not warn of the unknown role: %+v", res.Findings)
+	}
 }
