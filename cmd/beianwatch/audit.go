@@ -21,7 +21,6 @@ import (
 	"github.com/beianwatch/beianwatch/checks"
 	"github.com/beianwatch/beianwatch/monitor"
 	"github.com/beianwatch/beianwatch/monitor/audit"
-	"github.com/beianwatch/beianwatch/monitor/config"
 	"github.com/beianwatch/beianwatch/monitor/inventory"
 	"github.com/beianwatch/beianwatch/monitor/store"
 )
@@ -34,7 +33,7 @@ func cmdAudit(ctx context.Context, e *env, args []string) int {
 	fs := pflag.NewFlagSet("audit", pflag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	var (
-		configPath  = fs.String("config", "", "settings and inventory (required)")
+		configPath  = fs.String("config", "", "settings and inventory (default: $BEIANWATCH_CONFIG, else /etc/beianwatch/beianwatch.yaml)")
 		only        = fs.String("only", "", "checks to run: footer,shell,dns,contact (default: those that apply to each site)")
 		concurrency = fs.Int("concurrency", 0, "sites checked at once (default checks.concurrency); the per-address limit checks.per_ip_concurrency still holds")
 		reportPath  = fs.String("report", "", "write the report to this file (default: standard output)")
@@ -47,7 +46,7 @@ func cmdAudit(ctx context.Context, e *env, args []string) int {
 	)
 	_ = fs.MarkHidden("profile-dir")
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: beianwatch audit --config FILE [flags]")
+		fmt.Fprintln(e.stderr, "usage: beianwatch audit [--config FILE] [flags]")
 		fmt.Fprintln(e.stderr, "Checks every site of the inventory once, now, and writes a report.")
 		fs.PrintDefaults()
 	}
@@ -65,8 +64,6 @@ func cmdAudit(ctx context.Context, e *env, args []string) int {
 	switch {
 	case fs.NArg() != 0:
 		return fail(usagef("unexpected arguments %q (the sites come from the inventory)", fs.Args()))
-	case *configPath == "":
-		return fail(usagef("--config is required: the inventory and settings come from it"))
 	case fs.Changed("concurrency") && *concurrency < 1:
 		return fail(usagef("--concurrency must be at least 1, got %d", *concurrency))
 	case *every <= 0:
@@ -88,9 +85,16 @@ func cmdAudit(ctx context.Context, e *env, args []string) int {
 		return fail(err)
 	}
 
-	cfg, err := config.Load(*configPath)
+	src, err := findConfig(e, *configPath)
 	if err != nil {
 		return fail(err)
+	}
+	cfg, err := loadFound(src)
+	if err != nil {
+		return fail(err)
+	}
+	if cfg.Inventory.Path == "" {
+		return fail(usagef("no inventory to audit: pass --config FILE (or set $BEIANWATCH_CONFIG) naming one with inventory.path"))
 	}
 	if *lang == "" {
 		*lang = cfg.Notices.Language

@@ -476,7 +476,7 @@ func TestAuditUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no config", []string{"audit"}, "--config is required"},
+		{"no config: the defaults have no inventory", []string{"audit"}, "no inventory to audit"},
 		{"bad format", []string{"audit", "--config", f.config, "--format", "xml"}, "--format must be"},
 		{"bad only", []string{"audit", "--config", f.config, "--only", "footer,fotter"}, "unknown check"},
 		{"bad lang", []string{"audit", "--config", f.config, "--lang", "fr"}, "--lang must be"},

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/beianwatch/beianwatch/monitor"
-	"github.com/beianwatch/beianwatch/monitor/config"
 )
 
 // cmdNotify is `beianwatch notify test`: one sample notice through a
@@ -27,7 +26,7 @@ func cmdNotify(ctx context.Context, e *env, args []string) int {
 	}
 	fs := pflag.NewFlagSet("notify test", pflag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	configPath := fs.String("config", "", "configuration file (required): its inventory names the site's owner channel")
+	configPath := fs.String("config", "", "configuration file (default: $BEIANWATCH_CONFIG, else /etc/beianwatch/beianwatch.yaml): its inventory names the site's owner channel")
 	site := fs.String("site", "", "the inventory site whose owner channel to try")
 	ops := fs.Bool("ops", false, "try the provider's ops channel instead (--site then only names the site in the text)")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up on the attempt after this long")
@@ -46,16 +45,21 @@ func cmdNotify(ctx context.Context, e *env, args []string) int {
 	switch {
 	case fs.NArg() > 0:
 		return fail("unexpected arguments %q", fs.Args())
-	case *configPath == "":
-		return fail("--config FILE is required")
 	case *site == "" && !*ops:
 		return fail("--site DOMAIN is required (or --ops for the ops channel)")
 	case *timeout <= 0:
 		return fail("--timeout must be positive")
 	}
-	cfg, err := config.Load(*configPath)
+	src, err := findConfig(e, *configPath)
 	if err != nil {
 		return fail("%v", err)
+	}
+	cfg, err := loadFound(src)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if !*ops && cfg.Inventory.Path == "" {
+		return fail("no inventory to find --site in: pass --config FILE (or set $BEIANWATCH_CONFIG) naming one with inventory.path")
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
