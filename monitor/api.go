@@ -366,10 +366,29 @@ func (d *Daemon) apiViolations(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err)
 		return
 	}
+	out := make([]apiViolation, len(items))
 	for i := range items {
-		items[i] = apiState(items[i])
+		out[i] = apiViolation{State: apiState(items[i])}
+		out[i].forWhom(d.site(items[i].Domain))
 	}
-	writeJSON(w, http.StatusOK, page[lifecycle.State]{Items: orEmpty(items), Total: total, Limit: limit, Offset: offset})
+	writeJSON(w, http.StatusOK, page[apiViolation]{Items: out, Total: total, Limit: limit, Offset: offset})
+}
+
+// apiViolation is a violation and whom it concerns, from the inventory in
+// effect: the entity, the tags (customer=..., region=...) and the kind of
+// channel the owner hears on. Never the channel's URL or secret.
+type apiViolation struct {
+	lifecycle.State
+	Entity       string         `json:"entity,omitempty"`
+	Tags         inventory.Tags `json:"tags,omitempty"`
+	OwnerChannel string         `json:"owner_channel,omitempty"`
+}
+
+func (v *apiViolation) forWhom(s *inventory.Site) {
+	if s == nil {
+		return // the site has left the inventory
+	}
+	v.Entity, v.Tags, v.OwnerChannel = checks.MaskMobilesIn(s.Entity), s.Tags, s.Owner.Kind
 }
 
 func (d *Daemon) apiNotices(w http.ResponseWriter, r *http.Request) {

@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -228,5 +229,32 @@ func TestAPIPaging(t *testing.T) {
 	}
 	if resp := h.api("GET", "/api/v1/notices?state=bogus"); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("bad notice state: HTTP %d", resp.StatusCode)
+	}
+}
+
+// TestViolationsSayForWhom: the violations API names the entity, the tags
+// and the kind of the owner's channel, never its URL or secret.
+func TestViolationsSayForWhom(t *testing.T) {
+	h := newHarness(t, []fixtureSite{{Domain: "broken.example.cn", Footer: oldFooter, Tags: "customer=acme;region=bj"}})
+	h.start()
+	h.runCheck(checks.CheckFooter, "broken.example.cn")
+	h.runCheck(checks.CheckFooter, "broken.example.cn")
+	var p struct {
+		Items []map[string]any `json:"items"`
+	}
+	h.apiJSON("/api/v1/violations", &p)
+	if len(p.Items) != 1 {
+		t.Fatalf("violations: %+v", p.Items)
+	}
+	v := p.Items[0]
+	tags, _ := v["tags"].(map[string]any)
+	if v["entity"] != "测试公司" || v["owner_channel"] != "webhook" || tags["customer"] != "acme" || tags["region"] != "bj" {
+		t.Errorf("violation does not say for whom: %v", v)
+	}
+	if _, ok := v["owner_url"]; ok {
+		t.Errorf("the owner's URL is returned: %v", v)
+	}
+	if s := fmt.Sprint(v); strings.Contains(s, "/owner/") || strings.Contains(s, "OWNER_SECRET") {
+		t.Errorf("channel URL or secret returned: %s", s)
 	}
 }

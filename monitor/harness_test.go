@@ -40,6 +40,7 @@ type fixtureSite struct {
 	ICP    string // default testICP
 	Status string // default filed
 	Footer string // format with the ICP number; default goodFooter
+	Tags   string // the inventory's tags cell, "customer=acme;region=bj"
 }
 
 // fakeClock is the daemon's clock in tests.
@@ -113,7 +114,7 @@ func newHarness(t *testing.T, sites []fixtureSite) *harness {
 
 	_, port, _ := net.SplitHostPort(h.web.Listener.Addr().String())
 	var csv strings.Builder
-	csv.WriteString("domain,icp,status,entity,url,owner_channel,owner_url,owner_secret_env\n")
+	csv.WriteString("domain,icp,status,entity,url,owner_channel,owner_url,owner_secret_env,tags\n")
 	for _, s := range sites {
 		if s.ICP == "" {
 			s.ICP = testICP
@@ -127,8 +128,8 @@ func newHarness(t *testing.T, sites []fixtureSite) *harness {
 		h.resolves[s.Domain] = true
 		h.resolves["www."+s.Domain] = true
 		h.setFooter(s.Domain, fmt.Sprintf(s.Footer, s.ICP))
-		fmt.Fprintf(&csv, "%s,%s,%s,测试公司,http://%s:%s/,webhook,%s/owner/%s,OWNER_SECRET\n",
-			s.Domain, s.ICP, s.Status, s.Domain, port, h.hook.URL, s.Domain)
+		fmt.Fprintf(&csv, "%s,%s,%s,测试公司,http://%s:%s/,webhook,%s/owner/%s,OWNER_SECRET,%s\n",
+			s.Domain, s.ICP, s.Status, s.Domain, port, h.hook.URL, s.Domain, s.Tags)
 	}
 	writeFile(t, filepath.Join(h.dir, "sites.csv"), csv.String())
 	h.cfgPath = filepath.Join(h.dir, "beianwatch.yaml")

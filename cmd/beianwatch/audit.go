@@ -122,7 +122,7 @@ func cmdAudit(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "beianwatch audit: warning: %s\n", w)
 	}
 	var fixes audit.FixTexts
-	if *format == "html" {
+	if *format == "html" || *format == "csv" {
 		r, err := alerts.NewRenderer(alerts.RendererOptions{OverrideDir: cfg.Notices.TemplatesDir, Language: *lang, TimeZone: cfg.Notices.Timezone})
 		if err != nil {
 			return fail(fmt.Errorf("loading notice templates for the fix texts: %w", err))
@@ -196,6 +196,15 @@ func cmdAudit(ctx context.Context, e *env, args []string) int {
 		for _, r := range o.Results {
 			sr.Exempt = append(sr.Exempt, monitor.ExemptCodes(r, exempt[o.Site.Domain], start)...)
 		}
+		if is := inv.Lookup(o.Site.Domain); is != nil {
+			sr.OwnerChannel = is.Owner.Kind
+			if len(is.Tags) > 0 {
+				sr.Tags = make(map[string]string, len(is.Tags))
+				for _, tag := range is.Tags {
+					sr.Tags[tag.Key] = tag.Value
+				}
+			}
+		}
 		if o.Site.ICP != nil {
 			sr.ICP = o.Site.ICP.String()
 		}
@@ -243,7 +252,7 @@ func cmdAudit(ctx context.Context, e *env, args []string) int {
 	case "json":
 		werr = audit.WriteJSON(out, rep)
 	case "csv":
-		werr = audit.WriteCSV(out, rep)
+		werr = audit.WriteCSV(out, rep, audit.CSVOptions{Fixes: fixes, Lang: *lang})
 	case "html":
 		werr = audit.WriteHTML(out, rep, audit.HTMLOptions{Lang: *lang, Fixes: fixes, Provider: cfg.Provider.Name, Location: cfg.Notices.Location})
 	}

@@ -173,15 +173,19 @@ func TestAuditCSV(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the CSV does not parse: %v", err)
 	}
-	if got := strings.Join(recs[0], ","); got != "domain,icp,check,outcome,code,severity,message,evidence" {
+	if got := strings.Join(recs[0], ","); got != "domain,icp,check,outcome,code,severity,message,evidence,reason,entity,tags,owner_channel,fix" {
 		t.Fatalf("header %q", got)
 	}
-	// One row per finding of the JSON report of the same fixture.
+	// One row per finding of the JSON report of the same fixture, and one
+	// per inconclusive check, with an empty code.
 	want := map[string]int{}
 	for _, s := range readJSONReport(t, jsonPath).Sites {
 		for _, r := range s.Results {
 			for _, fd := range r.Findings {
 				want[s.Domain+" "+r.Check+" "+fd.Code]++
+			}
+			if r.Outcome == checks.Inconclusive {
+				want[s.Domain+" "+r.Check+" "]++
 			}
 		}
 	}

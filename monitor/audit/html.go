@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io"
 	"iter"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -58,6 +59,8 @@ type htmlView struct {
 	Sites     iter.Seq[siteView]
 	Verdicts  []verdictView
 	CheckList []string
+	// TagKeys are the tags the sites table can be grouped by.
+	TagKeys []string
 }
 
 type verdictView struct {
@@ -75,12 +78,18 @@ type codeView struct {
 
 type siteView struct {
 	Domain, ICP, PSB, Status, Entity string
-	Verdict, VerdictLabel            string
-	VerdictRank                      int
-	Codes                            string // space-separated, for the filter
-	Search                           string
-	Findings                         int
-	Checks                           []checkView
+	// Tags is "key=value;key=value" (data-tags, for grouping); TagList
+	// the same, for showing; Owner the owner's channel kind, in words.
+	Tags                  string
+	TagList               []string
+	Owner                 string
+	Blocked               bool
+	Verdict, VerdictLabel string
+	VerdictRank           int
+	Codes                 string // space-separated, for the filter
+	Search                string
+	Findings              int
+	Checks                []checkView
 }
 
 type checkView struct {
@@ -131,11 +140,12 @@ func WriteHTML(w io.Writer, r *Report, o HTMLOptions) error {
 		checkLabels = append(checkLabels, labelOr(L, "check."+c, c))
 	}
 	v.Checks = strings.Join(checkLabels, lang2sep(lang))
+	// Not-applicable sites (a cancelled filing, nothing to check) are
+	// counted too: the counts add up to the sites checked.
 	for _, out := range []checks.Outcome{checks.Fail, checks.Inconclusive, checks.Pass, checks.NotApplicable} {
-		if n := s.Sites[out]; n > 0 || out != checks.NotApplicable {
-			v.Verdicts = append(v.Verdicts, verdictView{Outcome: string(out), Label: L["verdict."+string(out)], Count: n})
-		}
+		v.Verdicts = append(v.Verdicts, verdictView{Outcome: string(out), Label: L["verdict."+string(out)], Count: s.Sites[out]})
 	}
+	v.TagKeys = s.TagKeys
 
 	titles := map[string]string{}
 	for _, c := range s.Findings {
@@ -149,15 +159,26 @@ func WriteHTML(w io.Writer, r *Report, o HTMLOptions) error {
 		v.Codes = append(v.Codes, cv)
 	}
 
+	// Sites whose first filing is held up by their DNS come first (a
+	// second pass over the spool brings the rest): they block a filing,
+	// and a page read without its script shows them on top too.
 	var readErr error
 	v.Sites = func(yield func(siteView) bool) {
-		for site, err := range r.Sites() {
-			if err != nil {
-				readErr = err
-				return
+		for _, blocked := range []bool{true, false} {
+			if blocked && s.BlockedFilings == 0 {
+				continue
 			}
-			if !yield(siteRow(site, L, titles)) {
-				return
+			for site, err := range r.Sites() {
+				if err != nil {
+					readErr = err
+					return
+				}
+				if site.BlocksFiling() != blocked {
+					continue
+				}
+				if !yield(siteRow(site, L, titles)) {
+					return
+				}
 			}
 		}
 	}
@@ -179,14 +200,26 @@ func siteRow(site SiteReport, L map[string]string, titles map[string]string) sit
 	verdict := site.Verdict()
 	sv := siteView{
 		Domain: site.Domain, ICP: site.ICP, PSB: site.PSB, Entity: site.Entity,
-		Status:  labelOr(L, "status."+string(site.Status), string(site.Status)),
+		Status:  labelOr(L, "status."+string(site.Status), words(string(site.Status))),
 		Verdict: string(verdict), VerdictLabel: L["verdict."+string(verdict)], VerdictRank: verdictRank(verdict),
+		Tags: tagsCell(site.Tags), Blocked: site.BlocksFiling(),
+	}
+	if sv.Blocked {
+		sv.VerdictRank = -1 // before every other failing site
+	}
+	for _, k := range slices.Sorted(maps.Keys(site.Tags)) {
+		sv.TagList = append(sv.TagList, k+"="+site.Tags[k])
+	}
+	if site.OwnerChannel != "" {
+		sv.Owner = labelOr(L, "channel."+site.OwnerChannel, site.OwnerChannel)
+	} else {
+		sv.Owner = L["channel.none"]
 	}
 	var codes []string
 	for _, res := range site.Results {
 		cv := checkView{
 			Name: res.Check, Label: labelOr(L, "check."+res.Check, res.Check),
-			Outcome: string(res.Outcome), OutcomeLabel: L["verdict."+string(res.Outcome)], Reason: res.Reason,
+			Outcome: string(res.Outcome), OutcomeLabel: L["verdict."+string(res.Outcome)], Reason: reasonLabel(L, res.Reason),
 		}
 		if p := res.Details[DetailScreenshot]; p != "" && !strings.Contains(p, ":") && !strings.HasPrefix(p, "/") {
 			// Only a relative file name: the report links what it was
@@ -196,7 +229,7 @@ func siteRow(site SiteReport, L map[string]string, titles map[string]string) sit
 		for _, f := range res.Findings {
 			cv.Findings = append(cv.Findings, findingView{
 				Code: f.Code, Severity: string(f.Severity),
-				SeverityLabel: labelOr(L, "severity."+string(f.Severity), string(f.Severity)),
+				SeverityLabel: labelOr(L, "severity."+string(f.Severity), words(string(f.Severity))),
 				Title:         titles[f.Code], Message: f.Message, Evidence: clip(f.Evidence, 1000),
 				Exempt: slices.Contains(site.Exempt, f.Code),
 			})
@@ -208,7 +241,7 @@ func siteRow(site SiteReport, L map[string]string, titles map[string]string) sit
 		sv.Checks = append(sv.Checks, cv)
 	}
 	sv.Codes = strings.Join(codes, " ")
-	sv.Search = strings.ToLower(strings.Join([]string{site.Domain, site.ICP, site.PSB, site.Entity, sv.Codes}, " "))
+	sv.Search = strings.ToLower(strings.Join([]string{site.Domain, site.ICP, site.PSB, site.Entity, sv.Codes, strings.Join(sv.TagList, " ")}, " "))
 	return sv
 }
 
@@ -222,6 +255,22 @@ func verdictRank(o checks.Outcome) int {
 		return 2
 	}
 	return 3
+}
+
+// words shows an enum value a label is missing for as words, not as an
+// identifier: first_filing_pending reads "first filing pending".
+func words(s string) string { return strings.ReplaceAll(s, "_", " ") }
+
+// reasonLabel shows an inconclusive result's reason in words: the known
+// reasons have labels, and a free-text reason is shown as it is.
+func reasonLabel(L map[string]string, reason string) string {
+	if l, ok := L["reason."+reason]; ok {
+		return l
+	}
+	if !strings.ContainsAny(reason, " :;") {
+		return words(reason)
+	}
+	return reason
 }
 
 func labelOr(L map[string]string, key, def string) string {
@@ -299,6 +348,25 @@ var labels = map[string]map[string]string{
 		"status.change_pending":       "变更备案中",
 		"status.access_pending":       "新增接入中",
 		"status.cancelled":            "已注销",
+		"owner":                       "通知渠道",
+		"tags":                        "标签",
+		"entity":                      "主体",
+		"group_by":                    "分组",
+		"group_none":                  "不分组",
+		"group_entity":                "按主体",
+		"group_tag":                   "按标签 %s",
+		"no_value":                    "（无）",
+		"blocked_filings":             "首次备案受阻",
+		"blocked_note":                "这些网站在首次备案审核期间仍在解析，会导致备案被驳回，排在最前。",
+		"channel.webhook":             "Webhook",
+		"channel.dingtalk":            "钉钉",
+		"channel.wecom":               "企业微信",
+		"channel.feishu":              "飞书",
+		"channel.slack":               "Slack",
+		"channel.none":                "无（通知发往运维渠道）",
+		"reason.needs_rendering":      "需要浏览器渲染后才能判断",
+		"reason.bot_challenge":        "遇到人机验证页面",
+		"reason.number_in_image":      "备案号以图片显示，需人工查看",
 	},
 	"en": {
 		"title":                       "ICP filing compliance audit",
@@ -352,6 +420,25 @@ var labels = map[string]map[string]string{
 		"status.change_pending":       "change pending",
 		"status.access_pending":       "access pending",
 		"status.cancelled":            "cancelled",
+		"owner":                       "Notified via",
+		"tags":                        "Tags",
+		"entity":                      "Entity",
+		"group_by":                    "Group",
+		"group_none":                  "No grouping",
+		"group_entity":                "By entity",
+		"group_tag":                   "By tag %s",
+		"no_value":                    "(none)",
+		"blocked_filings":             "First filings blocked",
+		"blocked_note":                "These sites resolve while their first filing is under review, which gets the filing rejected; they are listed first.",
+		"channel.webhook":             "webhook",
+		"channel.dingtalk":            "DingTalk",
+		"channel.wecom":               "WeCom",
+		"channel.feishu":              "Feishu",
+		"channel.slack":               "Slack",
+		"channel.none":                "none (notices go to the ops channel)",
+		"reason.needs_rendering":      "needs a browser to render the page",
+		"reason.bot_challenge":        "a bot challenge page answered",
+		"reason.number_in_image":      "the number is shown as an image; a person must look",
 	},
 }
 

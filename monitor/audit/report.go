@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"iter"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -21,17 +22,38 @@ import (
 )
 
 // SiteReport is one site's results, in the JSON shape of `beianwatch
-// check` (DESIGN §5.1) with the entity added.
+// check` (docs/operations.md) with whom the site concerns added: the
+// entity, the inventory's tags and the kind of the owner's channel (never
+// its URL or secret).
 type SiteReport struct {
-	Domain  string          `json:"domain"`
-	ICP     string          `json:"icp,omitempty"`
-	PSB     string          `json:"psb,omitempty"`
-	Status  checks.Status   `json:"status"`
-	Entity  string          `json:"entity,omitempty"`
-	Results []checks.Result `json:"results"`
+	Domain string        `json:"domain"`
+	ICP    string        `json:"icp,omitempty"`
+	PSB    string        `json:"psb,omitempty"`
+	Status checks.Status `json:"status"`
+	Entity string        `json:"entity,omitempty"`
+	// Tags are the inventory's key=value tags (customer, region, ...).
+	Tags map[string]string `json:"tags,omitempty"`
+	// OwnerChannel is webhook, dingtalk, wecom, feishu or slack; "" when
+	// the owner has none (their notices go to the ops channel).
+	OwnerChannel string          `json:"owner_channel,omitempty"`
+	Results      []checks.Result `json:"results"`
 	// Exempt lists the finding codes an exemption in force covers
 	// (docs/operations.md, "Exemptions"): still reported, not acted on.
 	Exempt []string `json:"exempt,omitempty"`
+}
+
+// BlocksFiling reports whether the site resolves while its first filing
+// is under review (dns_resolving_while_pending): the one finding that
+// holds up a filing, so reports show these sites first.
+func (s SiteReport) BlocksFiling() bool {
+	for _, r := range s.Results {
+		for _, f := range r.Findings {
+			if f.Code == checks.CodeDNSResolvingWhilePending && f.Severity == checks.Violation {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Verdict is the site's overall outcome: fail when any check failed, else
@@ -89,6 +111,12 @@ type Summary struct {
 	// Findings counts finding codes, violations first, then by the number
 	// of sites.
 	Findings []CodeCount `json:"findings"`
+	// BlockedFilings counts sites whose first filing is held up by their
+	// DNS resolving (dns_resolving_while_pending).
+	BlockedFilings int `json:"blocked_filings"`
+	// TagKeys are the tag keys the sites carry, sorted: what a report can
+	// be grouped by besides the entity.
+	TagKeys []string `json:"tag_keys"`
 }
 
 // Report is a whole audit: the summary in memory, the sites on disk.
@@ -124,6 +152,7 @@ func (r *Report) Close() error { return r.sites.close() }
 type Builder struct {
 	sum   Summary
 	codes map[string]*CodeCount
+	tags  map[string]bool
 	sites *spool
 }
 
@@ -142,10 +171,11 @@ func NewBuilder(started time.Time, total int, checkNames []string, dir string) (
 	return &Builder{
 		sum: Summary{
 			Started: started, Checks: names, SitesTotal: total,
-			Sites:   map[checks.Outcome]int{checks.Pass: 0, checks.Fail: 0, checks.Inconclusive: 0},
+			Sites:   map[checks.Outcome]int{checks.Pass: 0, checks.Fail: 0, checks.Inconclusive: 0, checks.NotApplicable: 0},
 			Results: map[string]map[checks.Outcome]int{},
 		},
 		codes: map[string]*CodeCount{},
+		tags:  map[string]bool{},
 		sites: sp,
 	}, nil
 }
@@ -154,6 +184,13 @@ func NewBuilder(started time.Time, total int, checkNames []string, dir string) (
 // an inventory cell, and personal filings sometimes put a number there.
 func (b *Builder) Add(s SiteReport) error {
 	s.Entity = MaskMobiles(s.Entity)
+	if s.Tags != nil {
+		tags := make(map[string]string, len(s.Tags))
+		for k, v := range s.Tags {
+			tags[MaskMobiles(k)] = MaskMobiles(v)
+		}
+		s.Tags = tags
+	}
 	s.Results = slices.Clone(s.Results)
 	for i := range s.Results {
 		s.Results[i] = maskResult(s.Results[i])
@@ -171,6 +208,12 @@ func (b *Builder) Add(s SiteReport) error {
 func (b *Builder) count(s *SiteReport) {
 	b.sum.SitesChecked++
 	b.sum.Sites[s.Verdict()]++
+	if s.BlocksFiling() {
+		b.sum.BlockedFilings++
+	}
+	for k := range s.Tags {
+		b.tags[k] = true
+	}
 	var seen []string
 	for _, r := range s.Results {
 		byOutcome := b.sum.Results[r.Check]
@@ -227,6 +270,10 @@ func (b *Builder) Finish(finished time.Time, partial bool) (*Report, error) {
 	slices.SortFunc(sum.Findings, func(x, y CodeCount) int {
 		return cmp.Or(cmp.Compare(rank(x.Severity), rank(y.Severity)), cmp.Compare(y.Sites, x.Sites), strings.Compare(x.Code, y.Code))
 	})
+	sum.TagKeys = slices.Sorted(maps.Keys(b.tags))
+	if sum.TagKeys == nil {
+		sum.TagKeys = []string{}
+	}
 	r := &Report{Summary: sum, sites: b.sites}
 	b.sites = nil
 	return r, nil

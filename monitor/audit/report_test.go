@@ -34,10 +34,11 @@ func fixtureSites() []SiteReport {
 	return []SiteReport{
 		{Domain: "ok.example.cn", ICP: "京ICP备12345678号-1", Status: checks.StatusFiled, Results: []checks.Result{
 			result("footer", checks.Pass), result("shell", checks.Pass)}},
-		{Domain: "obsolete.example.cn", ICP: "京ICP备12345678号-2", Status: checks.StatusFiled, Results: []checks.Result{
-			result("footer", checks.Fail, finding("footer_link_obsolete", checks.Violation, "linked to a dead host",
-				`<a href="http://www.miitbeian.gov.cn">京ICP备12345678号-2</a><script>alert(1)</script>`)),
-			result("shell", checks.Pass)}},
+		{Domain: "obsolete.example.cn", ICP: "京ICP备12345678号-2", Status: checks.StatusFiled, Entity: "示例科技有限公司",
+			Tags: map[string]string{"customer": "acme", "region": "bj"}, OwnerChannel: "dingtalk", Results: []checks.Result{
+				result("footer", checks.Fail, finding("footer_link_obsolete", checks.Violation, "linked to a dead host",
+					`<a href="http://www.miitbeian.gov.cn">京ICP备12345678号-2</a><script>alert(1)</script>`)),
+				result("shell", checks.Pass)}},
 		{Domain: "hostile.example.cn", ICP: "沪ICP备87654321号-1", Status: checks.StatusFiled, Results: []checks.Result{
 			result("footer", checks.Fail,
 				finding("footer_link_obsolete", checks.Violation, "linked to a dead host", "=HYPERLINK(\"http://evil\",\"x\")"),
@@ -46,17 +47,22 @@ func fixtureSites() []SiteReport {
 			result("shell", checks.Pass)}},
 		{Domain: "warn.example.cn", ICP: "粤ICP备2020123456号-1", Status: checks.StatusFiled, Entity: "张三 13700001111 个人工作室", Results: []checks.Result{
 			result("footer", checks.Pass, finding("footer_not_at_bottom", checks.Warning, "near the top", "客服 13812345678"))}},
-		{Domain: "slow.example.cn", ICP: "京ICP备11111111号-1", Status: checks.StatusFiled, Results: []checks.Result{
-			{Check: "footer", Outcome: checks.Inconclusive, Reason: "fetch timed out; call 13987654321"},
-			result("shell", checks.Pass)}},
-		{Domain: "pending.example.cn", ICP: "京ICP备22222222号-1", Status: checks.StatusFirstFilingPending, Results: []checks.Result{
+		{Domain: "slow.example.cn", ICP: "京ICP备11111111号-1", Status: checks.StatusFiled, Entity: "示例科技有限公司",
+			Tags: map[string]string{"customer": "acme"}, OwnerChannel: "webhook", Results: []checks.Result{
+				{Check: "footer", Outcome: checks.Inconclusive, Reason: "fetch timed out; call 13987654321"},
+				result("shell", checks.Pass)}},
+		{Domain: "pending.example.cn", ICP: "京ICP备22222222号-1", Status: checks.StatusFirstFilingPending, Tags: map[string]string{"customer": "globex"}, Results: []checks.Result{
 			result("dns", checks.Fail, finding("dns_resolving_while_pending", checks.Violation, "resolves", "A 203.0.113.5"))}},
+		{Domain: "render.example.cn", ICP: "京ICP备33333333号-1", Status: checks.StatusFiled, Results: []checks.Result{
+			{Check: "footer", Outcome: checks.Inconclusive, Reason: "needs_rendering"}}},
+		{Domain: "gone.example.cn", ICP: "京ICP备44444444号-1", Status: checks.StatusCancelled, Results: []checks.Result{
+			{Check: "footer", Outcome: checks.NotApplicable}}},
 	}
 }
 
 func build(t *testing.T, partial bool) *Report {
 	t.Helper()
-	return buildFrom(t, 8, []string{"footer", "shell", "dns"}, fixtureSites(), t0.Add(1500*time.Millisecond), partial)
+	return buildFrom(t, 10, []string{"footer", "shell", "dns"}, fixtureSites(), t0.Add(1500*time.Millisecond), partial)
 }
 
 func buildFrom(t *testing.T, total int, checkNames []string, sites []SiteReport, finished time.Time, partial bool) *Report {
@@ -94,16 +100,19 @@ func allSites(t *testing.T, r *Report) []SiteReport {
 func TestSummary(t *testing.T) {
 	r := build(t, false)
 	s := r.Summary
-	if s.SitesChecked != 6 || s.SitesTotal != 8 || s.DurationMS != 1500 || s.Partial {
+	if s.SitesChecked != 8 || s.SitesTotal != 10 || s.DurationMS != 1500 || s.Partial {
 		t.Fatalf("summary head = %+v", s)
 	}
-	wantSites := map[checks.Outcome]int{checks.Pass: 2, checks.Fail: 3, checks.Inconclusive: 1}
+	wantSites := map[checks.Outcome]int{checks.Pass: 2, checks.Fail: 3, checks.Inconclusive: 2, checks.NotApplicable: 1}
 	for o, n := range wantSites {
 		if s.Sites[o] != n {
 			t.Errorf("sites %s = %d, want %d", o, s.Sites[o], n)
 		}
 	}
-	if got := s.Results["footer"]; got[checks.Pass] != 2 || got[checks.Fail] != 2 || got[checks.Inconclusive] != 1 {
+	if s.BlockedFilings != 1 || strings.Join(s.TagKeys, ",") != "customer,region" {
+		t.Errorf("blocked filings %d, tag keys %v", s.BlockedFilings, s.TagKeys)
+	}
+	if got := s.Results["footer"]; got[checks.Pass] != 2 || got[checks.Fail] != 2 || got[checks.Inconclusive] != 2 {
 		t.Errorf("footer results = %v", got)
 	}
 	want := []CodeCount{
@@ -123,8 +132,8 @@ func TestSummary(t *testing.T) {
 	// Sorted by domain whatever the order they came in, and read back
 	// from the spool whole.
 	sites := allSites(t, r)
-	if len(sites) != 6 {
-		t.Fatalf("%d sites read back, want 6", len(sites))
+	if len(sites) != 8 {
+		t.Fatalf("%d sites read back, want 8", len(sites))
 	}
 	for i := 1; i < len(sites); i++ {
 		if sites[i-1].Domain > sites[i].Domain {
@@ -212,21 +221,30 @@ func TestWriteJSON(t *testing.T) {
 			Findings     []CodeCount    `json:"findings"`
 		} `json:"summary"`
 		Sites []struct {
-			Domain  string          `json:"domain"`
-			ICP     string          `json:"icp"`
-			Status  string          `json:"status"`
-			Results []checks.Result `json:"results"`
+			Domain       string            `json:"domain"`
+			ICP          string            `json:"icp"`
+			Status       string            `json:"status"`
+			Entity       string            `json:"entity"`
+			Tags         map[string]string `json:"tags"`
+			OwnerChannel string            `json:"owner_channel"`
+			Results      []checks.Result   `json:"results"`
 		} `json:"sites"`
 	}
 	js := jsonOf(t, r)
 	if err := json.Unmarshal([]byte(js), &got); err != nil {
 		t.Fatalf("report is not JSON: %v", err)
 	}
-	if !got.Summary.Partial || got.Summary.SitesChecked != 6 || got.Summary.Sites["fail"] != 3 || !got.Summary.Started.Equal(t0) {
+	if !got.Summary.Partial || got.Summary.SitesChecked != 8 || got.Summary.Sites["fail"] != 3 || got.Summary.Sites["not_applicable"] != 1 || !got.Summary.Started.Equal(t0) {
 		t.Fatalf("summary = %+v", got.Summary)
 	}
-	if len(got.Sites) != 6 || got.Sites[0].Domain != "hostile.example.cn" || len(got.Sites[0].Results[0].Findings) != 3 {
+	if len(got.Sites) != 8 || got.Sites[1].Domain != "hostile.example.cn" || len(got.Sites[1].Results[0].Findings) != 3 {
 		t.Fatalf("sites = %+v", got.Sites)
+	}
+	// For whom: entity, tags and the owner's channel kind.
+	for _, st := range got.Sites {
+		if st.Domain == "obsolete.example.cn" && (st.Entity != "示例科技有限公司" || st.Tags["customer"] != "acme" || st.Tags["region"] != "bj" || st.OwnerChannel != "dingtalk") {
+			t.Errorf("obsolete.example.cn does not say for whom: %+v", st)
+		}
 	}
 	// Page text stays readable, not \u003c-escaped.
 	if !strings.Contains(js, `<a href=\"http://www.miitbeian.gov.cn\">`) {
@@ -236,7 +254,8 @@ func TestWriteJSON(t *testing.T) {
 
 func TestWriteCSV(t *testing.T) {
 	var b bytes.Buffer
-	if err := WriteCSV(&b, build(t, false)); err != nil {
+	fixes := fakeFixes{"footer_link_obsolete/en": {"Filing number linked to a dead address", "Link it to https://beian.miit.gov.cn/"}}
+	if err := WriteCSV(&b, build(t, false), CSVOptions{Fixes: fixes, Lang: "en"}); err != nil {
 		t.Fatal(err)
 	}
 	raw := b.Bytes()
@@ -247,15 +266,20 @@ func TestWriteCSV(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CSV does not parse: %v", err)
 	}
-	if strings.Join(recs[0], ",") != "domain,icp,check,outcome,code,severity,message,evidence" {
+	// The first eight columns are as before; new ones come after.
+	if strings.Join(recs[0], ",") != "domain,icp,check,outcome,code,severity,message,evidence,reason,entity,tags,owner_channel,fix" {
 		t.Fatalf("header = %v", recs[0])
 	}
-	if n := len(recs) - 1; n != 6 {
-		t.Fatalf("%d rows, want one per finding (6)", n)
+	if n := len(recs) - 1; n != 8 {
+		t.Fatalf("%d rows, want one per finding (6) and one per inconclusive check (2)", n)
 	}
 	byEvidence := map[string][]string{}
+	inconclusive := map[string][]string{}
 	for _, r := range recs[1:] {
 		byEvidence[r[7]] = r
+		if r[3] == "inconclusive" {
+			inconclusive[r[0]] = r
+		}
 	}
 	if r := byEvidence[`'=HYPERLINK("http://evil","x")`]; r == nil {
 		t.Errorf("formula not defused; evidence cells: %v", keys(byEvidence))
@@ -265,6 +289,23 @@ func TestWriteCSV(t *testing.T) {
 	}
 	if byEvidence["客服 138****5678"] == nil {
 		t.Errorf("phone in evidence not masked: %v", keys(byEvidence))
+	}
+	// For whom, and how to fix it.
+	ob := byEvidence[`<a href="http://www.miitbeian.gov.cn">京ICP备12345678号-2</a><script>alert(1)</script>`]
+	if ob == nil || ob[9] != "示例科技有限公司" || ob[10] != "customer=acme;region=bj" || ob[11] != "dingtalk" || ob[12] != "Link it to https://beian.miit.gov.cn/" {
+		t.Errorf("obsolete row = %v", ob)
+	}
+	// Every inconclusive check has a row, with its reason and no code:
+	// the list of sites a person must look at.
+	slow := inconclusive["slow.example.cn"]
+	if slow == nil || slow[2] != "footer" || slow[4] != "" || slow[5] != "" || slow[8] != "fetch timed out; call 139****4321" || slow[11] != "webhook" {
+		t.Errorf("inconclusive row for slow.example.cn = %v", slow)
+	}
+	if r := inconclusive["render.example.cn"]; r == nil || r[8] != "needs_rendering" || r[4] != "" {
+		t.Errorf("inconclusive row for render.example.cn = %v", r)
+	}
+	if strings.Contains(b.String(), "13987654321") {
+		t.Error("unmasked phone number in the CSV")
 	}
 }
 
@@ -295,8 +336,16 @@ func TestWriteHTML(t *testing.T) {
 		partial bool
 		want    []string
 	}{
-		{"", true, []string{`lang="zh-CN"`, "备案合规核查报告", "核查未完成", "备案号链接指向已停用的旧地址", "把链接地址改为", `id="sites-fail">3<`, `id="sites-pass">2<`, `id="sites-inconclusive">1<`}},
-		{"en", false, []string{`lang="en"`, "ICP filing compliance audit", "Link it to https://beian.miit.gov.cn/", "Findings by code"}},
+		{"", true, []string{`lang="zh-CN"`, "备案合规核查报告", "核查未完成", "备案号链接指向已停用的旧地址", "把链接地址改为", `id="sites-fail">3<`, `id="sites-pass">2<`, `id="sites-inconclusive">2<`}},
+		{"en", false, []string{`lang="en"`, "ICP filing compliance audit", "Link it to https://beian.miit.gov.cn/", "Findings by code",
+			// For whom, in words; grouping by entity and by every tag key.
+			"Entity: 示例科技有限公司", `<span class="badge tag">customer=acme</span>`, "Notified via: DingTalk",
+			"Notified via: none (notices go to the ops channel)",
+			`<option value="entity">By entity</option>`, `<option value="tag:customer">By tag customer</option>`, `<option value="tag:region">By tag region</option>`,
+			`data-entity="示例科技有限公司"`, `data-tags="customer=acme;region=bj"`,
+			// The not-applicable site is counted; labels are words.
+			`id="sites-not_applicable">1<`, "needs a browser to render the page", "first filing pending",
+			`id="blocked-filings">1<`}},
 	}
 	for _, tt := range tests {
 		t.Run("lang="+tt.lang, func(t *testing.T) {
@@ -503,6 +552,29 @@ func TestHTMLLinksScreenshots(t *testing.T) {
 		}
 		if strings.Contains(page, "src=") {
 			t.Errorf("detail %q: the page loads an asset", tc.detail)
+		}
+	}
+}
+
+// TestHTMLBlockedFilingsFirst: a site whose first filing is held up by its
+// DNS leads the sites table, before other failing sites, with or without
+// the page's script (the rows are written in that order).
+func TestHTMLBlockedFilingsFirst(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteHTML(&b, build(t, false), HTMLOptions{Lang: "en"}); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	rows := regexp.MustCompile(`<tr data-verdict="[^"]*" [^>]*data-domain="([^"]+)"[^>]*data-verdict-rank="(-?\d)"`).FindAllStringSubmatch(page, -1)
+	if len(rows) != 8 {
+		t.Fatalf("%d site rows, want 8", len(rows))
+	}
+	if rows[0][1] != "pending.example.cn" || rows[0][2] != "-1" {
+		t.Errorf("first row %v, want the blocked first filing with the lowest rank", rows[0][1:])
+	}
+	for _, r := range rows[1:] {
+		if r[2] == "-1" {
+			t.Errorf("%s ranked as a blocked filing", r[1])
 		}
 	}
 }

@@ -7,7 +7,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
+
+	"github.com/beianwatch/beianwatch/checks"
 )
 
 // Formats are the report formats, for flags and errors.
@@ -56,19 +60,47 @@ func WriteJSON(w io.Writer, r *Report) error {
 	return nil
 }
 
-// CSVHeader is the column set of the CSV report.
-var CSVHeader = []string{"domain", "icp", "check", "outcome", "code", "severity", "message", "evidence"}
+// CSVHeader is the column set of the CSV report. Columns are only ever
+// added at the end, so that sheets reading by position keep working.
+var CSVHeader = []string{"domain", "icp", "check", "outcome", "code", "severity", "message", "evidence",
+	"reason", "entity", "tags", "owner_channel", "fix"}
 
 // utf8BOM lets Excel on Chinese Windows read the file as UTF-8 instead of
 // GBK.
 const utf8BOM = "\ufeff"
 
-// WriteCSV writes one row per finding, after a UTF-8 BOM and a header.
-// Sites without findings have no row: the summary (JSON, HTML) counts
-// them.
-func WriteCSV(w io.Writer, r *Report) error {
+// CSVOptions configure WriteCSV.
+type CSVOptions struct {
+	// Fixes supplies the fix column; nil leaves it empty.
+	Fixes FixTexts
+	// Lang is the language of the fix text, zh (default) or en.
+	Lang string
+}
+
+// WriteCSV writes, after a UTF-8 BOM and a header, one row per finding and
+// one per inconclusive check (its reason, and an empty code: a person has
+// to look at these), each with whom it concerns (entity, tags, the kind of
+// the owner's channel) and how to fix it. Sites that passed have no row:
+// the summary (JSON, HTML) counts them.
+func WriteCSV(w io.Writer, r *Report, o CSVOptions) error {
 	if _, err := io.WriteString(w, utf8BOM); err != nil {
 		return fmt.Errorf("writing the CSV report: %w", err)
+	}
+	lang := o.Lang
+	if lang == "" {
+		lang = "zh"
+	}
+	fixes := map[string]string{}
+	fixOf := func(code string) string {
+		if o.Fixes == nil || code == "" {
+			return ""
+		}
+		f, ok := fixes[code]
+		if !ok {
+			_, f, _ = o.Fixes.Fix(code, lang)
+			fixes[code] = f
+		}
+		return f
 	}
 	cw := csv.NewWriter(w)
 	cw.UseCRLF = true // what spreadsheets write and expect
@@ -79,13 +111,23 @@ func WriteCSV(w io.Writer, r *Report) error {
 		if err != nil {
 			return fmt.Errorf("writing the CSV report: %w", err)
 		}
+		tags := tagsCell(s.Tags)
+		write := func(res checks.Result, f checks.Finding) error {
+			row := []string{s.Domain, s.ICP, res.Check, string(res.Outcome), f.Code, string(f.Severity), f.Message, f.Evidence,
+				res.Reason, s.Entity, tags, s.OwnerChannel, fixOf(f.Code)}
+			for i := range row {
+				row[i] = cellSafe(row[i])
+			}
+			return cw.Write(row)
+		}
 		for _, res := range s.Results {
 			for _, f := range res.Findings {
-				row := []string{s.Domain, s.ICP, res.Check, string(res.Outcome), f.Code, string(f.Severity), f.Message, f.Evidence}
-				for i := range row {
-					row[i] = cellSafe(row[i])
+				if err := write(res, f); err != nil {
+					return fmt.Errorf("writing the CSV report: %w", err)
 				}
-				if err := cw.Write(row); err != nil {
+			}
+			if res.Outcome == checks.Inconclusive {
+				if err := write(res, checks.Finding{}); err != nil {
 					return fmt.Errorf("writing the CSV report: %w", err)
 				}
 			}
@@ -96,6 +138,15 @@ func WriteCSV(w io.Writer, r *Report) error {
 		return fmt.Errorf("writing the CSV report: %w", err)
 	}
 	return nil
+}
+
+// tagsCell writes tags as the inventory does: key=value;key=value, sorted.
+func tagsCell(tags map[string]string) string {
+	parts := make([]string, 0, len(tags))
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		parts = append(parts, k+"="+tags[k])
+	}
+	return strings.Join(parts, ";")
 }
 
 // cellSafe defuses spreadsheet formulas. Evidence is text from pages we do
