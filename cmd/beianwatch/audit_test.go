@@ -20,6 +20,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/monitor/audit"
 	"github.com/beianwatch/beianwatch/monitor/store"
 )
 
@@ -545,4 +546,71 @@ func BenchmarkAudit(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(len(sites)*b.N)/b.Elapsed().Seconds(), "sites/s")
+}
+
+// TestAuditHTMLGroupsInABrowser: the report's script groups the sites by
+// entity or by a tag (chosen in the page, or by #group= in the address),
+// and without grouping a first filing blocked by its DNS leads the table.
+func TestAuditHTMLGroupsInABrowser(t *testing.T) {
+	chromium(t)
+	b, err := audit.NewBuilder(time.Now(), 4, []string{"footer", "dns"}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fail := func(code string) []checks.Result {
+		check, _, _ := strings.Cut(code, "_")
+		return []checks.Result{{Check: check, Outcome: checks.Fail, Findings: []checks.Finding{{Code: code, Severity: checks.Violation}}}}
+	}
+	for _, s := range []audit.SiteReport{
+		{Domain: "a.example.cn", Entity: "甲公司", Tags: map[string]string{"customer": "acme"}, Results: fail("footer_link_missing")},
+		{Domain: "b.example.cn", Entity: "乙公司", Tags: map[string]string{"customer": "globex"}, Results: fail("footer_icp_missing")},
+		{Domain: "c.example.cn", Entity: "甲公司", Results: []checks.Result{{Check: "footer", Outcome: checks.Pass}}},
+		{Domain: "z.example.cn", Entity: "乙公司", Tags: map[string]string{"customer": "acme"}, Status: checks.StatusFirstFilingPending, Results: fail("dns_resolving_while_pending")},
+	} {
+		if err := b.Add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := b.Finish(time.Now(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rep.Close()
+	path := filepath.Join(t.TempDir(), "audit.html")
+	var page bytes.Buffer
+	if err := audit.WriteHTML(&page, rep, audit.HTMLOptions{Lang: "en"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, page.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The order of the body's rows: "#group" for a heading, else the domain.
+	order := func(doc *goquery.Document) []string {
+		var out []string
+		doc.Find("#sites-body tr").Each(func(_ int, tr *goquery.Selection) {
+			if g, ok := tr.Attr("data-group"); ok {
+				out = append(out, "#"+g)
+			} else {
+				out = append(out, tr.AttrOr("data-domain", "?"))
+			}
+		})
+		return out
+	}
+	tests := []struct {
+		fragment string
+		want     string
+	}{
+		{"", "z.example.cn a.example.cn b.example.cn c.example.cn"},
+		{"#group=entity", "#甲公司 a.example.cn c.example.cn #乙公司 z.example.cn b.example.cn"},
+		{"#group=tag:customer", "#acme z.example.cn a.example.cn #globex b.example.cn # c.example.cn"},
+	}
+	for _, tt := range tests {
+		doc := renderedDOM(t, path+tt.fragment)
+		if doc.Find("html").AttrOr("data-ready", "") != "1" {
+			t.Fatalf("%s: the page's script did not run to the end", tt.fragment)
+		}
+		if got := strings.Join(order(doc), " "); got != tt.want {
+			t.Errorf("%q: rows %s\nwant %s", tt.fragment, got, tt.want)
+		}
+	}
 }
