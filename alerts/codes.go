@@ -32,6 +32,8 @@ var knownCodes = []string{
 	"contact_suspended",
 	"contact_powered_off",
 	"contact_unreachable",
+	// entities (空壳主体)
+	"entity_empty_shell",
 }
 
 // Codes returns the finding codes this package has notice text for, in the
@@ -43,3 +45,14 @@ func KnownCode(code string) bool { return slices.Contains(knownCodes, code) }
 
 // Languages returns the languages notices are written in.
 func Languages() []string { return []string{LangZH, LangEN} }
+
+// opsOnOpen are the codes whose opening the provider's ops channel hears
+// at once, in an ops summary rather than only at escalation: an
+// empty-shell entity may see every one of its sites cleared.
+var opsOnOpen = []string{"entity_empty_shell"}
+
+// OpsOnOpen reports whether the opening of code goes to the ops channel.
+func OpsOnOpen(code string) bool { return slices.Contains(opsOnOpen, code) }
+
+// OpsOnOpenCodes lists those codes (a copy).
+func OpsOnOpenCodes() []string { return slices.Clone(opsOnOpen) }

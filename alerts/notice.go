@@ -224,7 +224,9 @@ func (n *Notice) Validate() error {
 			if err := v.validate(); err != nil {
 				errs = append(errs, fmt.Errorf("violation %d (%s): %w", i+1, v.Code, err))
 			}
-			if n.Type == TypeEscalation && v.Transition != TransitionEscalated {
+			// Ops hears of escalations, and of the openings of codes it
+			// must know at once (an empty-shell entity).
+			if n.Type == TypeEscalation && v.Transition != TransitionEscalated && (v.Transition != TransitionOpened || !OpsOnOpen(v.Code)) {
 				errs = append(errs, fmt.Errorf("violation %d (%s): escalation notice holds a %q change", i+1, v.Code, v.Transition))
 			}
 		}

@@ -340,7 +340,10 @@ type noticeData struct {
 	Items       []itemData
 	OpenCount   int // items not resolved
 	AllResolved bool
-	Storm       *stormData
+	// Summary: an ops notice of openings only (an empty-shell entity
+	// found), not an escalation past a deadline.
+	Summary bool
+	Storm   *stormData
 }
 
 type itemData struct {
@@ -456,6 +459,12 @@ func (r *Renderer) noticeData(n *Notice, lang string, mode int, loc *time.Locati
 		}
 	}
 	d.AllResolved = len(d.Items) > 0 && d.OpenCount == 0
+	d.Summary = n.Type == TypeEscalation && len(d.Items) > 0
+	for _, it := range d.Items {
+		if it.Transition != TransitionOpened {
+			d.Summary = false
+		}
+	}
 	if s := n.Storm; s != nil {
 		d.Storm = &stormData{
 			Check: s.Check, Failing: s.Failing, Total: s.Total, Held: s.Held,

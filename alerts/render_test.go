@@ -50,6 +50,7 @@ var sampleEvidence = map[string]string{
 	"contact_suspended":           "entity_head: 139****0000 suspended",
 	"contact_powered_off":         "emergency: 137****1111 powered_off",
 	"contact_unreachable":         "site_head: 136****2222 unreachable",
+	"entity_empty_shell":          "entity=京ICP备12345678号 shells=a.example.cn,b.example.cn cancelled=c.example.cn",
 }
 
 var (
@@ -172,6 +173,10 @@ func TestGoldenNotices(t *testing.T) {
 		{"all_resolved.zh", NewOwnerNotice(testSite, "b2", []ViolationChange{resolved}, LangZH, fixedAt)},
 		{"unknown_code_and_warning.en", NewOwnerNotice(SiteRef{Domain: "example.com.cn"}, "b3", []ViolationChange{future, warning}, LangEN, fixedAt)},
 		{"escalation.zh", NewEscalationNotice("ExampleCloud", testSite, "b4", []ViolationChange{escalated}, LangZH, fixedAt)},
+		// An empty-shell entity found: the ops channel hears at once, in
+		// words of its own, not as a deadline passed.
+		{"entity_summary.zh", NewEscalationNotice("ExampleCloud", testSite, "b5", []ViolationChange{opened("entity_empty_shell")}, LangZH, fixedAt)},
+		{"entity_summary.en", NewEscalationNotice("ExampleCloud", testSite, "b5", []ViolationChange{opened("entity_empty_shell")}, LangEN, fixedAt)},
 		{"storm.zh", NewStormNotice("ExampleCloud", StormSummary{Check: "dns", Failing: 1234, Total: 5000, Held: 1180, Since: fixedAt.Add(-20 * time.Minute)}, "dns-1", LangZH, fixedAt)},
 		{"storm.en", NewStormNotice("ExampleCloud", StormSummary{Check: "footer", Failing: 1, Total: 1, Held: 1, Since: fixedAt}, "footer-1", LangEN, fixedAt)},
 		{"storm_inconclusive.zh", NewStormNotice("ExampleCloud", StormSummary{Check: "footer", Failing: 480, Total: 500, Inconclusive: true, Since: fixedAt}, "footer-2", LangZH, fixedAt)},

@@ -68,6 +68,8 @@ type Daemon struct {
 	apiToken string
 	console  *console.Console
 
+	entities entityIndex
+
 	ready     atomic.Bool
 	reloadMu  sync.Mutex
 	applicant applicability
@@ -165,6 +167,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 	ecfg.RecordRetention = cfg.Retention.Record
 	ecfg.QuietUntil = d.quietUntil
 	ecfg.OnDispatch = d.metrics.observeDispatch
+	ecfg.Derive = d.deriveEntities
 	ecfg.FetchPollInterval = opts.PollInterval
 	eng, err := engine.New(ecfg, engine.Deps{
 		Store: st,
@@ -457,6 +460,7 @@ func lifecycleConfig(cfg *config.Config) lifecycle.Config {
 		RectificationPeriod: cfg.Lifecycle.RectificationPeriod,
 		PeriodByCode:        cfg.Lifecycle.RectificationPeriods,
 		RemindEvery:         cfg.Lifecycle.RemindEvery,
+		OpsOnOpen:           alerts.OpsOnOpenCodes(),
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/monitor/entity"
 )
 
 var envNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -99,7 +100,7 @@ func (d *decoder) validate(c *Config) {
 	for _, code := range sortedKeys(l.RectificationPeriods) {
 		key := "lifecycle.rectification_periods." + code
 		check, _, _ := strings.Cut(code, "_")
-		if !codeRe.MatchString(code) || !slices.Contains(checks.AllChecks, check) {
+		if !codeRe.MatchString(code) || (!slices.Contains(checks.AllChecks, check) && check != entity.Check) {
 			d.errf(key, "%q is not a finding code (codes look like footer_link_missing: a check name, then words in lower case)", code)
 		}
 		d.positive(key, l.RectificationPeriods[code])

@@ -62,6 +62,13 @@ type Config struct {
 	// OnDispatch, when set, hears every dispatcher pass (metrics).
 	OnDispatch func([]DispatchReport)
 
+	// Derive, when set, is asked in the recording transaction, once the
+	// results of a batch are recorded, for results that follow from them
+	// (an entity's judgement follows from its sites' shell violations);
+	// those are recorded in the same transaction, so they never disagree
+	// with what they were derived from. It reads through tx only.
+	Derive func(ctx context.Context, tx *sql.Tx, results []store.SiteResult) ([]store.SiteResult, error)
+
 	// QuietUntil, when set, tells the notify worker to wait until the
 	// returned time before delivering n (quiet hours); zero means now.
 	QuietUntil func(now time.Time, n store.Notice) time.Time
@@ -204,7 +211,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	}
 	l, err := ledger.New(ledger.Config{
 		Lifecycle: cfg.Lifecycle, Storm: cfg.Storm, HeldMaxAge: cfg.HeldMaxAge, TickLimit: cfg.TickLimit,
-		Logger: cfg.Logger, Now: cfg.Now,
+		Logger: cfg.Logger, Now: cfg.Now, Derive: cfg.Derive,
 	}, ledger.Deps{Store: deps.Store, Enqueue: e.insertNotify, Domains: deps.Inventory.Domains})
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)

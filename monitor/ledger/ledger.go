@@ -38,6 +38,12 @@ type Config struct {
 	TickLimit int
 	Logger    *slog.Logger
 	Now       func() time.Time
+	// Derive, when set, is asked in the recording transaction, once a
+	// batch's results are recorded, for results that follow from them (an
+	// entity's judgement follows from its sites' shell violations); they
+	// are recorded in the same transaction, so they never disagree with
+	// what they were derived from. It reads through tx only.
+	Derive func(ctx context.Context, tx *sql.Tx, results []store.SiteResult) ([]store.SiteResult, error)
 }
 
 // Deps are what the ledger needs from outside.
@@ -258,6 +264,30 @@ func (l *Ledger) recordTx(ctx context.Context, tx *sql.Tx, now time.Time, result
 	})
 	if err != nil {
 		return rec, err
+	}
+	if l.cfg.Derive != nil {
+		derived, err := l.cfg.Derive(ctx, tx, results)
+		if err != nil {
+			return rec, fmt.Errorf("deriving results: %w", err)
+		}
+		if len(derived) > 0 {
+			// A storm on a check the derivation read holds its notices
+			// too: its inputs are suspect.
+			anyStorm := false
+			for _, st := range storming {
+				anyStorm = anyStorm || st.Storming
+			}
+			more, err := l.st.RecordResults(ctx, tx, store.Batch{
+				Now: now, Lifecycle: l.cfg.Lifecycle, Results: derived,
+				Hold: func(string) bool { return anyStorm },
+			})
+			if err != nil {
+				return rec, err
+			}
+			rec.Transitions = append(rec.Transitions, more.Transitions...)
+			rec.Notices = append(rec.Notices, more.Notices...)
+			rec.Rejected = append(rec.Rejected, more.Rejected...)
+		}
 	}
 	l.logTransitions(rec.Transitions)
 	for _, r := range rec.Rejected {

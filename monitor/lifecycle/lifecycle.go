@@ -120,6 +120,10 @@ type Config struct {
 	PeriodByCode        map[string]time.Duration
 	// RemindEvery is how often an open violation is reminded.
 	RemindEvery time.Duration
+	// OpsOnOpen lists codes whose opening the provider's ops channel
+	// hears too, not only at escalation: an empty-shell entity may see
+	// every one of its sites cleared, which the provider must know now.
+	OpsOnOpen []string
 }
 
 // DefaultConfig is the configuration of DESIGN §5.5.
@@ -321,6 +325,7 @@ func fail(now time.Time, cfg Config, s *State, fl *failure) (Transition, bool) {
 		Evidence: s.Evidence,
 		OpenedAt: s.OpenedAt,
 		Deadline: s.Deadline,
+		Ops:      slices.Contains(cfg.OpsOnOpen, s.Code),
 	}, true
 }
 

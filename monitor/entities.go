@@ -1,0 +1,134 @@
+package monitor
+
+import (
+	"context"
+	"database/sql"
+	"slices"
+	"sync"
+
+	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/monitor/entity"
+	"github.com/beianwatch/beianwatch/monitor/inventory"
+	"github.com/beianwatch/beianwatch/monitor/lifecycle"
+	"github.com/beianwatch/beianwatch/monitor/store"
+)
+
+// entityIndex groups an inventory's sites by entity (entity.Key), built
+// once per inventory: a shell batch must not walk 100,000 sites.
+type entityIndex struct {
+	mu  sync.Mutex
+	inv *inventory.Inventory
+	by  map[string][]*inventory.Site
+}
+
+func (x *entityIndex) of(inv *inventory.Inventory) map[string][]*inventory.Site {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.inv != inv || x.by == nil {
+		x.by = map[string][]*inventory.Site{}
+		for _, s := range inv.Sites {
+			if k := entity.Key(s.ICP, s.Entity); k != "" {
+				x.by[k] = append(x.by[k], s)
+			}
+		}
+		x.inv = inv
+	}
+	return x.by
+}
+
+// deriveEntities judges, in the recording transaction, the entities whose
+// sites a batch's shell results concern, and returns their results: a
+// failing entity_empty_shell result on the site that holds (or is to hold)
+// the entity's violation, a pass or an inconclusive result where one is
+// held already. Entities with nothing held and nothing found produce
+// nothing, so the results table does not fill with entities.
+func (d *Daemon) deriveEntities(ctx context.Context, tx *sql.Tx, results []store.SiteResult) ([]store.SiteResult, error) {
+	inv := d.watcher.Current()
+	var keys []string
+	for _, r := range results {
+		if r.Result.Check != checks.CheckShell {
+			continue
+		}
+		s := inv.Lookup(r.Domain)
+		if s == nil {
+			continue
+		}
+		if k := entity.Key(s.ICP, s.Entity); k != "" && !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	slices.Sort(keys)
+	idx := d.entities.of(inv)
+	var out []store.SiteResult
+	for _, k := range keys {
+		var sites []entity.Site
+		holder := ""
+		for _, s := range idx[k] {
+			es := entity.Site{Domain: s.Domain, ICP: s.ICP, Entity: s.Entity, Status: s.Status}
+			if s.Status == checks.StatusFiled {
+				var err error
+				if es.Shell, es.Codes, err = d.shellState(ctx, tx, s.Domain); err != nil {
+					return nil, err
+				}
+			}
+			if holder == "" {
+				st, ok, err := d.store.ViolationTx(ctx, tx, s.Domain, entity.CodeEmptyShell)
+				if err != nil {
+					return nil, err
+				}
+				if ok && st.Status != lifecycle.StatusResolved {
+					holder = s.Domain
+				}
+			}
+			sites = append(sites, es)
+		}
+		vs := entity.Evaluate(sites)
+		if len(vs) != 1 {
+			continue
+		}
+		v := vs[0]
+		site := holder
+		if site == "" {
+			if v.Outcome != entity.EmptyShell {
+				continue
+			}
+			site = v.Site
+		}
+		out = append(out, store.SiteResult{Domain: site, Result: v.Result()})
+	}
+	return out, nil
+}
+
+// shellState is what the store has established about a site's shell
+// check: confirmed when a shell violation is open (or escalated) and the
+// latest run still fails; unknown when it was never checked or the latest
+// run could not tell; live otherwise.
+func (d *Daemon) shellState(ctx context.Context, tx *sql.Tx, domain string) (entity.Shell, []string, error) {
+	latest, ok, err := d.store.LatestResultTx(ctx, tx, domain, checks.CheckShell)
+	if err != nil {
+		return entity.Unknown, nil, err
+	}
+	if !ok || latest.Result.Outcome == checks.Inconclusive {
+		return entity.Unknown, nil, nil
+	}
+	if latest.Result.Outcome != checks.Fail {
+		return entity.Live, nil, nil
+	}
+	var codes []string
+	for _, code := range entity.ShellCodes {
+		st, ok, err := d.store.ViolationTx(ctx, tx, domain, code)
+		if err != nil {
+			return entity.Unknown, nil, err
+		}
+		if ok && (st.Status == lifecycle.StatusOpen || st.Status == lifecycle.StatusEscalated) {
+			codes = append(codes, code)
+		}
+	}
+	if len(codes) == 0 {
+		return entity.Live, nil, nil // failing, but not confirmed yet
+	}
+	return entity.Confirmed, codes, nil
+}
