@@ -335,7 +335,7 @@ func (m *Metrics) allow(label, v string, allowed []string) string {
 // codePattern is the shape of a finding code: a check name, an underscore,
 // then lower-case words. New codes are accepted without a change here as
 // long as they keep that shape.
-var codePattern = regexp.MustCompile(`^(footer|shell|dns|contact)_[a-z0-9_]{1,60}$`)
+var codePattern = regexp.MustCompile(`^(footer|shell|dns|contact|entity)_[a-z0-9_]{1,60}$`)
 
 func (m *Metrics) code(c string) string {
 	if codePattern.MatchString(c) {

@@ -82,6 +82,8 @@ func busy(m *Metrics) {
 				{Site: "example.cn", Code: "footer_link_obsolete", State: StateOpen, OpenedAt: t0, Deadline: t0.Add(168 * time.Hour)},
 				{Site: "example.cn", Code: "footer_psb_missing", State: StateEscalated, OpenedAt: t0.Add(-300 * time.Hour), Deadline: t0.Add(-60 * time.Hour)},
 				{Site: "xn--fiqs8s.cn", Code: "shell_placeholder", State: StateOpen, OpenedAt: t0, Deadline: t0.Add(240 * time.Hour)},
+				{Site: "xn--fiqs8s.cn", Code: "entity_empty_shell", State: StateOpen, OpenedAt: t0, Deadline: t0.Add(240 * time.Hour)},
+				{Site: "b.example.cn", Code: "entity_empty_shell", State: StateEscalated, OpenedAt: t0.Add(-300 * time.Hour), Deadline: t0.Add(-60 * time.Hour)},
 			},
 			NoticeQueueDepth: 7,
 		}
@@ -147,6 +149,7 @@ func TestFamiliesHaveHelpAndExpectedTypes(t *testing.T) {
 		"beianwatch_dispatched_jobs_total":                dto.MetricType_COUNTER,
 		"beianwatch_last_dispatch_timestamp_seconds":      dto.MetricType_GAUGE,
 		"beianwatch_state_snapshot_success":               dto.MetricType_GAUGE,
+		"beianwatch_empty_shell_entities":                 dto.MetricType_GAUGE,
 	}
 	for name, typ := range want {
 		mf := family(t, reg, name)
@@ -184,7 +187,7 @@ func TestPreinitialisedSeries(t *testing.T) {
 		{"beianwatch_check_duration_seconds", 4},   // checks
 		{"beianwatch_storm_guard_active", 4},       // checks
 		{"beianwatch_dispatched_jobs_total", 4},    // checks
-		{"beianwatch_findings_total", 22},          // known codes
+		{"beianwatch_findings_total", 23},          // known codes
 		{"beianwatch_notices_total", 5 * 2 * 3},    // channels x kinds x results
 		{"beianwatch_notice_delivery_seconds", 5},  // channels
 		{"beianwatch_inventory_reload_success", 0}, // not before the first load
@@ -366,8 +369,8 @@ func TestSiteSeriesFollowTheSnapshot(t *testing.T) {
 			}
 		}
 		// The per-code gauge always has every known code in both states.
-		if n := testutil.CollectAndCount(reg, "beianwatch_violations"); n != 22*2 {
-			t.Errorf("%s: violations has %d series, want 44", st.name, n)
+		if n := testutil.CollectAndCount(reg, "beianwatch_violations"); n != 23*2 {
+			t.Errorf("%s: violations has %d series, want 46", st.name, n)
 		}
 	}
 }
@@ -376,6 +379,9 @@ func TestSnapshotValues(t *testing.T) {
 	m, reg := newTest(t)
 	busy(m)
 	want := `
+# HELP beianwatch_empty_shell_entities Filing entities all of whose sites are confirmed empty shells or cancelled (空壳主体): active entity_empty_shell violations.
+# TYPE beianwatch_empty_shell_entities gauge
+beianwatch_empty_shell_entities 2
 # HELP beianwatch_notice_queue_depth Notices waiting for delivery: queued, being sent, or held by the storm guard.
 # TYPE beianwatch_notice_queue_depth gauge
 beianwatch_notice_queue_depth 7
@@ -388,6 +394,8 @@ beianwatch_sites{status="filed"} 10
 beianwatch_sites{status="first_filing_pending"} 2
 # HELP beianwatch_violation_deadline_timestamp_seconds Unix time by which an active violation must be put right.
 # TYPE beianwatch_violation_deadline_timestamp_seconds gauge
+beianwatch_violation_deadline_timestamp_seconds{code="entity_empty_shell",site="b.example.cn",state="escalated"} 1.7721360e+09
+beianwatch_violation_deadline_timestamp_seconds{code="entity_empty_shell",site="xn--fiqs8s.cn",state="open"} 1.7732160e+09
 beianwatch_violation_deadline_timestamp_seconds{code="footer_link_obsolete",site="example.cn",state="open"} 1.7729568e+09
 beianwatch_violation_deadline_timestamp_seconds{code="footer_psb_missing",site="example.cn",state="escalated"} 1.7721360e+09
 beianwatch_violation_deadline_timestamp_seconds{code="shell_placeholder",site="xn--fiqs8s.cn",state="open"} 1.7732160e+09
@@ -395,7 +403,7 @@ beianwatch_violation_deadline_timestamp_seconds{code="shell_placeholder",site="x
 # TYPE beianwatch_state_snapshot_success gauge
 beianwatch_state_snapshot_success 1
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "beianwatch_notice_queue_depth", "beianwatch_sites",
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "beianwatch_empty_shell_entities", "beianwatch_notice_queue_depth", "beianwatch_sites",
 		"beianwatch_violation_deadline_timestamp_seconds", "beianwatch_state_snapshot_success"); err != nil {
 		t.Error(err)
 	}
@@ -405,7 +413,8 @@ beianwatch_state_snapshot_success 1
 		want := 0.0
 		if l["code"] == "footer_link_obsolete" && l["state"] == StateOpen ||
 			l["code"] == "footer_psb_missing" && l["state"] == StateEscalated ||
-			l["code"] == "shell_placeholder" && l["state"] == StateOpen {
+			l["code"] == "shell_placeholder" && l["state"] == StateOpen ||
+			l["code"] == "entity_empty_shell" {
 			want = 1
 		}
 		if mm.GetGauge().GetValue() != want {

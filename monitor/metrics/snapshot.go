@@ -8,6 +8,7 @@ import (
 
 	"github.com/beianwatch/beianwatch/alerts"
 	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/monitor/entity"
 )
 
 // Snapshot returns the daemon's current state. The collector calls it once
@@ -58,6 +59,8 @@ var (
 		"Unix time an active violation opened.", []string{"site", "code", "state"}, nil)
 	descDeadline = prometheus.NewDesc(Namespace+"_violation_deadline_timestamp_seconds",
 		"Unix time by which an active violation must be put right.", []string{"site", "code", "state"}, nil)
+	descEmptyShell = prometheus.NewDesc(Namespace+"_empty_shell_entities",
+		"Filing entities all of whose sites are confirmed empty shells or cancelled (空壳主体): active entity_empty_shell violations.", nil, nil)
 	descQueue = prometheus.NewDesc(Namespace+"_notice_queue_depth",
 		"Notices waiting for delivery: queued, being sent, or held by the storm guard.", nil, nil)
 	descExemptions = prometheus.NewDesc(Namespace+"_exemptions",
@@ -72,7 +75,7 @@ type stateCollector struct{ m *Metrics }
 // The rejections counter is collected here, after the snapshot, so that a
 // scrape already counts the bad entries of its own snapshot.
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSnapshotOK, descSites, descViolations, descSiteOpen, descOpened, descDeadline, descQueue, descExemptions} {
+	for _, d := range []*prometheus.Desc{descSnapshotOK, descSites, descViolations, descSiteOpen, descOpened, descDeadline, descQueue, descExemptions, descEmptyShell} {
 		ch <- d
 	}
 	c.m.rejections.Describe(ch)
@@ -168,6 +171,8 @@ func (c *stateCollector) collectState(ch chan<- prometheus.Metric) {
 	for site, n := range bySite {
 		ch <- prometheus.MustNewConstMetric(descSiteOpen, prometheus.GaugeValue, float64(n), site)
 	}
+	emptyShell := byCode[codeState{entity.CodeEmptyShell, StateOpen}] + byCode[codeState{entity.CodeEmptyShell, StateEscalated}]
+	ch <- prometheus.MustNewConstMetric(descEmptyShell, prometheus.GaugeValue, float64(emptyShell))
 }
 
 func unix(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
