@@ -36,7 +36,7 @@ import (
 var corePanels = map[string][]string{
 	"beianwatch-overview.json": {
 		"Sites by filing status", "Compliance rate", "Sites with open violations",
-		"Escalated violations (deadline passed)", "Open and escalated violations by code",
+		"Escalated violations (deadline passed)", "Empty-shell entities (空壳主体)", "Open and escalated violations by code",
 		"New findings per hour", "Top sites by open violations", "Notice queue depth",
 		"Check runs per second by outcome", "Check duration p50 / p99", "Inconclusive rate by check",
 		"Storm guard", "Time since last dispatch", "Notices sent and failed by channel",

@@ -61,6 +61,8 @@ type htmlView struct {
 	CheckList []string
 	// TagKeys are the tags the sites table can be grouped by.
 	TagKeys []string
+	// ShellChecked: the shell check ran, so entities were judged.
+	ShellChecked bool
 }
 
 type verdictView struct {
@@ -146,6 +148,7 @@ func WriteHTML(w io.Writer, r *Report, o HTMLOptions) error {
 		v.Verdicts = append(v.Verdicts, verdictView{Outcome: string(out), Label: L["verdict."+string(out)], Count: s.Sites[out]})
 	}
 	v.TagKeys = s.TagKeys
+	v.ShellChecked = slices.Contains(s.Checks, checks.CheckShell)
 
 	titles := map[string]string{}
 	for _, c := range s.Findings {
@@ -364,6 +367,13 @@ var labels = map[string]map[string]string{
 		"channel.feishu":              "飞书",
 		"channel.slack":               "Slack",
 		"channel.none":                "无（通知发往运维渠道）",
+		"entities":                    "空壳主体",
+		"entities_note":               "主体下所有网站均为空壳网站或已注销。通信管理局可能注销此类主体的备案，主体下所有网站随之注销：请督促至少整改一个网站，或办理注销主体备案。",
+		"entity_number":               "主体备案号",
+		"shell_sites":                 "空壳网站",
+		"cancelled_sites":             "已注销网站",
+		"no_entities":                 "未发现空壳主体。",
+		"entities_undetermined":       "另有 %d 个主体因部分网站无法判定而未作判断。",
 		"reason.needs_rendering":      "需要浏览器渲染后才能判断",
 		"reason.bot_challenge":        "遇到人机验证页面",
 		"reason.number_in_image":      "备案号以图片显示，需人工查看",
@@ -436,6 +446,13 @@ var labels = map[string]map[string]string{
 		"channel.feishu":              "Feishu",
 		"channel.slack":               "Slack",
 		"channel.none":                "none (notices go to the ops channel)",
+		"entities":                    "Empty-shell entities",
+		"entities_note":               "Every site of these entities is an empty shell or cancelled. The regulator may cancel such an entity's filing, and every one of its sites with it: have the owner fix one site, or deregister the entity (注销).",
+		"entity_number":               "Entity filing number",
+		"shell_sites":                 "Empty-shell sites",
+		"cancelled_sites":             "Cancelled sites",
+		"no_entities":                 "No empty-shell entity found.",
+		"entities_undetermined":       "%d more entities were not judged: some of their sites could not be checked.",
 		"reason.needs_rendering":      "needs a browser to render the page",
 		"reason.bot_challenge":        "a bot challenge page answered",
 		"reason.number_in_image":      "the number is shown as an image; a person must look",

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/monitor/entity"
 )
 
 // SiteReport is one site's results, in the JSON shape of `beianwatch
@@ -117,6 +118,22 @@ type Summary struct {
 	// TagKeys are the tag keys the sites carry, sorted: what a report can
 	// be grouped by besides the entity.
 	TagKeys []string `json:"tag_keys"`
+	// EmptyShellEntities are the entities all of whose sites this audit
+	// found to be shells (or that are cancelled): 空壳主体. Judged only
+	// when the shell check ran; an entity with a site the audit could not
+	// judge is counted in EntitiesUndetermined instead.
+	EmptyShellEntities   []EntityReport `json:"empty_shell_entities"`
+	EntitiesUndetermined int            `json:"entities_undetermined"`
+}
+
+// EntityReport is one empty-shell entity.
+type EntityReport struct {
+	// Key is the entity filing number, or the entity name when the
+	// sites have no number.
+	Key       string   `json:"key"`
+	Name      string   `json:"name,omitempty"`
+	Shells    []string `json:"shells"`
+	Cancelled []string `json:"cancelled,omitempty"`
 }
 
 // Report is a whole audit: the summary in memory, the sites on disk.
@@ -153,6 +170,9 @@ type Builder struct {
 	sum   Summary
 	codes map[string]*CodeCount
 	tags  map[string]bool
+	// ents is what the entity judgement needs of every site, kept when
+	// the shell check runs (a few dozen bytes a site).
+	ents  []entity.Site
 	sites *spool
 }
 
@@ -210,6 +230,9 @@ func (b *Builder) count(s *SiteReport) {
 	b.sum.Sites[s.Verdict()]++
 	if s.BlocksFiling() {
 		b.sum.BlockedFilings++
+	}
+	if slices.Contains(b.sum.Checks, checks.CheckShell) {
+		b.ents = append(b.ents, entitySite(s))
 	}
 	for k := range s.Tags {
 		b.tags[k] = true
@@ -270,6 +293,18 @@ func (b *Builder) Finish(finished time.Time, partial bool) (*Report, error) {
 	slices.SortFunc(sum.Findings, func(x, y CodeCount) int {
 		return cmp.Or(cmp.Compare(rank(x.Severity), rank(y.Severity)), cmp.Compare(y.Sites, x.Sites), strings.Compare(x.Code, y.Code))
 	})
+	sum.EmptyShellEntities = []EntityReport{}
+	for _, v := range entity.Evaluate(b.ents) {
+		switch v.Outcome {
+		case entity.EmptyShell:
+			sum.EmptyShellEntities = append(sum.EmptyShellEntities, EntityReport{
+				Key: MaskMobiles(v.Key), Name: MaskMobiles(v.Name), Shells: v.Shells, Cancelled: v.Cancelled,
+			})
+		case entity.Undetermined:
+			sum.EntitiesUndetermined++
+		}
+	}
+	b.ents = nil
 	sum.TagKeys = slices.Sorted(maps.Keys(b.tags))
 	if sum.TagKeys == nil {
 		sum.TagKeys = []string{}
@@ -314,4 +349,33 @@ func maskResult(r checks.Result) checks.Result {
 		r.Findings = []checks.Finding{}
 	}
 	return r
+}
+
+// entitySite is what the entity judgement needs of an audited site: in a
+// one-shot audit, a shell violation found by this run is the confirmation
+// (there is no lifecycle to wait for), a pass makes the site live, and an
+// inconclusive or missing run leaves it unknown.
+func entitySite(s *SiteReport) entity.Site {
+	es := entity.Site{Domain: s.Domain, Entity: s.Entity, Status: s.Status}
+	if n, err := checks.ParseICP(s.ICP); err == nil {
+		es.ICP = &n
+	}
+	for _, r := range s.Results {
+		if r.Check != checks.CheckShell {
+			continue
+		}
+		switch r.Outcome {
+		case checks.Pass:
+			es.Shell = entity.Live
+		case checks.Fail:
+			es.Shell = entity.Live // a warning alone is no shell
+			for _, f := range r.Findings {
+				if f.Severity == checks.Violation && slices.Contains(entity.ShellCodes, f.Code) {
+					es.Shell = entity.Confirmed
+					es.Codes = append(es.Codes, f.Code)
+				}
+			}
+		}
+	}
+	return es
 }

@@ -578,3 +578,52 @@ func TestHTMLBlockedFilingsFirst(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptyShellEntitiesInReport: the audit judges entities from its own
+// run: both sites of 甲 are shells (one cancelled site aside); 乙 has a
+// live site; 丙 has a site the run could not judge, so it is not judged.
+func TestEmptyShellEntitiesInReport(t *testing.T) {
+	shell := func(code string) []checks.Result {
+		return []checks.Result{result("shell", checks.Fail, finding(code, checks.Violation, "shell", ""))}
+	}
+	sites := []SiteReport{
+		{Domain: "a1.example.cn", ICP: "京ICP备11111111号-1", Entity: "甲公司", Status: checks.StatusFiled, Results: shell("shell_unresolvable")},
+		{Domain: "a2.example.cn", ICP: "京ICP备11111111号-2", Entity: "甲公司", Status: checks.StatusFiled, Results: shell("shell_placeholder")},
+		{Domain: "a3.example.cn", ICP: "京ICP备11111111号-3", Entity: "甲公司", Status: checks.StatusCancelled},
+		{Domain: "b1.example.cn", ICP: "京ICP备22222222号-1", Entity: "乙公司", Status: checks.StatusFiled, Results: shell("shell_unreachable")},
+		{Domain: "b2.example.cn", ICP: "京ICP备22222222号-2", Entity: "乙公司", Status: checks.StatusFiled, Results: []checks.Result{result("shell", checks.Pass)}},
+		{Domain: "c1.example.cn", ICP: "京ICP备33333333号-1", Entity: "丙公司", Status: checks.StatusFiled, Results: shell("shell_off_provider")},
+		{Domain: "c2.example.cn", ICP: "京ICP备33333333号-2", Entity: "丙公司", Status: checks.StatusFiled, Results: []checks.Result{{Check: "shell", Outcome: checks.Inconclusive, Reason: "dns: timeout"}}},
+	}
+	r := buildFrom(t, len(sites), []string{"shell"}, sites, t0, false)
+	got := r.Summary.EmptyShellEntities
+	if len(got) != 1 || got[0].Key != "京ICP备11111111号" || got[0].Name != "甲公司" ||
+		strings.Join(got[0].Shells, ",") != "a1.example.cn,a2.example.cn" || strings.Join(got[0].Cancelled, ",") != "a3.example.cn" {
+		t.Fatalf("empty-shell entities %+v, want 甲公司 only", got)
+	}
+	if r.Summary.EntitiesUndetermined != 1 {
+		t.Errorf("undetermined %d, want 1 (丙公司)", r.Summary.EntitiesUndetermined)
+	}
+	if js := jsonOf(t, r); !strings.Contains(js, `"empty_shell_entities": [`) || !strings.Contains(js, `"key": "京ICP备11111111号"`) {
+		t.Errorf("JSON summary lacks the entities:\n%s", js[:min(len(js), 2000)])
+	}
+	var b bytes.Buffer
+	if err := WriteHTML(&b, r, HTMLOptions{Lang: "en"}); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, w := range []string{`<h2 id="entities">Empty-shell entities</h2>`, `<tr data-entity="京ICP备11111111号">`, "a2.example.cn</span>",
+		"1 more entities were not judged"} {
+		if !strings.Contains(page, w) {
+			t.Errorf("HTML lacks %q", w)
+		}
+	}
+	if strings.Contains(page, `data-entity="京ICP备22222222号">`) || strings.Contains(page, `<tr data-entity="京ICP备33333333号">`) {
+		t.Error("a live or unjudged entity is listed as an empty shell")
+	}
+	// Without the shell check nothing is judged, and the page says nothing.
+	r2 := buildFrom(t, len(sites), []string{"footer"}, sites, t0, false)
+	if len(r2.Summary.EmptyShellEntities) != 0 {
+		t.Errorf("entities judged without the shell check: %+v", r2.Summary.EmptyShellEntities)
+	}
+}
