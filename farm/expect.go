@@ -116,5 +116,21 @@ func (f *Farm) WriteSummary(w io.Writer) error {
 		}
 		fmt.Fprintln(w)
 	}
+	entities := map[string][]string{}
+	for _, s := range f.Sites {
+		k := s.ICP.Entity().String()
+		entities[k] = append(entities[k], s.Domain)
+	}
+	multi := 0
+	for _, ds := range entities {
+		if len(ds) > 1 {
+			multi++
+		}
+	}
+	fmt.Fprintf(w, "entities: %d, %d of them with several sites", len(entities), multi)
+	if k := f.EmptyShellEntity; k != "" {
+		fmt.Fprintf(w, "; one empty-shell entity (空壳主体, entity_empty_shell): %s, sites %s", k, strings.Join(entities[k], ", "))
+	}
+	fmt.Fprintln(w)
 	return nil
 }

@@ -200,6 +200,10 @@ type Farm struct {
 	// numbers maps a contact mobile in E.164 form to the status the farm's
 	// number-status provider reports.
 	numbers map[string]checks.PhoneStatus
+	// EmptyShellEntity is the entity number of the farm's one empty-shell
+	// entity (all of its sites are shells); "" when the farm is too small
+	// to have one (see groupEntities).
+	EmptyShellEntity string
 }
 
 // Generate builds a farm. The same options give the same farm: states,
@@ -270,6 +274,8 @@ func Generate(opts Options) (*Farm, error) {
 			s.Scripted = true
 		}
 	}
+
+	f.groupEntities()
 
 	// Slow and hanging sites, drawn from those served over HTTP, after the
 	// states so that changing the slow share leaves the states alone.
