@@ -2,7 +2,7 @@ package alerts
 
 import "slices"
 
-// knownCodes are the finding codes notices explain (DESIGN §2). Codes are a
+// knownCodes are the finding codes notices explain (docs/rules.md). Codes are a
 // public contract: add freely, never rename. Every code here must have a
 // template in every language; a test enforces it.
 var knownCodes = []string{
@@ -37,7 +37,7 @@ var knownCodes = []string{
 }
 
 // Codes returns the finding codes this package has notice text for, in the
-// order of DESIGN §2. The slice is a copy.
+// order of docs/rules.md. The slice is a copy.
 func Codes() []string { return slices.Clone(knownCodes) }
 
 // KnownCode reports whether code has notice text.

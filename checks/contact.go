@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-// Finding codes of the contact check (DESIGN §2.4). Public contract: never
+// Finding codes of the contact check (docs/contact.md). Public contract: never
 // rename.
 const (
 	CodeContactInvalidFormat = "contact_invalid_format"
@@ -113,7 +113,7 @@ func (m mobileRequired) Check(_ *Site, role string, p Phone) []Finding {
 }
 
 // ContactCheck validates the filing's contact numbers offline and, with a
-// number-status provider, checks that they are in service (DESIGN §2.4).
+// number-status provider, checks that they are in service (docs/contact.md).
 type ContactCheck struct {
 	// Status is the number-status provider client; nil checks the format
 	// only and reports reachability "not checked".

@@ -8,7 +8,7 @@ import (
 	"github.com/miekg/dns"
 )
 
-// Finding codes of the dns check (DESIGN §2.3).
+// Finding codes of the dns check (docs/rules.md).
 const CodeDNSResolvingWhilePending = "dns_resolving_while_pending"
 
 // maxEvidence bounds how many records or reasons a finding lists.

@@ -15,7 +15,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// Footer finding codes (DESIGN §2.1). Codes are a public contract.
+// Footer finding codes (docs/rules.md). Codes are a public contract.
 const (
 	CodeFooterICPMissing    = "footer_icp_missing"
 	CodeFooterICPMismatch   = "footer_icp_mismatch"

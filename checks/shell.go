@@ -14,7 +14,8 @@ import (
 	"syscall"
 )
 
-// Finding codes of the shell check (DESIGN §2.2).
+// Finding codes of the shell check (docs/rules.md; the judgement calls
+// behind them in docs/checks.md).
 const (
 	CodeShellUnresolvable = "shell_unresolvable"
 	CodeShellOffProvider  = "shell_off_provider"

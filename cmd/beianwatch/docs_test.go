@@ -1,7 +1,9 @@
 package main
 
 import (
+	"io/fs"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -56,6 +58,55 @@ func TestCheckFlagsMatchDocs(t *testing.T) {
 	for _, r := range []string{"203.0.113.0/24", "203.0.113.10-203.0.113.20", "203.0.113.10", "2001:db8::1"} {
 		if _, err := checks.ParseIPRange(r); err != nil {
 			t.Errorf("--ip-range %s: %v", r, err)
+		}
+	}
+}
+
+// TestNoCitationOutsideTheRepository: no source, document or configuration
+// file cites the design file, which is not part of the repository; what
+// they need of it lives in docs/ (docs/rules.md above all).
+func TestNoCitationOutsideTheRepository(t *testing.T) {
+	cite := regexp.MustCompile(`DESIGN(\.md| ?§)`)
+	root := filepath.Join("..", "..")
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			switch d.Name() {
+			case ".git", "bin", "data", "node_modules":
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch filepath.Ext(path) {
+		case ".go", ".md", ".yaml", ".yml", ".tmpl", ".json", ".service", ".sh":
+		default:
+			if d.Name() != "Makefile" && d.Name() != "run" {
+				return nil
+			}
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if path == filepath.Join(root, "cmd", "beianwatch", "docs_test.go") {
+			return nil // this test names what it looks for
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			if cite.MatchString(line) {
+				t.Errorf("%s:%d cites a file outside the repository: %s", path, i+1, strings.TrimSpace(line))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the code cites instead exists.
+	for _, p := range []string{"docs/rules.md", "docs/operations.md", "docs/checks.md", "docs/contact.md", "docs/webhooks.md"} {
+		if _, err := os.Stat(filepath.Join(root, p)); err != nil {
+			t.Errorf("%s: %v", p, err)
 		}
 	}
 }

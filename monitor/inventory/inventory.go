@@ -1,5 +1,6 @@
-// Package inventory loads the list of watched sites (DESIGN §5.4) from a CSV
-// or YAML file, lints every record (§2.5) and keeps it fresh while the daemon
+// Package inventory loads the list of watched sites (columns as in
+// configs/sites.example.csv and docs/operations.md) from a CSV or YAML
+// file, lints every record (docs/rules.md) and keeps it fresh while the daemon
 // runs.
 //
 // Loading never lets one bad record cost the good ones: a record with any

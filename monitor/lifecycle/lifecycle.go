@@ -1,5 +1,5 @@
 // Package lifecycle is the violation state machine: how check results turn
-// into open, reminded, escalated and resolved violations (DESIGN §3).
+// into open, reminded, escalated and resolved violations (docs/rules.md).
 //
 // It is pure: no I/O, no clock, no globals. Callers pass the time, the
 // configuration and the current states, and get back the next states and
@@ -126,7 +126,7 @@ type Config struct {
 	OpsOnOpen []string
 }
 
-// DefaultConfig is the configuration of DESIGN §5.5.
+// DefaultConfig is the configuration of configs/beianwatch.example.yaml.
 func DefaultConfig() Config {
 	return Config{
 		FailureThreshold:    2,
