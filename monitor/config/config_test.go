@@ -445,3 +445,22 @@ func TestSchedule(t *testing.T) {
 		}
 	}
 }
+
+// TestEntityCodePeriodAndFirstRunWithin: the empty-shell entity's finding
+// takes a rectification period of its own; first_run_within is a positive
+// duration, 5m by default.
+func TestEntityCodePeriodAndFirstRunWithin(t *testing.T) {
+	c, err := Parse("t.yaml", []byte("lifecycle:\n  rectification_periods:\n    entity_empty_shell: 720h\nschedules:\n  first_run_within: 90s\n"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Lifecycle.PeriodFor("entity_empty_shell") != 720*time.Hour || c.Schedules.FirstRunWithin != 90*time.Second {
+		t.Errorf("period %v, first_run_within %v", c.Lifecycle.PeriodFor("entity_empty_shell"), c.Schedules.FirstRunWithin)
+	}
+	if Default().Schedules.FirstRunWithin != 5*time.Minute {
+		t.Errorf("default first_run_within %v, want 5m", Default().Schedules.FirstRunWithin)
+	}
+	if _, err := Parse("t.yaml", []byte("schedules:\n  first_run_within: 0s\n"), ""); err == nil || !strings.Contains(err.Error(), "schedules.first_run_within") {
+		t.Errorf("first_run_within 0s: %v", err)
+	}
+}

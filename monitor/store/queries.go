@@ -277,6 +277,29 @@ func (s *Store) Runs(ctx context.Context, domain, check string, limit int) ([]Si
 	return out, rows.Err()
 }
 
+// TrackedDomainsTx lists the sites where code is tracked and not resolved
+// (pending, open or escalated), in tx. Meant for rare codes (an entity's
+// finding), whose sites are few.
+func (s *Store) TrackedDomainsTx(ctx context.Context, tx *sql.Tx, code string) (map[string]bool, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT domain FROM violations WHERE code = ? AND status IN ('pending', 'open', 'escalated')`, code)
+	if err != nil {
+		return nil, fmt.Errorf("list sites tracking %s: %w", code, err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			return nil, fmt.Errorf("list sites tracking %s: %w", code, err)
+		}
+		out[d] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list sites tracking %s: %w", code, err)
+	}
+	return out, nil
+}
+
 // CheckedDomains lists the sites check has a result for: those that need
 // no first run (the dispatcher's first-run window).
 func (s *Store) CheckedDomains(ctx context.Context, check string) ([]string, error) {
