@@ -388,7 +388,12 @@ func (v *apiViolation) forWhom(s *inventory.Site) {
 	if s == nil {
 		return // the site has left the inventory
 	}
-	v.Entity, v.Tags, v.OwnerChannel = checks.MaskMobilesIn(s.Entity), s.Tags, s.Owner.Kind
+	// Free-text cells: personal filings put numbers there. The tags are
+	// copied: the inventory's are shared with every reader.
+	v.Entity, v.OwnerChannel = apiText(s.Entity), s.Owner.Kind
+	for _, t := range s.Tags {
+		v.Tags = append(v.Tags, inventory.Tag{Key: apiText(t.Key), Value: apiText(t.Value)})
+	}
 }
 
 func (d *Daemon) apiNotices(w http.ResponseWriter, r *http.Request) {
