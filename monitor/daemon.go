@@ -68,7 +68,7 @@ type Daemon struct {
 	apiToken string
 	console  *console.Console
 
-	entities entityIndex
+	entities *entityJudge
 
 	ready     atomic.Bool
 	reloadMu  sync.Mutex
@@ -167,7 +167,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 	ecfg.RecordRetention = cfg.Retention.Record
 	ecfg.QuietUntil = d.quietUntil
 	ecfg.OnDispatch = d.metrics.observeDispatch
-	ecfg.Derive = d.deriveEntities
+	d.entities = &entityJudge{st: st, current: d.watcher.Current}
+	ecfg.Derive = d.entities.deriveEntities
 	ecfg.FetchPollInterval = opts.PollInterval
 	eng, err := engine.New(ecfg, engine.Deps{
 		Store: st,

@@ -36,14 +36,26 @@ func (x *entityIndex) of(inv *inventory.Inventory) map[string][]*inventory.Site 
 	return x.by
 }
 
+// entityJudge judges entities for the engine's Derive hook: the daemon's,
+// and an `audit --record`'s, so both judge alike.
+type entityJudge struct {
+	st *store.Store
+	// current is the inventory in effect; nil judges nothing.
+	current func() *inventory.Inventory
+	idx     entityIndex
+}
+
 // deriveEntities judges, in the recording transaction, the entities whose
 // sites a batch's shell results concern, and returns their results: a
 // failing entity_empty_shell result on the site that holds (or is to hold)
 // the entity's violation, a pass or an inconclusive result where one is
 // held already. Entities with nothing held and nothing found produce
 // nothing, so the results table does not fill with entities.
-func (d *Daemon) deriveEntities(ctx context.Context, tx *sql.Tx, results []store.SiteResult) ([]store.SiteResult, error) {
-	inv := d.watcher.Current()
+func (d *entityJudge) deriveEntities(ctx context.Context, tx *sql.Tx, results []store.SiteResult) ([]store.SiteResult, error) {
+	inv := d.current()
+	if inv == nil {
+		return nil, nil
+	}
 	var keys []string
 	for _, r := range results {
 		if r.Result.Check != checks.CheckShell {
@@ -61,8 +73,8 @@ func (d *Daemon) deriveEntities(ctx context.Context, tx *sql.Tx, results []store
 		return nil, nil
 	}
 	slices.Sort(keys)
-	idx := d.entities.of(inv)
-	held, err := d.store.TrackedDomainsTx(ctx, tx, entity.CodeEmptyShell)
+	idx := d.idx.of(inv)
+	held, err := d.st.TrackedDomainsTx(ctx, tx, entity.CodeEmptyShell)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +107,7 @@ func (d *Daemon) deriveEntities(ctx context.Context, tx *sql.Tx, results []store
 // judgeEntity judges one entity, asking the store as little as it can: a
 // site under a filing procedure, or the first live site, settles it (an
 // entity with 500 sites and a live one costs a query or two, not 2,500).
-func (d *Daemon) judgeEntity(ctx context.Context, tx *sql.Tx, key string, sites []*inventory.Site) (entity.Verdict, error) {
+func (d *entityJudge) judgeEntity(ctx context.Context, tx *sql.Tx, key string, sites []*inventory.Site) (entity.Verdict, error) {
 	alive := entity.Verdict{Key: key, Outcome: entity.Alive}
 	for _, s := range sites {
 		if s.Status != checks.StatusFiled && s.Status != checks.StatusCancelled {
@@ -127,8 +139,8 @@ func (d *Daemon) judgeEntity(ctx context.Context, tx *sql.Tx, key string, sites 
 // check: confirmed when a shell violation is open (or escalated) and the
 // latest run still fails; unknown when it was never checked or the latest
 // run could not tell; live otherwise.
-func (d *Daemon) shellState(ctx context.Context, tx *sql.Tx, domain string) (entity.Shell, []string, error) {
-	latest, ok, err := d.store.LatestResultTx(ctx, tx, domain, checks.CheckShell)
+func (d *entityJudge) shellState(ctx context.Context, tx *sql.Tx, domain string) (entity.Shell, []string, error) {
+	latest, ok, err := d.st.LatestResultTx(ctx, tx, domain, checks.CheckShell)
 	if err != nil {
 		return entity.Unknown, nil, err
 	}
@@ -140,7 +152,7 @@ func (d *Daemon) shellState(ctx context.Context, tx *sql.Tx, domain string) (ent
 	}
 	var codes []string
 	for _, code := range entity.ShellCodes {
-		st, ok, err := d.store.ViolationTx(ctx, tx, domain, code)
+		st, ok, err := d.st.ViolationTx(ctx, tx, domain, code)
 		if err != nil {
 			return entity.Unknown, nil, err
 		}

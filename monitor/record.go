@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/beianwatch/beianwatch/monitor/config"
 	"github.com/beianwatch/beianwatch/monitor/engine"
+	"github.com/beianwatch/beianwatch/monitor/inventory"
 	"github.com/beianwatch/beianwatch/monitor/ledger"
 	"github.com/beianwatch/beianwatch/monitor/store"
 )
@@ -24,8 +26,9 @@ import (
 // short transaction with no network I/O in it, and the job client here is
 // never started, so it takes no work from the daemon.
 type ResultRecorder struct {
-	st *store.Store
-	l  *ledger.Ledger
+	st  *store.Store
+	l   *ledger.Ledger
+	inv atomic.Pointer[inventory.Inventory]
 }
 
 // OpenRecorder opens the store of cfg (applying migrations if it is new).
@@ -48,8 +51,13 @@ func OpenRecorder(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 	// most sites fail one check holds the owner notices and tells the ops
 	// channel, as the daemon would, and the daemon sees that storm too.
 	ec := engineConfig(cfg, logger, now)
+	r := &ResultRecorder{st: st}
+	// Entities are judged as the daemon judges them, once the caller has
+	// said which inventory the results are about (SetInventory).
+	judge := &entityJudge{st: st, current: r.inv.Load}
 	l, err := ledger.New(ledger.Config{
 		Lifecycle: ec.Lifecycle, Storm: ec.Storm, HeldMaxAge: ec.HeldMaxAge, Logger: logger, Now: now,
+		Derive: judge.deriveEntities,
 	}, ledger.Deps{Store: st, Enqueue: enqueue})
 	if err != nil {
 		st.Close()
@@ -59,8 +67,14 @@ func OpenRecorder(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 		st.Close()
 		return nil, fmt.Errorf("preparing to record results: %w", err)
 	}
-	return &ResultRecorder{st: st, l: l}, nil
+	r.l = l
+	return r, nil
 }
+
+// SetInventory says which inventory the recorded results are about, so
+// that the sites' entities are judged (entity_empty_shell) as the daemon
+// would; until it is called, none are.
+func (r *ResultRecorder) SetInventory(inv *inventory.Inventory) { r.inv.Store(inv) }
 
 // Record records one batch in one transaction.
 func (r *ResultRecorder) Record(ctx context.Context, results []store.SiteResult) (store.Recorded, error) {

@@ -145,6 +145,7 @@ func cmdAudit(ctx context.Context, e *env, args []string) int {
 			return fail(err)
 		}
 		defer r.Close()
+		r.SetInventory(inv)
 		rec = startRecorder(ctx, r, cfg.Checks.BatchSize)
 	}
 
