@@ -265,21 +265,21 @@ func (l *Ledger) recordTx(ctx context.Context, tx *sql.Tx, now time.Time, result
 	if err != nil {
 		return rec, err
 	}
-	if l.cfg.Derive != nil {
+	// Nothing is derived from a batch during a storm: its failures are
+	// suspect (most likely ours), and an entity judged from them would
+	// tell the ops channel at once. The next calm batch judges again.
+	anyStorm := false
+	for _, st := range storming {
+		anyStorm = anyStorm || st.Storming
+	}
+	if l.cfg.Derive != nil && !anyStorm {
 		derived, err := l.cfg.Derive(ctx, tx, results)
 		if err != nil {
 			return rec, fmt.Errorf("deriving results: %w", err)
 		}
 		if len(derived) > 0 {
-			// A storm on a check the derivation read holds its notices
-			// too: its inputs are suspect.
-			anyStorm := false
-			for _, st := range storming {
-				anyStorm = anyStorm || st.Storming
-			}
 			more, err := l.st.RecordResults(ctx, tx, store.Batch{
 				Now: now, Lifecycle: l.cfg.Lifecycle, Results: derived,
-				Hold: func(string) bool { return anyStorm },
 			})
 			if err != nil {
 				return rec, err
