@@ -89,7 +89,7 @@ func parseCSV(name string, data []byte, b *builder) (string, error) {
 			}
 			// A copy: the reader's strings share one allocation per row,
 			// which a kept field would keep alive whole.
-			rec.set(cols[i], strings.Clone(cell))
+			rec.set(cols[i], strings.Clone(rec.checkCellSize(line, Fields[cols[i]], cell)))
 		}
 		b.add(rec)
 	}

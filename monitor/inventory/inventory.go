@@ -228,6 +228,8 @@ type record struct {
 	itemLines  map[string][]int
 	// notRecord: what stood in the record's place was not one (a YAML
 	// scalar in the list); its problems say so and nothing else is linted.
+	// A record with an oversized cell is treated the same way: only the
+	// size problem is reported, so that no later message quotes the cell.
 	notRecord bool
 	// problems found while reading the record (wrong cell count, unknown
 	// key); the record is rejected with them.
@@ -266,10 +268,10 @@ func newBuilder() *builder {
 func (b *builder) add(r *record) {
 	var errs []LintError
 	fail := func(field, format string, args ...any) {
-		errs = append(errs, LintError{Line: r.lineOf(field), Domain: r.domain, Field: field, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, LintError{Line: r.lineOf(field), Domain: r.domain, Field: field, Msg: boundMsg(fmt.Sprintf(format, args...), r)})
 	}
 	failItem := func(field string, i int, format string, args ...any) {
-		errs = append(errs, LintError{Line: r.lineOfItem(field, i), Domain: r.domain, Field: field, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, LintError{Line: r.lineOfItem(field, i), Domain: r.domain, Field: field, Msg: boundMsg(fmt.Sprintf(format, args...), r)})
 	}
 	for _, p := range r.problems {
 		p.Domain = r.domain

@@ -61,7 +61,7 @@ func yamlRecord(n *yaml.Node) *record {
 		field := k.Value
 		idx := slices.Index(Fields, field)
 		if idx < 0 {
-			problem(k.Line, field, "unknown key (known: %s)", strings.Join(Fields, ", "))
+			problem(k.Line, clip(field), "unknown key (known: %s)", strings.Join(Fields, ", "))
 			continue
 		}
 		if _, dup := rec.fieldLines[field]; dup {
@@ -82,6 +82,10 @@ func yamlRecord(n *yaml.Node) *record {
 			if v.Kind != yaml.ScalarNode {
 				rec.setItemLines(field, v)
 			}
+			if all := strings.Join(items, ";"); len(all) > MaxCellBytes {
+				rec.checkCellSize(v.Line, field, all)
+				continue
+			}
 			switch field {
 			case FieldIPRanges:
 				rec.ipRanges = items
@@ -95,7 +99,7 @@ func yamlRecord(n *yaml.Node) *record {
 				problem(v.Line, field, "want a single value, got %s", kindName(v))
 				continue
 			}
-			rec.set(idx, strings.TrimSpace(v.Value))
+			rec.set(idx, rec.checkCellSize(v.Line, field, strings.TrimSpace(v.Value)))
 		}
 	}
 	return rec
