@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -111,7 +113,16 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 			return nil, fmt.Errorf("loading the inventory: %w", err)
 		}
 		d.logLint(lint)
+		if inv.Len() == 0 && len(lint) > 0 {
+			// The same rule as a reload (inventory.Watcher): records and not
+			// one good is a broken export, not an intent to watch nothing.
+			return nil, fmt.Errorf("loading the inventory %s: %d records, %w", cfg.Inventory.Path, len(lint), inventory.ErrNoGoodRecords)
+		}
 		d.log.Info("inventory loaded", "path", cfg.Inventory.Path, "sites", inv.Len(), "rejected", len(lint))
+	}
+	if opts.Listener == nil && !loopbackListen(cfg.Listen) {
+		d.log.Warn("listen address is not loopback: /metrics, /healthz and /readyz are open to the network (only /api/v1 needs the token); put a firewall or a proxy in front, or listen on 127.0.0.1",
+			"listen", cfg.Listen)
 	}
 
 	st, err := store.Open(ctx, cfg.Storage.Path, append([]store.Option{store.WithLogger(d.log)}, opts.StoreOptions...)...)
@@ -211,6 +222,21 @@ type kindError struct{ kind, err error }
 
 func (e kindError) Error() string   { return e.err.Error() }
 func (e kindError) Unwrap() []error { return []error{e.kind, e.err} }
+
+// loopbackListen says whether addr (host:port) only accepts connections
+// from this machine. An empty host, a wildcard or a name other than
+// localhost may be reachable from elsewhere.
+func loopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && ip.IsLoopback()
+}
 
 // Run serves until ctx ends, then shuts down: stop taking work, let
 // in-flight checks finish within the grace period, close the store.

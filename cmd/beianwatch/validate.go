@@ -18,8 +18,9 @@ func cmdValidate(e *env, args []string) int {
 	fs := pflag.NewFlagSet("validate", pflag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	configPath := fs.String("config", "", "configuration file to validate (default: $BEIANWATCH_CONFIG, else /etc/beianwatch/beianwatch.yaml when it exists, else the built-in defaults)")
+	acceptShrink := fs.Bool("accept-shrink", false, "confirm that the inventory as it is now may drop more sites than inventory.max_shrink: writes a marker the running daemon reads on its next reload")
 	fs.Usage = func() {
-		fmt.Fprint(e.stderr, `usage: beianwatch validate [--config FILE]
+		fmt.Fprint(e.stderr, `usage: beianwatch validate [--config FILE] [--accept-shrink]
 
 Checks a configuration file and its inventory without starting anything:
 every key, every inventory record (with its line and the reason it would be
@@ -104,6 +105,21 @@ is unusable.
 		if len(lint) > 0 {
 			fmt.Fprintf(e.stdout, "%d inventory records rejected\n", len(lint))
 			status = exitRejected
+		}
+		if inv.Len() == 0 && len(lint) > 0 {
+			fmt.Fprintf(e.stderr, "%s: %d records, %v: the daemon refuses this file\n", cfg.Inventory.Path, len(lint), inventory.ErrNoGoodRecords)
+			status = exitUsage
+		}
+		if *acceptShrink && status != exitUsage {
+			// Bound to this file's digest: a later, different file is
+			// not accepted by it.
+			digest, err := inventory.AcceptShrink(cfg.Inventory.Path)
+			if err != nil {
+				fmt.Fprintf(e.stderr, "%s: %v\n", cfg.Inventory.Path, err)
+				return exitUsage
+			}
+			fmt.Fprintf(e.stdout, "%s: accepted as it is now (%d sites, sha256 %s) even if it drops more than inventory.max_shrink; the daemon takes it on its next reload (marker %s)\n",
+				cfg.Inventory.Path, inv.Len(), digest[:12], inventory.ShrinkMarker(cfg.Inventory.Path))
 		}
 	}
 	switch status {

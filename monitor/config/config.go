@@ -84,6 +84,19 @@ type Inventory struct {
 	// Path is a .csv, .yaml or .yml file; the format follows the extension.
 	// "" (the built-in default) means no inventory: nothing is watched.
 	Path string `yaml:"path"`
+	// Settle is how long the file must stay unchanged (size and
+	// modification time) before the daemon reads it after a change: an
+	// export written in place is read once it is complete.
+	Settle time.Duration `yaml:"settle"`
+	// MaxShrink is the largest share of sites a reload may drop (0.2: a
+	// fifth) before it is refused as a probably truncated export; larger
+	// cuts need confirming (beianwatch validate --accept-shrink). 1 turns
+	// the guard off.
+	MaxShrink float64 `yaml:"max_shrink"`
+	// WithdrawAfter is how long a site may be missing from the inventory
+	// before its violations are withdrawn. Until then it is suspended:
+	// not checked, its deadlines kept, its notices waiting.
+	WithdrawAfter time.Duration `yaml:"withdraw_after"`
 }
 
 // Provider describes the access provider running the daemon.

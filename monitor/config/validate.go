@@ -46,6 +46,12 @@ func (d *decoder) validate(c *Config) {
 		}
 	}
 
+	d.positive("inventory.settle", c.Inventory.Settle)
+	if c.Inventory.MaxShrink <= 0 || c.Inventory.MaxShrink > 1 {
+		d.errf("inventory.max_shrink", "must be a fraction in (0, 1] (1 accepts any shrink), got %v", c.Inventory.MaxShrink)
+	}
+	d.positive("inventory.withdraw_after", c.Inventory.WithdrawAfter)
+
 	c.Provider.Ranges = nil
 	for i, s := range c.Provider.IPRanges {
 		r, err := checks.ParseIPRange(s)

@@ -52,7 +52,7 @@ func renameInto(t *testing.T, path, content string) {
 	}
 }
 
-func startWatcher(t *testing.T, path string) (*Watcher, chan reloadEvent) {
+func startWatcher(t *testing.T, path string, opts ...WatcherOption) (*Watcher, chan reloadEvent) {
 	t.Helper()
 	inv, _, err := Load(path)
 	if err != nil {
@@ -61,7 +61,7 @@ func startWatcher(t *testing.T, path string) (*Watcher, chan reloadEvent) {
 	events := make(chan reloadEvent, 16)
 	w := NewWatcher(path, inv, func(inv *Inventory, lint []LintError, err error) {
 		events <- reloadEvent{inv, lint, err}
-	}, WithDebounce(50*time.Millisecond))
+	}, append([]WatcherOption{WithDebounce(50 * time.Millisecond), WithSettle(50 * time.Millisecond)}, opts...)...)
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := w.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -92,7 +92,8 @@ func TestWatcherFollowsChanges(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "sites.csv")
 	mustWrite(t, path, rows(1))
-	w, events := startWatcher(t, path)
+	// Shrinking is TestWatcherShrink's business: allow any here.
+	w, events := startWatcher(t, path, WithMaxShrink(1))
 	if w.Current().Len() != 1 {
 		t.Fatalf("start with %d sites", w.Current().Len())
 	}
@@ -208,5 +209,106 @@ func TestReloadOnDemand(t *testing.T) {
 	mustWrite(t, path, "- {domain: b.example.cn, icp: 京ICP备2023012345号-2, status: filed}\n")
 	if inv, _, err := w2.Reload(); err != nil || inv.Lookup("b.example.cn") == nil || w2.Current() != inv {
 		t.Fatalf("good reload: %v", err)
+	}
+}
+
+// An exporter rewriting the file in place, pausing between pieces for
+// longer than the debounce: the watcher reads it once, complete.
+func TestWatcherSettle(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sites.csv")
+	mustWrite(t, path, rows(5))
+	w, events := startWatcher(t, path, WithSettle(time.Second), WithMaxShrink(1))
+
+	full := rows(6)
+	half := full[:len(header)+len(row(0))*2+10] // two rows and a torn third
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(half); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond) // > debounce (50ms), < settle (1s)
+	if _, err := f.WriteString(full[len(half):]); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	ev := nextEvent(t, events)
+	if ev.err != nil || ev.inv.Len() != 6 || len(ev.lint) != 0 {
+		t.Fatalf("first reload: %d sites, %d lint, err %v; want the complete file (6 sites)", ev.inv.Len(), len(ev.lint), ev.err)
+	}
+	select {
+	case ev := <-events:
+		t.Fatalf("a second reload (%d sites, err %v): the half-written file was read", ev.inv.Len(), ev.err)
+	case <-time.After(1500 * time.Millisecond):
+	}
+	if w.Current().Len() != 6 {
+		t.Fatalf("current has %d sites", w.Current().Len())
+	}
+}
+
+// A file that drops more than max_shrink of the sites is refused until a
+// marker bound to its digest accepts it.
+func TestWatcherShrink(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sites.csv")
+	mustWrite(t, path, rows(5))
+	w, events := startWatcher(t, path) // default max_shrink 0.2
+
+	// 5 -> 4 is exactly 20%: allowed.
+	renameInto(t, path, rows(4))
+	if ev := nextEvent(t, events); ev.err != nil || ev.inv.Len() != 4 {
+		t.Fatalf("20%% shrink: %d sites, err %v", ev.inv.Len(), ev.err)
+	}
+	// 4 -> 2: refused, the last inventory kept.
+	renameInto(t, path, rows(2))
+	ev := nextEvent(t, events)
+	var se *ShrinkError
+	if !errors.Is(ev.err, ErrShrink) || !errors.As(ev.err, &se) || se.From != 4 || se.To != 2 {
+		t.Fatalf("50%% shrink: err %v", ev.err)
+	}
+	if w.Current().Len() != 4 || ev.inv.Len() != 4 {
+		t.Fatalf("a refused shrink replaced the inventory: %d sites", w.Current().Len())
+	}
+	for _, want := range []string{"4 sites would become 2", "accept-shrink"} {
+		if !strings.Contains(ev.err.Error(), want) {
+			t.Errorf("error %q does not say %q", ev.err, want)
+		}
+	}
+
+	// A stale marker (another file's digest) accepts nothing.
+	mustWrite(t, ShrinkMarker(path), strings.Repeat("0", 64)+"\n")
+	if ev := nextEvent(t, events); !errors.Is(ev.err, ErrShrink) {
+		t.Fatalf("stale marker: err %v", ev.err)
+	}
+
+	// The marker for this file: the watch sees it and takes the file.
+	if _, err := AcceptShrink(path); err != nil {
+		t.Fatal(err)
+	}
+	ev = nextEvent(t, events)
+	for ev.err != nil && errors.Is(ev.err, ErrShrink) { // the .tmp's rename may come as two events
+		ev = nextEvent(t, events)
+	}
+	if ev.err != nil || ev.inv.Len() != 2 || w.Current().Len() != 2 {
+		t.Fatalf("accepted shrink: %d sites, err %v", ev.inv.Len(), ev.err)
+	}
+	if _, err := os.Stat(ShrinkMarker(path)); !os.IsNotExist(err) {
+		t.Errorf("the used marker is still there: %v", err)
+	}
+
+	// It accepted that file only: the next cut is refused again, and
+	// SIGHUP with a fresh marker takes it.
+	renameInto(t, path, rows(1))
+	if ev := nextEvent(t, events); !errors.Is(ev.err, ErrShrink) {
+		t.Fatalf("a second cut after an accepted one: err %v", ev.err)
+	}
+	if _, err := AcceptShrink(path); err != nil {
+		t.Fatal(err)
+	}
+	if inv, _, err := w.Reload(); err != nil || inv.Len() != 1 {
+		t.Fatalf("SIGHUP with a marker: %d sites, err %v", inv.Len(), err)
 	}
 }
