@@ -52,6 +52,9 @@ type Options struct {
 	// StoreOptions are added when opening the store (tests inject a
 	// fault-injecting driver with store.WithDriver).
 	StoreOptions []store.Option
+	// SuspendedRecheck is how often a waiting notice of a site missing
+	// from the inventory looks whether the site is back; default 30s.
+	SuspendedRecheck time.Duration
 }
 
 // Daemon is `beianwatch run`.
@@ -98,6 +101,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 	}
 	if d.opts.GracePeriod <= 0 {
 		d.opts.GracePeriod = 30 * time.Second
+	}
+	if d.opts.SuspendedRecheck <= 0 {
+		d.opts.SuspendedRecheck = 30 * time.Second
 	}
 	if cfg.API.TokenEnv != "" {
 		d.apiToken = d.getenv(cfg.API.TokenEnv)
@@ -163,7 +169,15 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 	// Parsing a large inventory leaves several times its size in garbage;
 	// give it back now rather than carry it until the next collection.
 	debug.FreeOSMemory()
-	d.watcher = inventory.NewWatcher(cfg.Inventory.Path, inv, d.onReload)
+	d.watcher = inventory.NewWatcher(cfg.Inventory.Path, inv, d.onReload,
+		inventory.WithSettle(cfg.Inventory.Settle), inventory.WithMaxShrink(cfg.Inventory.MaxShrink))
+	// Sites the store still has business with but the inventory lacks
+	// (removed while the daemon was down, or a truncated file at start)
+	// are suspended, not forgotten; those back are resumed.
+	if err := d.reconcileSuspensions(ctx, inv); err != nil {
+		st.Close()
+		return nil, err
+	}
 
 	nt := &notifier{
 		cfg: cfg, renderer: renderer, client: d.checkers.Client, getenv: d.getenv, now: d.now,
@@ -176,7 +190,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 	ecfg.TickEvery = ecfg.DispatchEvery
 	ecfg.HistoryRetention = cfg.Retention.History
 	ecfg.RecordRetention = cfg.Retention.Record
-	ecfg.QuietUntil = d.quietUntil
+	ecfg.QuietUntil = d.noticeWait
 	ecfg.OnDispatch = d.metrics.observeDispatch
 	d.entities = &entityJudge{st: st, current: d.watcher.Current}
 	ecfg.Derive = d.entities.deriveEntities
@@ -287,6 +301,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer t.Stop()
 		for {
 			d.metrics.updateStorm(d.now())
+			d.withdrawExpired(wctx)
 			select {
 			case <-wctx.Done():
 				return
@@ -341,14 +356,123 @@ func (d *Daemon) onReload(inv *inventory.Inventory, lint []inventory.LintError, 
 	d.last = inv
 	debug.FreeOSMemory() // the old inventory and the parse garbage
 	if d.engine != nil {
+		d.suspendGone(prev, inv)
 		d.withdrawGone(prev, inv)
 	}
 }
 
-// withdrawGone retires the violations that can no longer be judged after
-// a reload: those of sites that left the inventory, and those of checks
-// that stopped applying (a first filing granted ends the DNS pause). They
-// are recorded as withdrawn; owners are not told.
+// suspendGone suspends the sites that left the inventory and resumes those
+// that came back. Leaving is not a verdict: a file being rewritten in place
+// looks the same for a few seconds. A suspended site is not checked, its
+// violations keep their state and deadlines and its notices wait
+// (quietUntil); it is withdrawn only after inventory.withdraw_after
+// (withdrawExpired). Coming back resets nothing.
+func (d *Daemon) suspendGone(prev, next *inventory.Inventory) {
+	ctx := context.Background()
+	var gone, back []string
+	if prev != nil {
+		for _, old := range prev.Sites {
+			if next.Lookup(old.Domain) == nil {
+				gone = append(gone, old.Domain)
+			}
+		}
+	}
+	// The suspended are few; the inventory may be 100,000 sites.
+	sus, err := d.store.Suspensions(ctx)
+	if err != nil {
+		d.log.Error("listing suspended sites", "err", err)
+	}
+	for _, s := range sus {
+		if next.Lookup(s.Domain) != nil {
+			back = append(back, s.Domain)
+		}
+	}
+	if err := d.store.Suspend(ctx, d.now(), gone); err != nil {
+		d.log.Error("suspending sites that left the inventory", "sites", len(gone), "err", err)
+	} else if len(gone) > 0 {
+		d.log.Warn("sites left the inventory: suspended; their violations keep their deadlines and their notices wait",
+			"sites", len(gone), "first", gone[0], "withdraw_after", d.cfg.Inventory.WithdrawAfter)
+	}
+	resumed, err := d.store.Resume(ctx, back)
+	if err != nil {
+		d.log.Error("resuming sites back in the inventory", "err", err)
+	}
+	for _, r := range resumed {
+		d.log.Info("site back in the inventory; nothing was reset", "domain", r.Domain, "suspended_since", r.Since)
+	}
+}
+
+// reconcileSuspensions, at start, suspends the sites the store still has
+// business with that inv lacks, and resumes the suspended ones inv has.
+func (d *Daemon) reconcileSuspensions(ctx context.Context, inv *inventory.Inventory) error {
+	tracked, err := d.store.TrackedDomains(ctx)
+	if err != nil {
+		return err
+	}
+	var gone []string
+	for _, dom := range tracked {
+		if inv.Lookup(dom) == nil {
+			gone = append(gone, dom)
+		}
+	}
+	if err := d.store.Suspend(ctx, d.now(), gone); err != nil {
+		return err
+	}
+	if len(gone) > 0 {
+		d.log.Warn("sites with violations or notices are not in the inventory: suspended until they come back or withdraw_after passes",
+			"sites", len(gone), "first", gone[0], "withdraw_after", d.cfg.Inventory.WithdrawAfter)
+	}
+	sus, err := d.store.Suspensions(ctx)
+	if err != nil {
+		return err
+	}
+	var back []string
+	for _, s := range sus {
+		if inv.Lookup(s.Domain) != nil {
+			back = append(back, s.Domain)
+		}
+	}
+	_, err = d.store.Resume(ctx, back)
+	return err
+}
+
+// withdrawExpired withdraws the sites suspended for longer than
+// inventory.withdraw_after: their violations are recorded as withdrawn
+// (owners are not told) and their waiting notices dropped with the reason.
+func (d *Daemon) withdrawExpired(ctx context.Context) {
+	sus, err := d.store.Suspensions(ctx)
+	if err != nil {
+		d.log.Error("listing suspended sites", "err", err)
+		return
+	}
+	now := d.now()
+	for _, s := range sus {
+		if now.Sub(s.Since) < d.cfg.Inventory.WithdrawAfter {
+			break // longest gone first
+		}
+		if d.site(s.Domain) != nil {
+			continue // back; the reload's resume is on its way
+		}
+		reason := fmt.Sprintf("site removed from the inventory (missing since %s, longer than inventory.withdraw_after %s)",
+			s.Since.Format(time.RFC3339), d.cfg.Inventory.WithdrawAfter)
+		trs, err := d.engine.Withdraw(ctx, s.Domain, "", reason)
+		if err != nil {
+			d.log.Error("withdrawing violations", "domain", s.Domain, "err", err)
+			continue
+		}
+		dropped, err := d.store.EndSuspension(ctx, s.Domain, reason)
+		if err != nil {
+			d.log.Error("ending suspension", "domain", s.Domain, "err", err)
+			continue
+		}
+		d.log.Info("suspended site withdrawn", "domain", s.Domain, "violations", len(trs), "notices_dropped", dropped, "reason", reason)
+	}
+}
+
+// withdrawGone retires the violations of checks that stopped applying to
+// a site still in the inventory (a first filing granted ends the DNS
+// pause): a change of record, not a missing one. They are recorded as
+// withdrawn; owners are not told. Sites that left are suspendGone's.
 func (d *Daemon) withdrawGone(prev, next *inventory.Inventory) {
 	if prev == nil {
 		return
@@ -356,27 +480,19 @@ func (d *Daemon) withdrawGone(prev, next *inventory.Inventory) {
 	ctx := context.Background()
 	for _, old := range prev.Sites {
 		cur := next.Lookup(old.Domain)
+		if cur == nil {
+			continue
+		}
 		for _, check := range checks.AllChecks {
-			var reason string
-			switch {
-			case cur == nil:
-				reason = "site removed from the inventory"
-			case d.applicant.applies(check, &old.Site) && !d.applicant.applies(check, &cur.Site):
-				reason = fmt.Sprintf("check no longer applies (status %s)", cur.Status)
-			default:
+			if !d.applicant.applies(check, &old.Site) || d.applicant.applies(check, &cur.Site) {
 				continue
 			}
-			if cur == nil {
-				check = ""
-			}
+			reason := fmt.Sprintf("check no longer applies (status %s)", cur.Status)
 			trs, err := d.engine.Withdraw(ctx, old.Domain, check, reason)
 			if err != nil {
 				d.log.Error("withdrawing violations", "domain", old.Domain, "check", check, "err", err)
 			} else if len(trs) > 0 {
 				d.log.Info("violations withdrawn", "domain", old.Domain, "check", check, "count", len(trs), "reason", reason)
-			}
-			if cur == nil {
-				break
 			}
 		}
 	}
@@ -421,6 +537,21 @@ func (d *Daemon) siteView(domain string) *siteView {
 		v.ref.PSB = s.PSB.String()
 	}
 	return v
+}
+
+// noticeWait says how long a notice must wait before it is attempted:
+// while its site is missing from the inventory (suspended), and during
+// quiet hours.
+//
+// A suspended site's notice needs the owner's channel from the inventory,
+// and the site may be back in seconds. It is looked at again every
+// SuspendedRecheck; a wait is not an attempt, so it never goes dead
+// meanwhile.
+func (d *Daemon) noticeWait(now time.Time, n store.Notice) time.Time {
+	if n.Payload.Storm == nil && d.site(n.Domain) == nil {
+		return now.Add(d.opts.SuspendedRecheck)
+	}
+	return d.quietUntil(now, n)
 }
 
 // quietUntil defers owner notices during quiet hours; escalations and

@@ -84,6 +84,8 @@ type harness struct {
 	pages    map[string]sitePage                               // by host
 	resolves map[string]bool
 	notices  []received
+	// hookDown[path]: the receiver answers 503 there.
+	hookDown map[string]bool
 
 	web, hook *httptest.Server
 	dnsAddr   string
@@ -105,6 +107,7 @@ func newHarness(t *testing.T, sites []fixtureSite) *harness {
 		env:      map[string]string{"API_TOKEN": testToken, "OWNER_SECRET": "owner-secret", "OPS_SECRET": "ops-secret"},
 		pages:    map[string]sitePage{},
 		resolves: map[string]bool{},
+		hookDown: map[string]bool{},
 	}
 	h.web = httptest.NewServer(http.HandlerFunc(h.serveSite))
 	t.Cleanup(h.web.Close)
@@ -199,6 +202,11 @@ func (h *harness) serveHook(w http.ResponseWriter, r *http.Request) {
 	var m map[string]any
 	json.Unmarshal(body, &m)
 	h.mu.Lock()
+	if h.hookDown[r.URL.Path] {
+		h.mu.Unlock()
+		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+		return
+	}
 	h.notices = append(h.notices, received{Path: r.URL.Path, ID: r.Header.Get("X-Beianwatch-Notice-Id"), Body: m})
 	h.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
@@ -247,6 +255,7 @@ func (h *harness) start() {
 		Logger: logger, Getenv: func(k string) string { return h.env[k] }, Now: h.clock.Now,
 		Listener: ln, PollInterval: 100 * time.Millisecond, GracePeriod: 5 * time.Second,
 		StoreOptions: h.storeOptions,
+		SuspendedRecheck: 500 * time.Millisecond,
 	})
 	if err != nil {
 		cancel()

@@ -38,6 +38,9 @@ var (
 	_ engine.Pacer    = (*notifier)(nil)
 )
 
+// errSiteMissing: the notice's site is not in the inventory now.
+var errSiteMissing = errors.New("not in the inventory (suspended)")
+
 // siteView is what the notifier needs of an inventory site.
 type siteView struct {
 	ref   alerts.SiteRef
@@ -105,6 +108,11 @@ func (n *notifier) deliver(ctx context.Context, sn store.Notice, decorate func(*
 func (n *notifier) send(ctx context.Context, sn store.Notice, decorate func(*alerts.Rendered)) (alerts.Attempt, engine.Delivery, error) {
 	var none alerts.Attempt
 	an, ch, err := n.build(sn)
+	if errors.Is(err, errSiteMissing) {
+		// Suspended: it may be back in seconds (the daemon holds such
+		// notices back; this is the race with a reload).
+		return none, engine.Delivery{}, err
+	}
 	if err != nil {
 		return none, engine.Delivery{}, engine.Permanent(err)
 	}
@@ -164,7 +172,7 @@ func (n *notifier) build(sn store.Notice) (*alerts.Notice, config.Channel, error
 	}
 	site := n.sites(sn.Domain)
 	if site == nil {
-		return nil, config.Channel{}, fmt.Errorf("notice %s: site %s is no longer in the inventory", sn.ID, sn.Domain)
+		return nil, config.Channel{}, fmt.Errorf("notice %s: site %s: %w", sn.ID, sn.Domain, errSiteMissing)
 	}
 	changes := make([]alerts.ViolationChange, 0, len(sn.Payload.Transitions))
 	for _, t := range sn.Payload.Transitions {

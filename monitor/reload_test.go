@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"context"
 	"io"
 	"os"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/monitor/inventory"
 )
 
 func (h *harness) metric(name string) string {
@@ -24,8 +26,8 @@ func (h *harness) metric(name string) string {
 
 // TestDaemonInventoryReload: a reload with a bad record skips it and
 // loads the rest; a broken file keeps the last good inventory and sets
-// beianwatch_inventory_reload_success to 0; a removed site's violations
-// are withdrawn without telling its owner.
+// beianwatch_inventory_reload_success to 0; a removed site (a confirmed
+// shrink) is suspended: its violation stays, and its owner hears nothing.
 func TestDaemonInventoryReload(t *testing.T) {
 	h := newHarness(t, []fixtureSite{
 		{Domain: "a.example.cn"},
@@ -49,6 +51,10 @@ func TestDaemonInventoryReload(t *testing.T) {
 	bad := strings.Replace(lines[1], "a.example.cn", "c.example.cn", -1)
 	bad = strings.Replace(bad, testICP, "京ICP备123号", 1)
 	writeFile(t, path, lines[0]+"\n"+lines[1]+"\n"+bad+"\n")
+	// Half the sites gone: confirmed, as an operator would.
+	if _, err := inventory.AcceptShrink(path); err != nil {
+		t.Fatal(err)
+	}
 	h.d.Reload()
 	if got := h.d.watcher.Current(); got.Len() != 1 || got.Lookup("a.example.cn") == nil {
 		t.Fatalf("after reload with a bad record: %d sites", got.Len())
@@ -59,12 +65,11 @@ func TestDaemonInventoryReload(t *testing.T) {
 	if v := h.metric("beianwatch_inventory_sites_rejected"); v != "1" {
 		t.Errorf("sites_rejected = %q, want 1", v)
 	}
-	if v := h.violations(""); v.Total != 0 {
-		t.Errorf("the removed site's violation is still active: %+v", v.Items)
+	if v := h.violations(""); v.Total != 1 {
+		t.Errorf("the removed site's violation did not wait for withdraw_after: %+v", v.Items)
 	}
-	trs := h.transitions("b.example.cn")
-	if len(trs) == 0 || trs[0].Kind != "withdrawn" {
-		t.Errorf("no withdrawn transition for the removed site: %+v", trs)
+	if sus, err := h.d.store.Suspensions(context.Background()); err != nil || len(sus) != 1 || sus[0].Domain != "b.example.cn" {
+		t.Errorf("suspensions after the removal: %+v %v", sus, err)
 	}
 
 	// A broken file: the last good inventory stays.
