@@ -158,3 +158,59 @@ func TestJSONLogDurations(t *testing.T) {
 		}
 	}
 }
+
+// An inventory whose every record is bad is a broken export: the daemon
+// refuses it at start (exit 2) as it refuses it on reload, and validate
+// says so too.
+func TestRunRefusesAllBadInventory(t *testing.T) {
+	dir := t.TempDir()
+	inv, err := filepath.Abs("testdata/run/allbad.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "beianwatch.yaml")
+	db := filepath.Join(dir, "bw.db")
+	if err := os.WriteFile(cfg, []byte("listen: 127.0.0.1:1\nstorage: {driver: sqlite, path: "+db+"}\ninventory: {path: "+inv+"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--config", cfg}, "no record passed lint"},
+		{[]string{"validate", "--config", cfg}, "the daemon refuses this file"},
+	} {
+		code, stdout, stderr := runCLI(tc.args...)
+		if code != exitUsage {
+			t.Errorf("%s: exit %d, want %d\n%s%s", tc.args[0], code, exitUsage, stdout, stderr)
+		}
+		if !strings.Contains(stdout+stderr, tc.want) {
+			t.Errorf("%s: output does not say %q:\n%s%s", tc.args[0], tc.want, stdout, stderr)
+		}
+	}
+	if _, err := os.Stat(db); !os.IsNotExist(err) {
+		t.Errorf("the refused start created the store: %v", err)
+	}
+}
+
+// validate --accept-shrink writes the marker for the inventory as it is,
+// which the daemon's watcher accepts (see inventory.TestWatcherShrink).
+func TestValidateAcceptShrink(t *testing.T) {
+	dir := t.TempDir()
+	inv := filepath.Join(dir, "sites.csv")
+	if err := os.WriteFile(inv, []byte("domain,icp,status\na.example.cn,京ICP备2023012345号-1,filed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "beianwatch.yaml")
+	if err := os.WriteFile(cfg, []byte("inventory: {path: sites.csv}\nstorage: {driver: sqlite, path: bw.db}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI("validate", "--config", cfg, "--accept-shrink")
+	if code != exitOK || !strings.Contains(stdout, "accepted as it is now (1 sites") {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	b, err := os.ReadFile(inv + ".accept-shrink")
+	if err != nil || len(strings.TrimSpace(string(b))) != 64 {
+		t.Fatalf("marker: %q %v", b, err)
+	}
+}
