@@ -2,7 +2,9 @@ package checks
 
 import (
 	"bytes"
+	"fmt"
 	"mime"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -209,4 +211,91 @@ func charsetFromContent(s string) string {
 		}
 		return trimmed[:end]
 	}
+}
+
+// charsetConflict says whether the Content-Type header and the page's
+// <meta> declare different encodings, and names both (as the standard's
+// table names them). The meta is read from the decoded body: its
+// declaration is ASCII and survives any of the decodings in use.
+func charsetConflict(contentType string, body []byte) (header, meta string, ok bool) {
+	hl, ml := headerCharset(contentType), metaCharset(body)
+	if hl == "" || ml == "" {
+		return "", "", false
+	}
+	_, h := charset.Lookup(hl)
+	_, m := charset.Lookup(ml)
+	if h == "" || m == "" || h == m {
+		return "", "", false
+	}
+	return h, m, true
+}
+
+// ExplainCharsetConflict adds to a footer_icp_missing finding what a
+// reader of the evidence needs when the page declares conflicting
+// charsets: the two declarations, the one the page was decoded with (the
+// header wins, as in a browser) and how the text where a filing number
+// would be read once decoded. It changes no verdict: a visitor's browser
+// decodes the page the same way and shows the same garble.
+func ExplainCharsetConflict(r *Result, page *Page) {
+	if page == nil {
+		return
+	}
+	i := slices.IndexFunc(r.Findings, func(f Finding) bool { return f.Code == CodeFooterICPMissing })
+	if i < 0 {
+		return
+	}
+	header, meta, ok := charsetConflict(page.Header.Get("Content-Type"), page.Body)
+	if !ok {
+		return
+	}
+	note := fmt.Sprintf("the page declares conflicting charsets: the Content-Type header says %s, its <meta> says %s; it was decoded as %s (the header wins, as in a browser)",
+		header, meta, page.Charset)
+	if seen := garbledNumber(page.Body); seen != "" {
+		note += fmt.Sprintf(", and where a filing number would be it reads %q", seen)
+	} else {
+		note += ", and no filing number survived the decoding"
+	}
+	f := &r.Findings[i]
+	if f.Evidence != "" {
+		f.Evidence += "; "
+	}
+	f.Evidence += note
+	if r.Details == nil {
+		r.Details = map[string]string{}
+	}
+	r.Details["charset_conflict"] = note
+}
+
+// garbledNumber is the visible text around where a filing number would be
+// in a mis-decoded page: after "ICP", or "CP" (a GBK decoder of UTF-8
+// bytes swallows the I into the province character), or else a run of six
+// or more digits (ASCII digits survive most mis-decodings). "" when none.
+func garbledNumber(body []byte) string {
+	text := []rune(string(extractText(body, false).norm))
+	at := -1
+	for _, marker := range []string{"ICP", "CP"} {
+		if i := strings.Index(string(text), marker); i >= 0 {
+			at = utf8.RuneCountInString(string(text)[:i])
+			break
+		}
+	}
+	if at < 0 {
+		run := 0
+		for i, r := range text {
+			if r >= '0' && r <= '9' {
+				run++
+				if run == 6 {
+					at = i - 5
+					break
+				}
+			} else {
+				run = 0
+			}
+		}
+	}
+	if at < 0 {
+		return ""
+	}
+	from, to := max(at-4, 0), min(at+24, len(text))
+	return string(text[from:to])
 }

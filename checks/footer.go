@@ -129,6 +129,7 @@ func (c *FooterCheck) Check(ctx context.Context, s *Site) Result {
 		return inconclusive("homepage not fetched: " + err.Error())
 	}
 	r := EvaluateFooter(page.Body, s, c.Opts)
+	ExplainCharsetConflict(&r, page)
 	if r.Details == nil {
 		r.Details = map[string]string{}
 	}
