@@ -34,8 +34,12 @@ clean:
 # docs/demo.md); `make bench` times beianwatch against blackbox_exporter on
 # the same simulated sites (scenarios: baseline, slow, shared host, real
 # NSD, provider mix) and writes bench/results.json; `make bench-smoke` is
-# the same harness at small N, for CI.
-.PHONY: demo bench bench-smoke build-farm
+# the same harness at small N, for CI. `make faults` runs fault trials
+# against the real binaries (FAULT_TRIALS kill -9 trials, then an inventory
+# rewritten in place, a failing resolver and a slow receiver) and prints the
+# lost, duplicate and late notices (docs/faults.md); `make faults-smoke` is 3
+# kill -9 trials on 12 sites, for CI.
+.PHONY: demo bench bench-smoke build-farm faults faults-smoke
 BENCH_SITES       ?= 10000
 BENCH_CONCURRENCY ?= 32
 DEMO_SITES        ?= 30
@@ -61,3 +65,13 @@ bench-smoke: build build-farm
 	$(BIN)/beianwatch-farm bench --beianwatch $(BIN)/beianwatch --sites 1000 --concurrency 64 \
 		--scenarios shared,nsd,mix --scaling 8,64 --min-ratio 1.0 --min-scaling 0.7 \
 		--out $(BIN)/bench-smoke-hosting.json
+
+FAULT_TRIALS ?= 50
+
+faults: build build-farm
+	$(BIN)/beianwatch-farm faults --beianwatch $(BIN)/beianwatch --trials $(FAULT_TRIALS) \
+		--dir data/faults --out $(BIN)/faults.json
+
+faults-smoke: build build-farm
+	$(BIN)/beianwatch-farm faults --beianwatch $(BIN)/beianwatch --trials 3 --scenarios=false \
+		--sites 12 --window 40s --dir $(BIN)/faults-smoke --out $(BIN)/faults-smoke.json

@@ -21,6 +21,9 @@ type dnsHandler struct {
 	farm    *Farm
 	zone    string // lower case, no trailing dot
 	queries atomic.Int64
+	// failing: every query gets SERVFAIL, as when the resolver the
+	// daemon uses is broken (a fault trial).
+	failing atomic.Bool
 }
 
 func (h *dnsHandler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
@@ -33,6 +36,11 @@ func (h *dnsHandler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		m.SetEdns0(opt.UDPSize(), false)
 	}
 	defer w.WriteMsg(m)
+	if h.failing.Load() {
+		m.Authoritative = false
+		m.Rcode = dns.RcodeServerFailure
+		return
+	}
 	if r.Opcode != dns.OpcodeQuery {
 		m.Rcode = dns.RcodeNotImplemented
 		return

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -453,6 +454,13 @@ func TestReceiver(t *testing.T) {
 	if st.Transitions["opened"] != 1 || st.Codes["footer_link_obsolete"] != 1 || st.Domains["a.farm.test"] != 1 {
 		t.Errorf("stats %+v: want the opened footer_link_obsolete of a.farm.test counted", st)
 	}
+	// The fault trials read arrivals: every verified one, repeats marked,
+	// rejected ones left out.
+	arr := rc.Arrivals()
+	if len(arr) != 2 || arr[0].ID != "n-1" || arr[0].Repeat || !arr[1].Repeat || arr[0].Domain != "a.farm.test" ||
+		!slices.Equal(arr[0].Changes, []string{"footer_link_obsolete/opened"}) || !arr[0].At.Equal(now) {
+		t.Errorf("arrivals %+v", arr)
+	}
 	printed := out.String()
 	for _, want := range []string{"新增违规", "footer_link_obsolete", "a.farm.test", "整改期限: 2026-05-08 18:00", "签名校验失败"} {
 		if !strings.Contains(printed, want) {
@@ -614,5 +622,69 @@ func TestScriptedFootersNeedABrowser(t *testing.T) {
 	}
 	if !haveBrowser {
 		t.Skip("no Chromium on PATH: rendered verdicts not checked; set BEIANWATCH_REQUIRE_INTEGRATION=1 to make this a failure")
+	}
+}
+
+// A slow receiver holds each request for its delay; a client that gives
+// up first is not counted.
+func TestReceiverDelay(t *testing.T) {
+	rc := NewReceiver(map[string]string{"/hook/0": "s"}, io.Discard, nil)
+	rc.SetDelay(300 * time.Millisecond)
+	body := []byte(`{"id":"n-2","kind":"owner"}`)
+	post := func(ctx context.Context) (int, time.Duration) {
+		now := time.Now()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://farm/hook/0", bytes.NewReader(body))
+		req.Header.Set(headerTimestamp, fmt.Sprint(now.Unix()))
+		req.Header.Set(headerSignature, alerts.SignWebhook("s", now.Unix(), body))
+		rec := newRecorder()
+		rc.ServeHTTP(rec, req)
+		return rec.code, time.Since(now)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if code, _ := post(ctx); code != 0 || len(rc.Arrivals()) != 0 {
+		t.Errorf("a request abandoned during the delay was answered (%d) or counted (%d)", code, len(rc.Arrivals()))
+	}
+	if code, took := post(context.Background()); code != 200 || took < 300*time.Millisecond || len(rc.Arrivals()) != 1 {
+		t.Errorf("slow receiver: status %d after %v, %d arrivals", code, took, len(rc.Arrivals()))
+	}
+}
+
+// SetDNSFailing makes the farm DNS answer SERVFAIL to every query, as a
+// broken resolver does, until it is turned off.
+func TestDNSFailing(t *testing.T) {
+	f, err := Generate(Options{Sites: 10, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := Start(f, ServeConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	var site *Site
+	for _, s := range f.Sites {
+		if s.Resolves() {
+			site = s
+			break
+		}
+	}
+	ask := func() int {
+		m := new(dns.Msg)
+		m.SetQuestion(dns.Fqdn(site.Domain), dns.TypeA)
+		r, err := dns.Exchange(m, srv.DNSAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Rcode
+	}
+	for _, step := range []struct {
+		failing bool
+		want    int
+	}{{false, dns.RcodeSuccess}, {true, dns.RcodeServerFailure}, {false, dns.RcodeSuccess}} {
+		srv.SetDNSFailing(step.failing)
+		if got := ask(); got != step.want {
+			t.Errorf("failing=%v: rcode %s, want %s", step.failing, dns.RcodeToString[got], dns.RcodeToString[step.want])
+		}
 	}
 }

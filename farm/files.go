@@ -77,6 +77,9 @@ type ConfigParams struct {
 	// Every farm site lives on one or two addresses, so a benchmark that
 	// wants its concurrency to mean anything raises it.
 	PerIP int
+	// RetryFirst and RetryMax are notices.retry_first and retry_max; zero
+	// keeps the daemon's defaults (1m, 6h). The fault trials shorten them.
+	RetryFirst, RetryMax time.Duration
 }
 
 func (p *ConfigParams) defaults() {
@@ -166,7 +169,7 @@ notices:
   language: zh
   quiet_hours: ""
   timezone: Asia/Shanghai
-api:
+%sapi:
   token_env: %s
 log:
   format: %s
@@ -175,12 +178,23 @@ checks:
   concurrency: %d
 %s`, s.Farm.Opts.Seed, len(s.Farm.Sites), p.Listen, yamlQuote(p.Database), yamlQuote(p.Inventory),
 		`"`+strings.Join(s.Farm.ProviderRanges(), `", "`)+`"`, s.ReceiverURL, EnvOpsSecret, s.DNSAddr, p.Timeout, s.PhoneURL, EnvPhoneToken,
-		p.Schedule, p.Schedule, p.Schedule, p.Schedule, p.FailAfter, p.StormShare, EnvAPIToken,
+		p.Schedule, p.Schedule, p.Schedule, p.Schedule, p.FailAfter, p.StormShare, retries(p), EnvAPIToken,
 		p.LogFormat, p.LogLevel, p.Concurr, perIP(p.PerIP))
 	if err != nil {
 		return fmt.Errorf("writing the configuration: %w", err)
 	}
 	return nil
+}
+
+func retries(p ConfigParams) string {
+	var b strings.Builder
+	if p.RetryFirst > 0 {
+		fmt.Fprintf(&b, "  retry_first: %s\n", p.RetryFirst)
+	}
+	if p.RetryMax > 0 {
+		fmt.Fprintf(&b, "  retry_max: %s\n", p.RetryMax)
+	}
+	return b.String()
 }
 
 func perIP(n int) string {

@@ -72,6 +72,39 @@ type Receiver struct {
 	mu    sync.Mutex
 	seen  map[string]bool
 	stats ReceiverStats
+	// arrivals lists every verified notice as it arrived, repeats
+	// included, for the fault trials.
+	arrivals []Arrival
+	// delay holds each request this long before answering (a slow
+	// receiver); set by SetDelay.
+	delay time.Duration
+}
+
+// Arrival is one verified delivery of a notice.
+type Arrival struct {
+	ID     string
+	Path   string
+	Kind   string // owner or ops (from the body), "" when unsaid
+	Domain string
+	At     time.Time
+	// Changes are the violation changes it carries, "code/transition".
+	Changes []string
+	Repeat  bool // an id seen before
+}
+
+// Arrivals is a copy of every verified delivery so far.
+func (rc *Receiver) Arrivals() []Arrival {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]Arrival(nil), rc.arrivals...)
+}
+
+// SetDelay makes the receiver slow: each request waits d before it is read
+// and answered (0: prompt).
+func (rc *Receiver) SetDelay(d time.Duration) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.delay = d
 }
 
 // NewReceiver returns a receiver that checks signatures with secrets (URL
@@ -128,6 +161,16 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "POST only", http.StatusMethodNotAllowed)
 		return
 	}
+	rc.mu.Lock()
+	delay := rc.delay
+	rc.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	secret, known := rc.secrets[r.URL.Path]
 	if !known {
 		http.Error(w, "no receiver at "+r.URL.Path, http.StatusNotFound)
@@ -163,6 +206,14 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
+	a := Arrival{ID: n.ID, Path: r.URL.Path, Kind: n.Kind, At: rc.clock(), Repeat: rc.seen[n.ID]}
+	if n.Site != nil {
+		a.Domain = n.Site.Domain
+	}
+	for _, v := range n.Violations {
+		a.Changes = append(a.Changes, v.Code+"/"+v.Transition)
+	}
+	rc.arrivals = append(rc.arrivals, a)
 	if rc.seen[n.ID] {
 		rc.stats.Duplicates++
 		fmt.Fprintf(rc.out, "(重复投递 duplicate delivery of notice %s ignored)\n", n.ID)

@@ -192,6 +192,10 @@ func (s *Server) Counters() Counters {
 	}
 }
 
+// SetDNSFailing makes the farm's DNS answer SERVFAIL to everything (true)
+// or serve again (false): the daemon's resolver failing.
+func (s *Server) SetDNSFailing(failing bool) { s.dnsh.failing.Store(failing) }
+
 // SiteURL is the homepage URL the inventory gives s.
 func (s *Server) SiteURL(site *Site) string {
 	return "http://" + net.JoinHostPort(site.Domain, strconv.Itoa(s.HTTPPort)) + "/"

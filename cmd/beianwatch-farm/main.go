@@ -6,6 +6,7 @@
 //	beianwatch-farm serve   serve a farm and write its inventory and config
 //	beianwatch-farm demo    a farm plus `beianwatch run`, supervised; Ctrl-C stops both
 //	beianwatch-farm bench   beianwatch against blackbox_exporter on one farm
+//	beianwatch-farm faults  fault trials against `beianwatch run`
 package main
 
 import (
@@ -44,6 +45,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdDemo(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return cmdBench(ctx, args[1:], stdout, stderr)
+	case "faults":
+		return cmdFaults(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0
@@ -60,6 +63,8 @@ commands:
   serve   serve simulated sites and write sites.csv, beianwatch.yaml, farm.env
   demo    serve a small farm and run the daemon against it; Ctrl-C stops both
   bench   time beianwatch audit and blackbox_exporter on the same farm
+  faults  fault trials against beianwatch run: kill -9, inventory rewrite,
+          resolver failure, slow receiver; counts lost, duplicate and late notices
 
 Run "beianwatch-farm COMMAND --help" for a command's flags.
 `)
