@@ -33,7 +33,7 @@ func TestFaultClassify(t *testing.T) {
 	post("n2", "twice.test", "footer_icp_missing")
 	post("n3", "twice.test", "footer_icp_missing") // a second id: a logical duplicate
 	post("n3", "twice.test", "footer_icp_missing") // the same id again: a harmless retry
-	post("n9", "nobody.test", "shell_placeholder")  // not called for
+	post("n9", "nobody.test", "shell_placeholder") // not called for
 
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer tok" {
