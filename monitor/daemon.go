@@ -548,7 +548,8 @@ func (d *Daemon) siteView(domain string) *siteView {
 // SuspendedRecheck; a wait is not an attempt, so it never goes dead
 // meanwhile.
 func (d *Daemon) noticeWait(now time.Time, n store.Notice) time.Time {
-	if n.Payload.Storm == nil && d.site(n.Domain) == nil {
+	// Notices about no one site (storm alerts to ops) never wait for one.
+	if n.Domain != "" && n.Payload.Storm == nil && d.site(n.Domain) == nil {
 		return now.Add(d.opts.SuspendedRecheck)
 	}
 	return d.quietUntil(now, n)
