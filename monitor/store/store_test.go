@@ -44,16 +44,18 @@ func count(t testing.TB, s *Store, q string, args ...any) int {
 func TestOpenMigratesOnceAndReopens(t *testing.T) {
 	ctx := context.Background()
 	s, path := openTest(t)
-	v, err := s.SchemaVersion(ctx)
 	ms, err := loadMigrations(migrationFS)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err != nil || v != ms[len(ms)-1].version {
-		t.Fatalf("schema version %d, %v; want %d", v, err, ms[len(ms)-1].version)
+	want := ms[len(ms)-1].version
+	v, err := s.SchemaVersion(ctx)
+	if err != nil || v != want {
+		t.Fatalf("schema version %d, %v; want %d", v, err, want)
 	}
 	for _, table := range []string{"results", "runs", "violations", "transitions", "notices", "notice_attempts",
-		"dispatch_state", "phone_cache", "storm_counts", "storm_state", "store_health", "exemptions", "audit_log", "screenshots", "river_job", "river_migration"} {
+		"dispatch_state", "phone_cache", "storm_counts", "storm_state", "store_health", "exemptions", "audit_log",
+		"screenshots", "suspended_sites", "river_job", "river_migration"} {
 		if n := count(t, s, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, table); n != 1 {
 			t.Errorf("table %s missing", table)
 		}
