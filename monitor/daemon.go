@@ -365,7 +365,7 @@ func (d *Daemon) onReload(inv *inventory.Inventory, lint []inventory.LintError, 
 // that came back. Leaving is not a verdict: a file being rewritten in place
 // looks the same for a few seconds. A suspended site is not checked, its
 // violations keep their state and deadlines and its notices wait
-// (quietUntil); it is withdrawn only after inventory.withdraw_after
+// (noticeWait); it is withdrawn only after inventory.withdraw_after
 // (withdrawExpired). Coming back resets nothing.
 func (d *Daemon) suspendGone(prev, next *inventory.Inventory) {
 	ctx := context.Background()
