@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -78,7 +79,13 @@ type Receiver struct {
 	// delay holds each request this long before answering (a slow
 	// receiver); set by SetDelay.
 	delay time.Duration
+	// inFlight counts requests being held or read, for a fault trial
+	// that kills the sender mid-send.
+	inFlight atomic.Int64
 }
+
+// InFlight is the number of requests the receiver is handling now.
+func (rc *Receiver) InFlight() int { return int(rc.inFlight.Load()) }
 
 // Arrival is one verified delivery of a notice.
 type Arrival struct {
@@ -161,6 +168,8 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "POST only", http.StatusMethodNotAllowed)
 		return
 	}
+	rc.inFlight.Add(1)
+	defer rc.inFlight.Add(-1)
 	rc.mu.Lock()
 	delay := rc.delay
 	rc.mu.Unlock()

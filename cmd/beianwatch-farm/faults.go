@@ -183,7 +183,7 @@ type trialResult struct {
 }
 
 func (r trialResult) line() string {
-	return fmt.Sprintf("trial %2d %-17s %-28s expected %d: on time %d, late %d (undelivered %d), lost %d, duplicate %d, redelivered %d, unexpected %d; slowest %.1fs; integrity %s; %.0fs",
+	return fmt.Sprintf("trial %2d %-17s %-44s expected %d: on time %d, late %d (undelivered %d), lost %d, duplicate %d, redelivered %d, unexpected %d; slowest %.1fs; integrity %s; %.0fs",
 		r.N, r.Kind, r.Fault, r.Expected, r.OnTime, r.Late, r.Undelivered, r.Lost, r.Duplicate, r.Redelivered, r.Unexpected, r.MaxLatency,
 		map[bool]string{true: "ok", false: "FAILED"}[r.IntegrityFailed == 0], r.Seconds)
 }
@@ -277,22 +277,36 @@ func (h *faultHarness) trial(n int, kind string) (trialResult, error) {
 	var held map[string]bool // changes that must not arrive before liftAt
 	switch kind {
 	case "kill9":
-		// A receiver that takes its time (300ms a notice), so that a
-		// kill often lands while a notice is being sent.
-		h.srv.Receiver.SetDelay(300 * time.Millisecond)
+		// A receiver that takes its time (1.5s a notice, well inside the
+		// 5s delivery timeout), so that sends are in flight for a while.
+		h.srv.Receiver.SetDelay(1500 * time.Millisecond)
 		if err := te.start(); err != nil {
 			return res, err
 		}
-		// Anywhere in the first wave (about 3-9s after start): while
-		// checks run, while notices are being sent, or after.
-		at := time.Duration(2000+h.rng.IntN(8000)) * time.Millisecond
-		if !h.sleep(at) {
-			return res, h.ctx.Err()
+		at, mid := time.Duration(0), n%2 == 0
+		if mid {
+			// Every other trial: the moment a notice is being sent.
+			for at = 0; at < 20*time.Second && h.srv.Receiver.InFlight() == 0; at += 20 * time.Millisecond {
+				if !h.sleep(20 * time.Millisecond) {
+					return res, h.ctx.Err()
+				}
+			}
+			// Somewhere inside the 1.5s the receiver holds it.
+			d := time.Duration(h.rng.IntN(1200)) * time.Millisecond
+			h.sleep(d)
+			at += d
+		} else {
+			// Else anywhere in the first wave (about 3-9s after start):
+			// while checks run, while notices are sent, or after.
+			at = time.Duration(2000+h.rng.IntN(8000)) * time.Millisecond
+			if !h.sleep(at) {
+				return res, h.ctx.Err()
+			}
 		}
-		got := te.received()
+		got, inflight := te.received(), h.srv.Receiver.InFlight()
 		te.proc.cmd.Process.Signal(syscall.SIGKILL)
 		<-te.proc.exited
-		res.Fault = fmt.Sprintf("SIGKILL at %.1fs, %d received", at.Seconds(), len(got))
+		res.Fault = fmt.Sprintf("SIGKILL at %.1fs, %d received, %d in flight", at.Seconds(), len(got), inflight)
 		if err := te.start(); err != nil {
 			return res, err
 		}
