@@ -43,7 +43,10 @@ import (
 //     (re)start and the end of the trial's fault, or not received within
 //     --window of that moment while still pending in the daemon;
 //   - unexpected: a change received that the farm does not call for (a
-//     false notice), or one received while the fault should have held it.
+//     false notice), or one received while the fault should have held it;
+//   - unsettled: notices the daemon still holds as queued or sending when
+//     the trial ends (a send cut off by the kill that the receiver did get
+//     waits there for the job queue's rescue, and is then sent again).
 //
 // The exit status is 1 when anything was lost, duplicated or unexpected,
 // or a database failed integrity_check; late notices are reported, not
@@ -176,6 +179,7 @@ type trialResult struct {
 	Duplicate       int     `json:"duplicate"`
 	Redelivered     int     `json:"redelivered"`
 	Unexpected      int     `json:"unexpected"`
+	Unsettled       int     `json:"unsettled_notices_at_end"`
 	MaxLatency      float64 `json:"max_latency_s"`
 	IntegrityFailed int     `json:"integrity_failed"`
 	Seconds         float64 `json:"seconds"`
@@ -183,8 +187,8 @@ type trialResult struct {
 }
 
 func (r trialResult) line() string {
-	return fmt.Sprintf("trial %2d %-17s %-44s expected %d: on time %d, late %d (undelivered %d), lost %d, duplicate %d, redelivered %d, unexpected %d; slowest %.1fs; integrity %s; %.0fs",
-		r.N, r.Kind, r.Fault, r.Expected, r.OnTime, r.Late, r.Undelivered, r.Lost, r.Duplicate, r.Redelivered, r.Unexpected, r.MaxLatency,
+	return fmt.Sprintf("trial %2d %-17s %-44s expected %d: on time %d, late %d (undelivered %d), lost %d, duplicate %d, redelivered %d, unexpected %d, unsettled %d; slowest %.1fs; integrity %s; %.0fs",
+		r.N, r.Kind, r.Fault, r.Expected, r.OnTime, r.Late, r.Undelivered, r.Lost, r.Duplicate, r.Redelivered, r.Unexpected, r.Unsettled, r.MaxLatency,
 		map[bool]string{true: "ok", false: "FAILED"}[r.IntegrityFailed == 0], r.Seconds)
 }
 
@@ -199,6 +203,7 @@ func summarize(rs []trialResult) trialResult {
 		t.Duplicate += r.Duplicate
 		t.Redelivered += r.Redelivered
 		t.Unexpected += r.Unexpected
+		t.Unsettled += r.Unsettled
 		t.IntegrityFailed += r.IntegrityFailed
 		t.MaxLatency = max(t.MaxLatency, r.MaxLatency)
 		t.Seconds += r.Seconds
@@ -207,8 +212,8 @@ func summarize(rs []trialResult) trialResult {
 }
 
 func (t trialResult) totalLine() string {
-	return fmt.Sprintf("faults: %d trials, %d expected changes: lost %d, duplicate %d, late %d (undelivered at window end %d), on time %d; redelivered %d (same id), unexpected %d; slowest %.1fs; integrity_check failed %d; %.0fs",
-		t.Trials, t.Expected, t.Lost, t.Duplicate, t.Late, t.Undelivered, t.OnTime, t.Redelivered, t.Unexpected, t.MaxLatency, t.IntegrityFailed, t.Seconds)
+	return fmt.Sprintf("faults: %d trials, %d expected changes: lost %d, duplicate %d, late %d (undelivered at window end %d), on time %d; redelivered %d (same id), unexpected %d; notices unsettled at trial end %d; slowest %.1fs; integrity_check failed %d; %.0fs",
+		t.Trials, t.Expected, t.Lost, t.Duplicate, t.Late, t.Undelivered, t.OnTime, t.Redelivered, t.Unexpected, t.Unsettled, t.MaxLatency, t.IntegrityFailed, t.Seconds)
 }
 
 // daemonProc is one `beianwatch run` child.
@@ -562,6 +567,12 @@ func (te *trialEnv) classify(res *trialResult, held map[string]bool) error {
 		var n apiNotice
 		if err := json.Unmarshal(raw, &n); err != nil {
 			return err
+		}
+		// Still to be (re)sent although the trial's changes are in: a
+		// notice cut off mid-send that waits for River's rescue, or one
+		// retrying.
+		if n.State == "queued" || n.State == "sending" {
+			res.Unsettled++
 		}
 		for _, t := range n.Payload.Transitions {
 			if t.Kind == "opened" {

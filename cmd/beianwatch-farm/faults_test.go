@@ -70,7 +70,7 @@ func TestFaultClassify(t *testing.T) {
 	if err := te.classify(&res, nil); err != nil {
 		t.Fatal(err)
 	}
-	want := trialResult{OnTime: 2, Duplicate: 1, Redelivered: 1, Unexpected: 1, Lost: 3, Late: 2, Undelivered: 2}
+	want := trialResult{OnTime: 2, Duplicate: 1, Redelivered: 1, Unexpected: 1, Lost: 3, Late: 2, Undelivered: 2, Unsettled: 1}
 	res.MaxLatency = 0
 	if res != want {
 		t.Errorf("got  %+v\nwant %+v\n%s", res, want, log.String())
