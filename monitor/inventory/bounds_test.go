@@ -56,6 +56,9 @@ func TestCellCaps(t *testing.T) {
 			if !strings.Contains(l.Msg, tc.wantMsg) {
 				t.Errorf("msg %.300q does not say %q", l.Msg, tc.wantMsg)
 			}
+			if n := len([]rune(l.Domain)); n > MaxQuoted+20 {
+				t.Errorf("lint domain is %d characters", n)
+			}
 			// About 200 characters of the cell, plus the explanation.
 			if n := len(l.Error()); n > 700 {
 				t.Errorf("lint message is %d bytes: %.300q…", n, l.Error())

@@ -205,7 +205,7 @@ func Parse(name string, data []byte) (*Inventory, []LintError, error) {
 // reaches logs, "beianwatch validate" and audit output: masking it here
 // covers them all.
 func (e LintError) masked() LintError {
-	e.Domain = checks.MaskMobilesIn(e.Domain)
+	e.Domain = checks.MaskMobilesIn(clip(e.Domain))
 	e.Field = checks.MaskMobilesIn(e.Field)
 	e.Msg = checks.MaskMobilesIn(e.Msg)
 	return e
