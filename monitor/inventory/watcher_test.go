@@ -218,7 +218,7 @@ func TestWatcherSettle(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "sites.csv")
 	mustWrite(t, path, rows(5))
-	w, events := startWatcher(t, path, WithSettle(time.Second), WithMaxShrink(1))
+	w, events := startWatcher(t, path, WithSettle(2*time.Second), WithMaxShrink(1))
 
 	full := rows(6)
 	half := full[:len(header)+len(row(0))*2+10] // two rows and a torn third
@@ -229,7 +229,7 @@ func TestWatcherSettle(t *testing.T) {
 	if _, err := f.WriteString(half); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(400 * time.Millisecond) // > debounce (50ms), < settle (1s)
+	time.Sleep(400 * time.Millisecond) // > debounce (50ms), < settle (2s)
 	if _, err := f.WriteString(full[len(half):]); err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +242,7 @@ func TestWatcherSettle(t *testing.T) {
 	select {
 	case ev := <-events:
 		t.Fatalf("a second reload (%d sites, err %v): the half-written file was read", ev.inv.Len(), ev.err)
-	case <-time.After(1500 * time.Millisecond):
+	case <-time.After(2500 * time.Millisecond):
 	}
 	if w.Current().Len() != 6 {
 		t.Fatalf("current has %d sites", w.Current().Len())
