@@ -254,7 +254,7 @@ func (h *harness) start() {
 	d, err := New(ctx, cfg, Options{
 		Logger: logger, Getenv: func(k string) string { return h.env[k] }, Now: h.clock.Now,
 		Listener: ln, PollInterval: 100 * time.Millisecond, GracePeriod: 5 * time.Second,
-		StoreOptions: h.storeOptions,
+		StoreOptions:     h.storeOptions,
 		SuspendedRecheck: 500 * time.Millisecond,
 	})
 	if err != nil {
