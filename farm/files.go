@@ -80,6 +80,10 @@ type ConfigParams struct {
 	// RetryFirst and RetryMax are notices.retry_first and retry_max; zero
 	// keeps the daemon's defaults (1m, 6h). The fault trials shorten them.
 	RetryFirst, RetryMax time.Duration
+	// StormSettle is lifecycle.storm.settle (how long a new violation's
+	// "opened" notice waits before it may be sent) when not empty; the
+	// daemon's default (2m) otherwise.
+	StormSettle string
 }
 
 func (p *ConfigParams) defaults() {
@@ -165,7 +169,7 @@ lifecycle:
     share: %g
     min_sites: 20
     window: 15m
-notices:
+%snotices:
   language: zh
   quiet_hours: ""
   timezone: Asia/Shanghai
@@ -178,12 +182,19 @@ checks:
   concurrency: %d
 %s`, s.Farm.Opts.Seed, len(s.Farm.Sites), p.Listen, yamlQuote(p.Database), yamlQuote(p.Inventory),
 		`"`+strings.Join(s.Farm.ProviderRanges(), `", "`)+`"`, s.ReceiverURL, EnvOpsSecret, s.DNSAddr, p.Timeout, s.PhoneURL, EnvPhoneToken,
-		p.Schedule, p.Schedule, p.Schedule, p.Schedule, p.FailAfter, p.StormShare, retries(p), EnvAPIToken,
+		p.Schedule, p.Schedule, p.Schedule, p.Schedule, p.FailAfter, p.StormShare, stormSettle(p), retries(p), EnvAPIToken,
 		p.LogFormat, p.LogLevel, p.Concurr, perIP(p.PerIP))
 	if err != nil {
 		return fmt.Errorf("writing the configuration: %w", err)
 	}
 	return nil
+}
+
+func stormSettle(p ConfigParams) string {
+	if p.StormSettle == "" {
+		return ""
+	}
+	return "    settle: " + p.StormSettle + "\n"
 }
 
 func retries(p ConfigParams) string {

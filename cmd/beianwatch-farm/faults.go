@@ -264,6 +264,9 @@ func (h *faultHarness) trial(n int, kind string) (trialResult, error) {
 	te.files, err = h.srv.WriteFiles(dir, farm.ConfigParams{
 		Listen: listen, Schedule: "@every 5s", FailAfter: 1, StormShare: 0.9, Concurr: 8,
 		Timeout: 5 * time.Second, RetryFirst: 2 * time.Second, RetryMax: 10 * time.Second, LogLevel: "info",
+		// The storm guard's settle time, shortened like the rest: "opened"
+		// notices wait 5s before they may go (the default is 2m).
+		StormSettle: "5s",
 	}, te.token)
 	if err != nil {
 		return trialResult{}, err
