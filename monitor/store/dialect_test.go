@@ -105,7 +105,7 @@ func TestMigrationsArePortable(t *testing.T) {
 		defer lite.Close()
 		pg, _ := openTest(t, db)
 		for _, table := range []string{"results", "runs", "violations", "transitions", "notices", "notice_attempts",
-			"dispatch_state", "phone_cache", "storm_counts", "storm_state", "schema_migrations"} {
+			"dispatch_state", "phone_cache", "storm_counts", "storm_state", "exemptions", "audit_log", "schema_migrations"} {
 			var want, got []string
 			rows, err := lite.DB().Query(`SELECT name FROM pragma_table_info(?) ORDER BY cid`, table)
 			if err != nil {
