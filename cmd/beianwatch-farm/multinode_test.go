@@ -155,7 +155,10 @@ func TestMultiNode(t *testing.T) {
 		cfg := string(base)
 		cfg = strings.Replace(cfg, "listen: 127.0.0.1:9470", "listen: "+n.addr, 1)
 		cfg = strings.Replace(cfg, "  driver: sqlite\n  path: \"data/beianwatch.db\"\n", "  driver: postgres\n  dsn_env: BEIANWATCH_DATABASE_URL\n", 1)
-		if !strings.Contains(cfg, "driver: postgres") || !strings.Contains(cfg, n.addr) {
+		// Notices go out as soon as the storm guard's settle time allows:
+		// keep it short so that deliveries happen within the test.
+		cfg = strings.Replace(cfg, "    window: 15m\n", "    window: 15m\n    settle: 2s\n", 1)
+		if !strings.Contains(cfg, "driver: postgres") || !strings.Contains(cfg, n.addr) || !strings.Contains(cfg, "settle: 2s") {
 			t.Fatalf("cannot turn the farm's configuration into a PostgreSQL node's:\n%s", cfg)
 		}
 		if err := os.WriteFile(n.cfg, []byte(cfg), 0o644); err != nil {

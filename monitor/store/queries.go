@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/jackc/pgx/v5/pgconn"
 	"time"
 
 	"github.com/beianwatch/beianwatch/checks"
@@ -396,11 +397,27 @@ func (s *Store) RecomputeDue(ctx context.Context, cfg lifecycle.Config) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("recompute due times: %w", err)
 	}
-	if _, err := s.db.ExecContext(ctx, `UPDATE violations SET next_due = CASE
+	// On PostgreSQL other nodes may be recording while this one starts:
+	// the whole-table update can deadlock with a batch that holds some of
+	// the rows. PostgreSQL then aborts one of the two; when it is this
+	// one, try again (a batch that loses is retried by its job).
+	for attempt := 1; ; attempt++ {
+		_, err := s.db.ExecContext(ctx, `UPDATE violations SET next_due = CASE
 			WHEN status <> 'open' THEN NULL
 			WHEN deadline IS NOT NULL AND deadline < COALESCE(last_notified_at, 0) + ? THEN deadline
-			ELSE COALESCE(last_notified_at, 0) + ? END`, cfg.RemindEvery.Microseconds(), cfg.RemindEvery.Microseconds()); err != nil {
-		return fmt.Errorf("recompute due times: %w", err)
+			ELSE COALESCE(last_notified_at, 0) + ? END`, cfg.RemindEvery.Microseconds(), cfg.RemindEvery.Microseconds())
+		var pgErr *pgconn.PgError
+		if err != nil && attempt < 5 && errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001") {
+			select {
+			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+				continue
+			case <-ctx.Done():
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("recompute due times: %w", err)
+		}
+		break
 	}
 	return nil
 }
