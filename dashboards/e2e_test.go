@@ -16,12 +16,14 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/beianwatch/beianwatch/internal/fakedns"
+	"github.com/beianwatch/beianwatch/internal/pgtest"
 	"github.com/beianwatch/beianwatch/internal/testbin"
 )
 
@@ -92,11 +94,20 @@ func TestEndToEndWithPrometheus(t *testing.T) {
 	write(t, filepath.Join(dir, "sites.csv"), csv.String())
 	daemonAddr := freeAddr(t)
 	cfgPath := filepath.Join(dir, "beianwatch.yaml")
+	// With a test PostgreSQL, two daemons share it and Prometheus scrapes
+	// both, as in a deployment of several nodes: the dashboards and rules
+	// must not count the shared state twice.
+	storage := fmt.Sprintf("{driver: sqlite, path: %s}", filepath.Join(dir, "bw.db"))
+	var dbEnv []string
+	if pgtest.Available() {
+		storage = "{driver: postgres}"
+		dbEnv = []string{"BEIANWATCH_DATABASE_URL=" + pgtest.Schema(t)}
+	}
 	// A rectification period of one second for footer_icp_missing makes
 	// that violation escalate within the test, so the escalation panels
 	// and the escalation alert see real data.
 	write(t, cfgPath, fmt.Sprintf(`listen: %s
-storage: {driver: sqlite, path: %s}
+storage: %s
 inventory: {path: %s}
 allow_private: true
 provider:
@@ -114,12 +125,25 @@ lifecycle:
   storm: {settle: 0s} # owner notices at once: this test waits for them
 notices: {language: zh, quiet_hours: "", timezone: Asia/Shanghai}
 api: {token_env: API_TOKEN}
-`, daemonAddr, filepath.Join(dir, "bw.db"), filepath.Join(dir, "sites.csv"), dnsAddr))
+`, daemonAddr, storage, filepath.Join(dir, "sites.csv"), dnsAddr))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	daemonLog := startProcess(t, ctx, "beianwatch", bin, []string{"run", "--config", cfgPath, "--log-level", "debug"},
-		[]string{"OWNER_SECRET=owner-secret", "API_TOKEN=e2e-token"})
+		append([]string{"OWNER_SECRET=owner-secret", "API_TOKEN=e2e-token"}, dbEnv...))
+	targets := []string{daemonAddr}
+	if dbEnv != nil {
+		second := freeAddr(t)
+		cfg2 := filepath.Join(dir, "beianwatch2.yaml")
+		b, err := os.ReadFile(cfgPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(t, cfg2, strings.Replace(string(b), "listen: "+daemonAddr, "listen: "+second, 1))
+		startProcess(t, ctx, "beianwatch2", bin, []string{"run", "--config", cfg2},
+			append([]string{"OWNER_SECRET=owner-secret", "API_TOKEN=e2e-token"}, dbEnv...))
+		targets = append(targets, second)
+	}
 	metricsURL := "http://" + daemonAddr + "/metrics"
 	waitFor(t, 30*time.Second, "the daemon's /metrics", daemonLog, func() bool {
 		b, err := get(metricsURL)
@@ -138,8 +162,8 @@ rule_files: [%q]
 scrape_configs:
   - job_name: beianwatch
     scrape_timeout: 1s
-    static_configs: [{targets: [%q]}]
-`, rulesPath, daemonAddr))
+    static_configs: [{targets: [%s]}]
+`, rulesPath, quoteAll(targets)))
 	promLog := startProcess(t, ctx, "prometheus", promBin, []string{
 		"--config.file=" + promCfg, "--storage.tsdb.path=" + filepath.Join(dir, "tsdb"),
 		"--web.listen-address=" + promAddr, "--log.level=warn",
@@ -209,6 +233,37 @@ scrape_configs:
 		}
 	})
 
+	t.Run("several nodes: one leader, shared state counted once", func(t *testing.T) {
+		if len(targets) < 2 {
+			t.Skip("one node (no test PostgreSQL)")
+		}
+		if !waitUntil(30*time.Second, func() bool {
+			v, err := prom.value(`sum(beianwatch_leader)`)
+			return err == nil && v == 1
+		}) {
+			v, err := prom.value(`sum(beianwatch_leader)`)
+			t.Fatalf("sum of beianwatch_leader over %d nodes = %v (%v), want exactly one leader", len(targets), v, err)
+		}
+		one := `{instance="` + daemonAddr + `"}`
+		for _, q := range [][2]string{
+			{`sum(max by (code, state) (beianwatch_violations))`, `sum(beianwatch_violations` + one + `)`},
+			{`count(max by (site) (beianwatch_site_open_violations))`, `count(beianwatch_site_open_violations` + one + `)`},
+			{`max(beianwatch_notice_queue_depth)`, `beianwatch_notice_queue_depth` + one},
+		} {
+			all, err1 := prom.value(q[0])
+			single, err2 := prom.value(q[1])
+			if err1 != nil || err2 != nil || all != single {
+				t.Errorf("%s = %v (%v) over two nodes, but one node says %s = %v (%v)", q[0], all, err1, q[1], single, err2)
+			}
+		}
+		// What the max is for: a plain sum counts the shared state twice.
+		sum, _ := prom.value(`sum(beianwatch_violations)`)
+		single, _ := prom.value(`sum(beianwatch_violations` + one + `)`)
+		if single > 0 && sum != 2*single {
+			t.Errorf("sum over both nodes %v, one node %v: want the nodes to export the same shared state", sum, single)
+		}
+	})
+
 	t.Run("core panels are named in the dashboards", func(t *testing.T) {
 		for _, d := range dashboards {
 			for _, title := range corePanels[d.File] {
@@ -224,7 +279,8 @@ scrape_configs:
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := prom.query(`beianwatch_site_open_violations`, time.Now())
+		// Over the nodes, as the dashboards read it.
+		res, err := prom.query(`max by (site) (beianwatch_site_open_violations)`, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -542,6 +598,35 @@ func (p *promAPI) queryRange(expr string, start, end time.Time, step time.Durati
 		return nil, err
 	}
 	return body.Data.Result, nil
+}
+
+// value evaluates expr now and returns its single sample's value.
+func (p *promAPI) value(expr string) (float64, error) {
+	var body struct {
+		Data struct {
+			Result []struct {
+				Value [2]any `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := p.get("/api/v1/query", url.Values{"query": {expr}}, &body); err != nil {
+		return 0, err
+	}
+	if len(body.Data.Result) != 1 {
+		return 0, fmt.Errorf("%s: %d series, want 1", expr, len(body.Data.Result))
+	}
+	str, _ := body.Data.Result[0].Value[1].(string)
+	var v float64
+	_, err := fmt.Sscan(str, &v)
+	return v, err
+}
+
+func quoteAll(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
 }
 
 func (p *promAPI) labelValues(label, match string) ([]string, error) {

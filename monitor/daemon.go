@@ -131,7 +131,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 			"listen", cfg.Listen)
 	}
 
-	st, err := store.Open(ctx, cfg.Storage.Path, append([]store.Option{store.WithLogger(d.log)}, opts.StoreOptions...)...)
+	st, err := OpenStore(ctx, cfg, d.getenv, d.log, opts.StoreOptions...)
 	if err != nil {
 		return nil, kindError{ErrStore, fmt.Errorf("opening the store %s: %w", cfg.Storage.Path, err)}
 	}
@@ -217,6 +217,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 		st.Close()
 		return nil, err
 	}
+	d.metrics.m.SetLeader(func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		ok, err := eng.IsLeader(ctx)
+		return err == nil && ok
+	})
 	return d, nil
 }
 

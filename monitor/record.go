@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -36,7 +37,7 @@ func OpenRecorder(ctx context.Context, cfg *config.Config, logger *slog.Logger, 
 	if now == nil {
 		now = time.Now
 	}
-	st, err := store.Open(ctx, cfg.Storage.Path, store.WithLogger(logger))
+	st, err := OpenStore(ctx, cfg, os.Getenv, logger)
 	if err != nil {
 		return nil, fmt.Errorf("opening the store to record results: %w", err)
 	}

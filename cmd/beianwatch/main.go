@@ -75,6 +75,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdExempt(ctx, e, args[1:])
 	case "dossier":
 		return cmdDossier(ctx, e, args[1:])
+	case "migrate-store":
+		return cmdMigrateStore(ctx, e, args[1:])
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return exitOK
@@ -99,6 +101,7 @@ commands:
   notify test    send a sample notice through a site's channel
   exempt         add, list or remove exemptions (豁免), with an audit trail
   dossier        write a site's record (整改记录) as HTML or PDF
+  migrate-store  copy a SQLite store into a new PostgreSQL database
   version        print the version
 
 Run "beianwatch COMMAND --help" for a command's flags.

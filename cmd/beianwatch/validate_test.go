@@ -92,6 +92,23 @@ func TestValidate(t *testing.T) {
 			code: exitUsage, stderr: []string{"chosen by $BEIANWATCH_CONFIG", "absent.yaml"},
 		},
 		{name: "unexpected argument", args: []string{"x.yaml"}, code: exitUsage, stderr: []string{"unexpected arguments"}},
+		{
+			name:    "postgres, connection string variable unset",
+			args:    []string{"--config", dir + "postgres.yaml"},
+			env:     map[string]string{"VALIDATE_OWNER_SECRET": "s"},
+			code:    exitOK,
+			stdout:  []string{"storage.dsn_env names variable BEIANWATCH_DATABASE_URL, which is not set here", "postgres.yaml: ok"},
+			without: []string{"postgres://"},
+		},
+		{
+			name: "postgres, connection string set: never printed",
+			args: []string{"--config", dir + "postgres.yaml"},
+			env: map[string]string{"VALIDATE_OWNER_SECRET": "s",
+				"BEIANWATCH_DATABASE_URL": "postgres://beianwatch:hunter2@db.example.cn/beianwatch"},
+			code:    exitOK,
+			stdout:  []string{"postgres.yaml: ok"},
+			without: []string{"warning", "hunter2", "db.example.cn"},
+		},
 		{name: "config file missing", args: []string{"--config", dir + "absent.yaml"}, code: exitUsage, stderr: []string{"absent.yaml"}},
 		{name: "unknown flag", args: []string{"--nope"}, code: exitUsage, stderr: []string{"nope"}},
 	}

@@ -72,12 +72,19 @@ type Config struct {
 
 // Storage is where state, history and the job queue live.
 type Storage struct {
-	// Driver is "sqlite". "postgres" is reserved for several daemons sharing
-	// one database and is not supported yet.
+	// Driver is "sqlite" (one embedded file, one daemon) or "postgres"
+	// (several daemons sharing one database, see docs/operations.md).
 	Driver string `yaml:"driver"`
 	// Path is the SQLite database file.
 	Path string `yaml:"path"`
+	// DSNEnv names the environment variable holding the PostgreSQL
+	// connection string (it may carry a password, so it is never in the
+	// file).
+	DSNEnv string `yaml:"dsn_env"`
 }
+
+// DriverPostgres is storage.driver for a shared PostgreSQL.
+const DriverPostgres = "postgres"
 
 // Inventory says where the list of watched sites is.
 type Inventory struct {
@@ -376,6 +383,9 @@ func (c *Config) SecretRefs() []SecretRef {
 		if env != "" {
 			refs = append(refs, SecretRef{Key: key, Env: env})
 		}
+	}
+	if c.Storage.Driver == DriverPostgres {
+		add("storage.dsn_env", c.Storage.DSNEnv)
 	}
 	add("provider.ops_channel.secret_env", c.Provider.OpsChannel.SecretEnv)
 	if c.PhoneAPI.URL != "" {

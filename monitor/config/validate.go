@@ -30,12 +30,14 @@ func (d *decoder) validate(c *Config) {
 
 	switch c.Storage.Driver {
 	case "sqlite":
-	case "postgres":
-		d.errf("storage.driver", "postgres is not yet supported (use sqlite)")
+		d.nonEmpty("storage.path", c.Storage.Path)
+	case DriverPostgres:
+		if d.nonEmpty("storage.dsn_env", c.Storage.DSNEnv) {
+			d.envName("storage.dsn_env", c.Storage.DSNEnv)
+		}
 	default:
-		d.errf("storage.driver", "unknown driver %q (want sqlite)", c.Storage.Driver)
+		d.errf("storage.driver", "unknown driver %q (want sqlite or postgres)", c.Storage.Driver)
 	}
-	d.nonEmpty("storage.path", c.Storage.Path)
 
 	// An empty inventory.path is allowed: the daemon watches 0 sites.
 	if c.Inventory.Path != "" {

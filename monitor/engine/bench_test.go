@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"github.com/beianwatch/beianwatch/internal/pgtest"
 	"testing"
 	"time"
 
@@ -74,5 +75,48 @@ func BenchmarkRecordBatch50(b *testing.B) {
 			b.Fatal(err)
 		}
 		i++
+	}
+}
+
+// BenchmarkRiverJobs measures the job queue on each driver: check_batch
+// jobs of one site each (a fake runner that passes at once), from insert
+// through River's fetch, the worker's recording transaction and
+// completion. It reports jobs/s; the checks themselves cost nothing here.
+func BenchmarkRiverJobs(b *testing.B) {
+	for _, drv := range []store.Dialect{store.SQLite, store.Postgres} {
+		b.Run(string(drv), func(b *testing.B) {
+			if drv == store.Postgres {
+				pgtest.Skip(b)
+			}
+			ctx := context.Background()
+			const jobs = 500
+			var done int
+			for b.Loop() {
+				b.StopTimer()
+				h := newHarnessOn(b, drv)
+				h.cfg.BatchSize = 1
+				h.cfg.CheckWorkers = 16
+				h.cfg.FetchPollInterval = 100 * time.Millisecond
+				e := h.engine(b)
+				sites := domains(jobs)
+				if _, err := e.Trigger(ctx, "footer", sites); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				if err := e.Start(ctx); err != nil {
+					b.Fatal(err)
+				}
+				for h.count(b, `SELECT COUNT(*) FROM runs`) < jobs {
+					time.Sleep(20 * time.Millisecond)
+				}
+				b.StopTimer()
+				sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				e.Stop(sctx)
+				cancel()
+				done += jobs
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(done)/b.Elapsed().Seconds(), "jobs/s")
+		})
 	}
 }

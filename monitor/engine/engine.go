@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
 
 	"github.com/beianwatch/beianwatch/checks"
 	"github.com/beianwatch/beianwatch/monitor/ledger"
@@ -55,8 +54,10 @@ type Config struct {
 	// kept (they are part of the site's dossier); 3 years.
 	RecordRetention time.Duration
 	TickLimit       int // violations per tick transaction; 500
-	// FetchPollInterval is how often idle queues look for new jobs (SQLite
-	// has no LISTEN/NOTIFY); River's default 1s.
+	// FetchPollInterval is how often idle queues look for new jobs;
+	// River's default 1s. SQLite has no LISTEN/NOTIFY, so this is how
+	// soon a new job starts there; on PostgreSQL a NOTIFY wakes the queue
+	// at once and the poll is the fallback.
 	FetchPollInterval time.Duration
 
 	// OnDispatch, when set, hears every dispatcher pass (metrics).
@@ -233,7 +234,11 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	if err := river.AddWorkerSafely(workers, &tickWorker{e: e}); err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	client, err := river.NewClient(riversqlite.New(deps.Store.DB()), &river.Config{
+	// The store's driver: riversqlite or riverdatabasesql, both on *sql.Tx
+	// (see store.RiverDriver). Only River's elected leader enqueues the
+	// periodic jobs, so only one node dispatches; any node works them and
+	// the check and notify jobs.
+	client, err := river.NewClient(deps.Store.RiverDriver(), &river.Config{
 		Queues: map[string]river.QueueConfig{
 			QueueChecks:   {MaxWorkers: cfg.CheckWorkers},
 			QueueNotices:  {MaxWorkers: cfg.NotifyWorkers},
@@ -321,6 +326,16 @@ func (e *Engine) Stop(ctx context.Context) error {
 		return fmt.Errorf("stop job client: %w", err)
 	}
 	return nil
+}
+
+// IsLeader says whether this node is River's elected leader now (the one
+// that enqueues the periodic dispatch and tick jobs).
+func (e *Engine) IsLeader(ctx context.Context) (bool, error) {
+	id, ok, err := e.st.RiverLeader(ctx)
+	if err != nil || !ok {
+		return false, err
+	}
+	return id == e.client.ID(), nil
 }
 
 // Client is the River client, for subscriptions and inspection.
@@ -564,7 +579,7 @@ func (e *Engine) RescueOrphans(ctx context.Context) (int, error) {
 			WHERE n.state IN ('queued', 'sending') AND NOT EXISTS (
 				SELECT 1 FROM river_job j WHERE j.kind = 'notify'
 				AND j.state NOT IN ('completed', 'cancelled', 'discarded')
-				AND json_extract(j.args, '$.notice_id') = n.id)
+				AND `+e.st.Dialect().JSONField("j.args", "notice_id")+` = n.id)
 			LIMIT 500`)
 		if err != nil {
 			return fmt.Errorf("find notices without a delivery job: %w", err)
@@ -618,7 +633,7 @@ func enqueueNotices(ctx context.Context, client *river.Client[*sql.Tx], tx *sql.
 // enqueue the delivery of its notices: the daemon's notify workers deliver
 // them. Its job client only inserts.
 func NoticeEnqueuer(st *store.Store) (func(ctx context.Context, tx *sql.Tx, ids []string) error, error) {
-	client, err := river.NewClient(riversqlite.New(st.DB()), &river.Config{})
+	client, err := river.NewClient(st.RiverDriver(), &river.Config{})
 	if err != nil {
 		return nil, fmt.Errorf("create job client to enqueue notices: %w", err)
 	}

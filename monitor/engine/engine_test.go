@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/internal/pgtest"
 	"github.com/beianwatch/beianwatch/monitor/lifecycle"
 	"github.com/beianwatch/beianwatch/monitor/store"
 )
@@ -101,7 +102,9 @@ func (n *fakeNotifier) notices() []store.Notice {
 
 type harness struct {
 	st       *store.Store
+	dialect  store.Dialect
 	path     string
+	dsn      string
 	clock    *clock
 	runner   *fakeRunner
 	notifier *fakeNotifier
@@ -109,9 +112,24 @@ type harness struct {
 	cfg      Config
 }
 
-func newHarness(t testing.TB) *harness {
+// eachDriver runs fn on SQLite and, when a test server is configured
+// (internal/pgtest), on PostgreSQL in a schema of its own, in parallel.
+func eachDriver(t *testing.T, fn func(t *testing.T, drv store.Dialect)) {
+	t.Run("sqlite", func(t *testing.T) { fn(t, store.SQLite) })
+	t.Run("postgres", func(t *testing.T) {
+		pgtest.Skip(t)
+		t.Parallel()
+		fn(t, store.Postgres)
+	})
+}
+
+func newHarness(t testing.TB) *harness { return newHarnessOn(t, store.SQLite) }
+
+// newHarnessOn is a harness on a new database of dialect drv.
+func newHarnessOn(t testing.TB, drv store.Dialect) *harness {
 	t.Helper()
 	h := &harness{
+		dialect:  drv,
 		path:     filepath.Join(t.TempDir(), "beianwatch.db"),
 		clock:    &clock{t: t0},
 		runner:   &fakeRunner{},
@@ -128,8 +146,19 @@ func newHarness(t testing.TB) *harness {
 		NotifyBackoff:     func(int) time.Duration { return 10 * time.Millisecond },
 		Now:               h.clock.Now,
 	}
+	if drv == store.Postgres {
+		h.dsn = pgtest.Schema(t)
+	}
 	h.reopen(t)
 	return h
+}
+
+// jsonText selects a River JSON column as text.
+func (h *harness) jsonText(col string) string {
+	if h.dialect == store.Postgres {
+		return col + "::text"
+	}
+	return "json(" + col + ")"
 }
 
 func (h *harness) reopen(t testing.TB) {
@@ -137,7 +166,13 @@ func (h *harness) reopen(t testing.TB) {
 	if h.st != nil {
 		h.st.Close()
 	}
-	st, err := store.Open(context.Background(), h.path)
+	var st *store.Store
+	var err error
+	if h.dialect == store.Postgres {
+		st, err = store.OpenPostgres(context.Background(), h.dsn, store.WithMaxConns(8))
+	} else {
+		st, err = store.Open(context.Background(), h.path)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,19 +199,21 @@ func (h *harness) count(t testing.TB, q string, args ...any) int {
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
-	h := newHarness(t)
-	cfg := h.cfg
-	cfg.Schedules = map[string]string{"footer": "whenever", "weather": "@daily"}
-	cfg.Lifecycle.FailureThreshold = 0
-	_, err := New(cfg, Deps{Store: h.st})
-	if err == nil {
-		t.Fatal("accepted")
-	}
-	for _, want := range []string{"whenever", `"weather"`, "failure_threshold", "no check runner", "no notifier", "no inventory"} {
-		if !contains(err.Error(), want) {
-			t.Errorf("error %q does not mention %s", err, want)
+	eachDriver(t, func(t *testing.T, drv store.Dialect) {
+		h := newHarnessOn(t, drv)
+		cfg := h.cfg
+		cfg.Schedules = map[string]string{"footer": "whenever", "weather": "@daily"}
+		cfg.Lifecycle.FailureThreshold = 0
+		_, err := New(cfg, Deps{Store: h.st})
+		if err == nil {
+			t.Fatal("accepted")
 		}
-	}
+		for _, want := range []string{"whenever", `"weather"`, "failure_threshold", "no check runner", "no notifier", "no inventory"} {
+			if !contains(err.Error(), want) {
+				t.Errorf("error %q does not mention %s", err, want)
+			}
+		}
+	})
 }
 
 func contains(s, sub string) bool {
@@ -187,114 +224,118 @@ func contains(s, sub string) bool {
 // failing run and exactly one notify job, for that site's one notice,
 // appears in the job table in the same transaction.
 func TestRecordEnqueuesOneNotifyJob(t *testing.T) {
-	ctx := context.Background()
-	h := newHarness(t)
-	e := h.engine(t)
-	results := []store.SiteResult{
-		{Domain: "a.cn", Result: checks.Result{Check: "footer", Outcome: checks.Fail, Findings: []checks.Finding{
-			{Code: "footer_link_missing", Severity: checks.Violation}, {Code: "footer_psb_missing", Severity: checks.Violation}}}},
-		{Domain: "b.cn", Result: checks.Result{Check: "footer", Outcome: checks.Pass}},
-	}
-	if _, err := e.Record(ctx, results); err != nil {
-		t.Fatal(err)
-	}
-	if n := h.count(t, `SELECT COUNT(*) FROM river_job WHERE kind = 'notify'`); n != 0 {
-		t.Fatalf("%d notify jobs after one failing run, want 0", n)
-	}
-	h.clock.Set(t0.Add(6 * time.Hour))
-	rec, err := e.Record(ctx, results)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := h.count(t, `SELECT COUNT(*) FROM river_job WHERE kind = 'notify'`); n != 1 {
-		t.Fatalf("%d notify jobs, want exactly 1", n)
-	}
-	var args string
-	if err := h.st.DB().QueryRow(`SELECT json(args) FROM river_job WHERE kind = 'notify'`).Scan(&args); err != nil {
-		t.Fatal(err)
-	}
-	var na NotifyArgs
-	if err := json.Unmarshal([]byte(args), &na); err != nil || na.NoticeID != rec.QueuedIDs()[0] {
-		t.Fatalf("notify job args %s, want notice %v", args, rec.QueuedIDs())
-	}
-	var queue string
-	h.st.DB().QueryRow(`SELECT queue FROM river_job WHERE kind = 'notify'`).Scan(&queue)
-	if queue != QueueNotices {
-		t.Errorf("notify job on queue %q", queue)
-	}
+	eachDriver(t, func(t *testing.T, drv store.Dialect) {
+		ctx := context.Background()
+		h := newHarnessOn(t, drv)
+		e := h.engine(t)
+		results := []store.SiteResult{
+			{Domain: "a.cn", Result: checks.Result{Check: "footer", Outcome: checks.Fail, Findings: []checks.Finding{
+				{Code: "footer_link_missing", Severity: checks.Violation}, {Code: "footer_psb_missing", Severity: checks.Violation}}}},
+			{Domain: "b.cn", Result: checks.Result{Check: "footer", Outcome: checks.Pass}},
+		}
+		if _, err := e.Record(ctx, results); err != nil {
+			t.Fatal(err)
+		}
+		if n := h.count(t, `SELECT COUNT(*) FROM river_job WHERE kind = 'notify'`); n != 0 {
+			t.Fatalf("%d notify jobs after one failing run, want 0", n)
+		}
+		h.clock.Set(t0.Add(6 * time.Hour))
+		rec, err := e.Record(ctx, results)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := h.count(t, `SELECT COUNT(*) FROM river_job WHERE kind = 'notify'`); n != 1 {
+			t.Fatalf("%d notify jobs, want exactly 1", n)
+		}
+		var args string
+		if err := h.st.DB().QueryRow(`SELECT ` + h.jsonText("args") + ` FROM river_job WHERE kind = 'notify'`).Scan(&args); err != nil {
+			t.Fatal(err)
+		}
+		var na NotifyArgs
+		if err := json.Unmarshal([]byte(args), &na); err != nil || na.NoticeID != rec.QueuedIDs()[0] {
+			t.Fatalf("notify job args %s, want notice %v", args, rec.QueuedIDs())
+		}
+		var queue string
+		h.st.DB().QueryRow(`SELECT queue FROM river_job WHERE kind = 'notify'`).Scan(&queue)
+		if queue != QueueNotices {
+			t.Errorf("notify job on queue %q", queue)
+		}
+	})
 }
 
 // TestDispatchAcrossRestarts dispatches minute by minute over a whole
 // interval, reopening the database and rebuilding the engine in the
 // middle: every site is enqueued exactly once, in batches.
 func TestDispatchAcrossRestarts(t *testing.T) {
-	ctx := context.Background()
-	h := newHarness(t)
-	h.cfg.BatchSize = 50
-	sites := domains(3000)
-	h.inv["footer"] = sites
-	e := h.engine(t)
+	eachDriver(t, func(t *testing.T, drv store.Dialect) {
+		ctx := context.Background()
+		h := newHarnessOn(t, drv)
+		h.cfg.BatchSize = 50
+		sites := domains(3000)
+		h.inv["footer"] = sites
+		e := h.engine(t)
 
-	start, end := mustSchedule(t, "@every 6h").IntervalAt(t0)
-	reps, err := e.Dispatch(ctx, start)
-	if err != nil || len(reps) != 1 || !reps[0].First || reps[0].Jobs != 0 {
-		t.Fatalf("first dispatch %+v %v: want nothing enqueued", reps, err)
-	}
-	// Dispatching the same instant again (a duplicate periodic job)
-	// enqueues nothing.
-	if reps, _ := e.Dispatch(ctx, start); reps[0].Jobs != 0 {
-		t.Fatalf("repeat dispatch enqueued %d jobs", reps[0].Jobs)
-	}
-	for now := start.Add(time.Minute); !now.After(end); now = now.Add(time.Minute) {
-		if now.Sub(start) == 3*time.Hour {
-			h.reopen(t)
-			e = h.engine(t)
+		start, end := mustSchedule(t, "@every 6h").IntervalAt(t0)
+		reps, err := e.Dispatch(ctx, start)
+		if err != nil || len(reps) != 1 || !reps[0].First || reps[0].Jobs != 0 {
+			t.Fatalf("first dispatch %+v %v: want nothing enqueued", reps, err)
 		}
-		if _, err := e.Dispatch(ctx, now); err != nil {
-			t.Fatal(err)
+		// Dispatching the same instant again (a duplicate periodic job)
+		// enqueues nothing.
+		if reps, _ := e.Dispatch(ctx, start); reps[0].Jobs != 0 {
+			t.Fatalf("repeat dispatch enqueued %d jobs", reps[0].Jobs)
 		}
-	}
-	// The clock going back must not re-dispatch.
-	if reps, _ := e.Dispatch(ctx, start.Add(time.Hour)); reps[0].Jobs != 0 {
-		t.Fatalf("dispatch with an earlier clock enqueued %d jobs", reps[0].Jobs)
-	}
+		for now := start.Add(time.Minute); !now.After(end); now = now.Add(time.Minute) {
+			if now.Sub(start) == 3*time.Hour {
+				h.reopen(t)
+				e = h.engine(t)
+			}
+			if _, err := e.Dispatch(ctx, now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The clock going back must not re-dispatch.
+		if reps, _ := e.Dispatch(ctx, start.Add(time.Hour)); reps[0].Jobs != 0 {
+			t.Fatalf("dispatch with an earlier clock enqueued %d jobs", reps[0].Jobs)
+		}
 
-	rows, err := h.st.DB().Query(`SELECT json(args), queue FROM river_job WHERE kind = 'check_batch'`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	seen := map[string]int{}
-	jobs := 0
-	for rows.Next() {
-		var args, queue string
-		if err := rows.Scan(&args, &queue); err != nil {
+		rows, err := h.st.DB().Query(`SELECT ` + h.jsonText("args") + `, queue FROM river_job WHERE kind = 'check_batch'`)
+		if err != nil {
 			t.Fatal(err)
 		}
-		var a CheckBatchArgs
-		if err := json.Unmarshal([]byte(args), &a); err != nil {
-			t.Fatal(err)
+		defer rows.Close()
+		seen := map[string]int{}
+		jobs := 0
+		for rows.Next() {
+			var args, queue string
+			if err := rows.Scan(&args, &queue); err != nil {
+				t.Fatal(err)
+			}
+			var a CheckBatchArgs
+			if err := json.Unmarshal([]byte(args), &a); err != nil {
+				t.Fatal(err)
+			}
+			if queue != QueueChecks || a.Check != "footer" || a.Trigger != TriggerSchedule || len(a.Domains) == 0 || len(a.Domains) > 50 {
+				t.Fatalf("bad job: queue %s args %+v", queue, a)
+			}
+			for _, d := range a.Domains {
+				seen[d]++
+			}
+			jobs++
 		}
-		if queue != QueueChecks || a.Check != "footer" || a.Trigger != TriggerSchedule || len(a.Domains) == 0 || len(a.Domains) > 50 {
-			t.Fatalf("bad job: queue %s args %+v", queue, a)
+		if len(seen) != len(sites) {
+			t.Fatalf("%d of %d sites dispatched in one interval", len(seen), len(sites))
 		}
-		for _, d := range a.Domains {
-			seen[d]++
+		for d, n := range seen {
+			if n != 1 {
+				t.Fatalf("%s dispatched %d times", d, n)
+			}
 		}
-		jobs++
-	}
-	if len(seen) != len(sites) {
-		t.Fatalf("%d of %d sites dispatched in one interval", len(seen), len(sites))
-	}
-	for d, n := range seen {
-		if n != 1 {
-			t.Fatalf("%s dispatched %d times", d, n)
+		// ~8 sites a minute in batches of up to 50: one job per minute, not 60 per hour of waves.
+		if jobs < 300 || jobs > 361 {
+			t.Errorf("%d jobs for 3000 sites over 360 minutes", jobs)
 		}
-	}
-	// ~8 sites a minute in batches of up to 50: one job per minute, not 60 per hour of waves.
-	if jobs < 300 || jobs > 361 {
-		t.Errorf("%d jobs for 3000 sites over 360 minutes", jobs)
-	}
+	})
 }
 
 func mustSchedule(t testing.TB, spec string) Schedule {
@@ -323,219 +364,233 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // delivers the notice (after one transient failure), and fixing the site
 // resolves it with a second notice.
 func TestEndToEnd(t *testing.T) {
-	ctx := context.Background()
-	h := newHarness(t)
-	h.cfg.BatchSize = 2
-	h.notifier.failFirst = 1
-	h.notifier.err = errors.New("503 from receiver")
-	sites := []string{"a.cn", "b.cn", "c.cn", "d.cn", "e.cn"}
-	h.inv["footer"] = sites
-	h.runner.set("b.cn", "d.cn")
-	e := h.engine(t)
-	if err := e.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		e.Stop(stopCtx)
-	})
+	eachDriver(t, func(t *testing.T, drv store.Dialect) {
+		ctx := context.Background()
+		h := newHarnessOn(t, drv)
+		h.cfg.BatchSize = 2
+		h.notifier.failFirst = 1
+		h.notifier.err = errors.New("503 from receiver")
+		sites := []string{"a.cn", "b.cn", "c.cn", "d.cn", "e.cn"}
+		h.inv["footer"] = sites
+		h.runner.set("b.cn", "d.cn")
+		e := h.engine(t)
+		if err := e.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			e.Stop(stopCtx)
+		})
 
-	checked := func(n int) func() bool {
-		return func() bool { return h.count(t, `SELECT COUNT(*) FROM runs`) >= n }
-	}
-	if n, err := e.Trigger(ctx, "footer", sites); err != nil || n != 3 {
-		t.Fatalf("trigger: %d jobs, %v; want 3 batches", n, err)
-	}
-	waitFor(t, "first round of checks", checked(5))
-	if h.count(t, `SELECT COUNT(*) FROM violations WHERE status = 'pending'`) != 2 {
-		t.Fatal("want two pending violations after one failing round")
-	}
+		checked := func(n int) func() bool {
+			return func() bool { return h.count(t, `SELECT COUNT(*) FROM runs`) >= n }
+		}
+		if n, err := e.Trigger(ctx, "footer", sites); err != nil || n != 3 {
+			t.Fatalf("trigger: %d jobs, %v; want 3 batches", n, err)
+		}
+		waitFor(t, "first round of checks", checked(5))
+		if h.count(t, `SELECT COUNT(*) FROM violations WHERE status = 'pending'`) != 2 {
+			t.Fatal("want two pending violations after one failing round")
+		}
 
-	h.clock.Set(t0.Add(6 * time.Hour))
-	if _, err := e.Trigger(ctx, "footer", sites); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "second round of checks", checked(10))
-	waitFor(t, "two delivered notices", func() bool {
-		return h.count(t, `SELECT COUNT(*) FROM notices WHERE state = 'delivered'`) == 2
-	})
-	open, err := h.st.Violations(ctx, store.ViolationFilter{Statuses: []lifecycle.Status{lifecycle.StatusOpen}})
-	if err != nil || len(open) != 2 || open[0].Domain != "b.cn" || open[1].Domain != "d.cn" {
-		t.Fatalf("open violations %+v %v", open, err)
-	}
-	// One transient failure: three attempts in all, two of them 200.
-	if n := h.count(t, `SELECT COUNT(*) FROM notice_attempts`); n != 3 {
-		t.Errorf("%d attempts recorded, want 3", n)
-	}
-	if n := h.count(t, `SELECT COUNT(*) FROM notice_attempts WHERE status_code = 503 AND error LIKE '%503 from receiver%'`); n != 1 {
-		t.Errorf("failed attempt not recorded with its error")
-	}
-	// Completed check jobs: JobCompleteTx committed with the results.
-	waitFor(t, "check jobs completed", func() bool {
-		return h.count(t, `SELECT COUNT(*) FROM river_job WHERE kind = 'check_batch' AND state = 'completed'`) == 6
-	})
-
-	// Fixed: two passing rounds resolve both, one notice per site.
-	h.runner.set()
-	for round, at := range []time.Duration{12 * time.Hour, 18 * time.Hour} {
-		h.clock.Set(t0.Add(at))
+		h.clock.Set(t0.Add(6 * time.Hour))
 		if _, err := e.Trigger(ctx, "footer", sites); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "passing round", checked(15+5*round))
-	}
-	waitFor(t, "resolution notices delivered", func() bool {
-		return h.count(t, `SELECT COUNT(*) FROM notices WHERE state = 'delivered'`) == 4
+		waitFor(t, "second round of checks", checked(10))
+		waitFor(t, "two delivered notices", func() bool {
+			return h.count(t, `SELECT COUNT(*) FROM notices WHERE state = 'delivered'`) == 2
+		})
+		open, err := h.st.Violations(ctx, store.ViolationFilter{Statuses: []lifecycle.Status{lifecycle.StatusOpen}})
+		if err != nil || len(open) != 2 || open[0].Domain != "b.cn" || open[1].Domain != "d.cn" {
+			t.Fatalf("open violations %+v %v", open, err)
+		}
+		// One transient failure: three attempts in all, two of them 200.
+		if n := h.count(t, `SELECT COUNT(*) FROM notice_attempts`); n != 3 {
+			t.Errorf("%d attempts recorded, want 3", n)
+		}
+		if n := h.count(t, `SELECT COUNT(*) FROM notice_attempts WHERE status_code = 503 AND error LIKE '%503 from receiver%'`); n != 1 {
+			t.Errorf("failed attempt not recorded with its error")
+		}
+		// Completed check jobs: JobCompleteTx committed with the results.
+		waitFor(t, "check jobs completed", func() bool {
+			return h.count(t, `SELECT COUNT(*) FROM river_job WHERE kind = 'check_batch' AND state = 'completed'`) == 6
+		})
+
+		// Fixed: two passing rounds resolve both, one notice per site.
+		h.runner.set()
+		for round, at := range []time.Duration{12 * time.Hour, 18 * time.Hour} {
+			h.clock.Set(t0.Add(at))
+			if _, err := e.Trigger(ctx, "footer", sites); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "passing round", checked(15+5*round))
+		}
+		waitFor(t, "resolution notices delivered", func() bool {
+			return h.count(t, `SELECT COUNT(*) FROM notices WHERE state = 'delivered'`) == 4
+		})
+		var kinds []string
+		for _, n := range h.notifier.notices() {
+			for _, tr := range n.Payload.Transitions {
+				kinds = append(kinds, string(tr.Kind)+":"+tr.Domain)
+			}
+		}
+		sort.Strings(kinds)
+		want := []string{"opened:b.cn", "opened:b.cn", "opened:d.cn", "resolved:b.cn", "resolved:d.cn"} // b.cn's first try failed
+		if len(kinds) != len(want) {
+			t.Fatalf("notifier saw %v, want %v", kinds, want)
+		}
+		for i := range want {
+			if kinds[i] != want[i] && !(kinds[i] == "opened:d.cn" && want[i] == "opened:b.cn") {
+				t.Fatalf("notifier saw %v, want %v (modulo which site's first try failed)", kinds, want)
+			}
+		}
 	})
-	var kinds []string
-	for _, n := range h.notifier.notices() {
-		for _, tr := range n.Payload.Transitions {
-			kinds = append(kinds, string(tr.Kind)+":"+tr.Domain)
-		}
-	}
-	sort.Strings(kinds)
-	want := []string{"opened:b.cn", "opened:b.cn", "opened:d.cn", "resolved:b.cn", "resolved:d.cn"} // b.cn's first try failed
-	if len(kinds) != len(want) {
-		t.Fatalf("notifier saw %v, want %v", kinds, want)
-	}
-	for i := range want {
-		if kinds[i] != want[i] && !(kinds[i] == "opened:d.cn" && want[i] == "opened:b.cn") {
-			t.Fatalf("notifier saw %v, want %v (modulo which site's first try failed)", kinds, want)
-		}
-	}
 }
 
 func TestNotifyPermanentErrorGoesDeadAtOnce(t *testing.T) {
-	ctx := context.Background()
-	h := newHarness(t)
-	h.cfg.Lifecycle.FailureThreshold = 1
-	h.notifier.failFirst = 100
-	h.notifier.err = Permanent(errors.New("404: no such hook"))
-	h.inv["footer"] = []string{"a.cn"}
-	h.runner.set("a.cn")
-	e := h.engine(t)
-	if err := e.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		e.Stop(stopCtx)
+	eachDriver(t, func(t *testing.T, drv store.Dialect) {
+		ctx := context.Background()
+		h := newHarnessOn(t, drv)
+		h.cfg.Lifecycle.FailureThreshold = 1
+		h.notifier.failFirst = 100
+		h.notifier.err = Permanent(errors.New("404: no such hook"))
+		h.inv["footer"] = []string{"a.cn"}
+		h.runner.set("a.cn")
+		e := h.engine(t)
+		if err := e.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			e.Stop(stopCtx)
+		})
+		if _, err := e.Trigger(ctx, "footer", []string{"a.cn"}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "dead notice", func() bool { return h.count(t, `SELECT COUNT(*) FROM notices WHERE state = 'dead'`) == 1 })
+		waitFor(t, "cancelled job", func() bool {
+			return h.count(t, `SELECT COUNT(*) FROM river_job WHERE kind = 'notify' AND state = 'cancelled'`) == 1
+		})
+		if got := len(h.notifier.notices()); got != 1 {
+			t.Errorf("permanent failure retried: %d deliveries", got)
+		}
 	})
-	if _, err := e.Trigger(ctx, "footer", []string{"a.cn"}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "dead notice", func() bool { return h.count(t, `SELECT COUNT(*) FROM notices WHERE state = 'dead'`) == 1 })
-	waitFor(t, "cancelled job", func() bool {
-		return h.count(t, `SELECT COUNT(*) FROM river_job WHERE kind = 'notify' AND state = 'cancelled'`) == 1
-	})
-	if got := len(h.notifier.notices()); got != 1 {
-		t.Errorf("permanent failure retried: %d deliveries", got)
-	}
 }
 
 // TestStormHoldsOwnerNotices: when most sites fail one check at once the
 // owner notices are held and ops hears about the storm, once.
 func TestStormHoldsOwnerNotices(t *testing.T) {
-	ctx := context.Background()
-	h := newHarness(t)
-	h.cfg.Lifecycle.FailureThreshold = 1
-	h.cfg.Storm = lifecycle.StormConfig{Window: time.Hour, Share: 0.5, MinSites: 10}
-	e := h.engine(t)
-	var results []store.SiteResult
-	for _, d := range domains(40) {
-		results = append(results, store.SiteResult{Domain: d, Result: checks.Result{Check: "shell", Outcome: checks.Fail,
-			Findings: []checks.Finding{{Code: "shell_unresolvable", Severity: checks.Violation}}}})
-	}
-	for i := 0; i < 40; i += 20 {
-		if _, err := e.Record(ctx, results[i:i+20]); err != nil {
-			t.Fatal(err)
+	eachDriver(t, func(t *testing.T, drv store.Dialect) {
+		ctx := context.Background()
+		h := newHarnessOn(t, drv)
+		h.cfg.Lifecycle.FailureThreshold = 1
+		h.cfg.Storm = lifecycle.StormConfig{Window: time.Hour, Share: 0.5, MinSites: 10}
+		e := h.engine(t)
+		var results []store.SiteResult
+		for _, d := range domains(40) {
+			results = append(results, store.SiteResult{Domain: d, Result: checks.Result{Check: "shell", Outcome: checks.Fail,
+				Findings: []checks.Finding{{Code: "shell_unresolvable", Severity: checks.Violation}}}})
 		}
-	}
-	if n := h.count(t, `SELECT COUNT(*) FROM notices WHERE kind = 'owner' AND state = 'held'`); n != 40 {
-		t.Errorf("%d owner notices held, want 40", n)
-	}
-	if n := h.count(t, `SELECT COUNT(*) FROM notices WHERE kind = 'ops' AND state = 'queued' AND payload LIKE '%"storm"%'`); n != 1 {
-		t.Errorf("%d storm alarms for ops, want exactly 1", n)
-	}
-	if n := h.count(t, `SELECT COUNT(*) FROM river_job WHERE kind = 'notify'`); n != 1 {
-		t.Errorf("%d notify jobs, want only the storm alarm's", n)
-	}
-	released, err := e.ReleaseHeld(ctx, "")
-	if err != nil || released != 40 {
-		t.Fatalf("released %d, %v", released, err)
-	}
-	if n := h.count(t, `SELECT COUNT(*) FROM river_job WHERE kind = 'notify'`); n != 41 {
-		t.Errorf("%d notify jobs after release, want 41", n)
-	}
+		for i := 0; i < 40; i += 20 {
+			if _, err := e.Record(ctx, results[i:i+20]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := h.count(t, `SELECT COUNT(*) FROM notices WHERE kind = 'owner' AND state = 'held'`); n != 40 {
+			t.Errorf("%d owner notices held, want 40", n)
+		}
+		if n := h.count(t, `SELECT COUNT(*) FROM notices WHERE kind = 'ops' AND state = 'queued' AND payload LIKE '%"storm"%'`); n != 1 {
+			t.Errorf("%d storm alarms for ops, want exactly 1", n)
+		}
+		if n := h.count(t, `SELECT COUNT(*) FROM river_job WHERE kind = 'notify'`); n != 1 {
+			t.Errorf("%d notify jobs, want only the storm alarm's", n)
+		}
+		released, err := e.ReleaseHeld(ctx, "")
+		if err != nil || released != 40 {
+			t.Fatalf("released %d, %v", released, err)
+		}
+		if n := h.count(t, `SELECT COUNT(*) FROM river_job WHERE kind = 'notify'`); n != 41 {
+			t.Errorf("%d notify jobs after release, want 41", n)
+		}
+	})
 }
 
 // TestTickEscalatesOnce drives the periodic tick through an engine: a
 // reminder after RemindEvery, an escalation with an ops notice at the
 // deadline, nothing more afterwards.
 func TestTickEscalatesOnce(t *testing.T) {
-	ctx := context.Background()
-	h := newHarness(t)
-	h.cfg.Lifecycle.FailureThreshold = 1
-	e := h.engine(t)
-	fail := []store.SiteResult{{Domain: "a.cn", Result: checks.Result{Check: "dns", Outcome: checks.Fail,
-		Findings: []checks.Finding{{Code: "dns_resolving_while_pending", Severity: checks.Violation}}}}}
-	if _, err := e.Record(ctx, fail); err != nil {
-		t.Fatal(err)
-	}
-	for _, step := range []struct {
-		at   time.Duration
-		want int
-	}{{71 * time.Hour, 0}, {72 * time.Hour, 1}, {100 * time.Hour, 0}, {240 * time.Hour, 1}, {1000 * time.Hour, 0}} {
-		n, err := e.Tick(ctx, t0.Add(step.at))
-		if err != nil || n != step.want {
-			t.Fatalf("tick at +%s: %d transitions (%v), want %d", step.at, n, err, step.want)
+	eachDriver(t, func(t *testing.T, drv store.Dialect) {
+		ctx := context.Background()
+		h := newHarnessOn(t, drv)
+		h.cfg.Lifecycle.FailureThreshold = 1
+		e := h.engine(t)
+		fail := []store.SiteResult{{Domain: "a.cn", Result: checks.Result{Check: "dns", Outcome: checks.Fail,
+			Findings: []checks.Finding{{Code: "dns_resolving_while_pending", Severity: checks.Violation}}}}}
+		if _, err := e.Record(ctx, fail); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if n := h.count(t, `SELECT COUNT(*) FROM notices WHERE kind = 'ops'`); n != 1 {
-		t.Errorf("%d ops notices, want 1 (the escalation)", n)
-	}
-	// Nothing was delivered here (the engine is not started), so the
-	// owner's unsent opening notice absorbed the reminder and the
-	// escalation (an owner first hears "opened"); ops hears the escalation.
-	if n := h.count(t, `SELECT COUNT(*) FROM river_job WHERE kind = 'notify'`); n != 2 {
-		t.Errorf("%d notify jobs, want 2 (the owner's unsent notice, the ops escalation)", n)
-	}
-	if n := h.count(t, `SELECT COUNT(*) FROM notices WHERE kind = 'owner' AND payload LIKE '%"kind":"opened"%' AND payload NOT LIKE '%"kind":"escalated"%'`); n != 1 {
-		t.Errorf("%d owner notices saying opened, want 1", n)
-	}
+		for _, step := range []struct {
+			at   time.Duration
+			want int
+		}{{71 * time.Hour, 0}, {72 * time.Hour, 1}, {100 * time.Hour, 0}, {240 * time.Hour, 1}, {1000 * time.Hour, 0}} {
+			n, err := e.Tick(ctx, t0.Add(step.at))
+			if err != nil || n != step.want {
+				t.Fatalf("tick at +%s: %d transitions (%v), want %d", step.at, n, err, step.want)
+			}
+		}
+		if n := h.count(t, `SELECT COUNT(*) FROM notices WHERE kind = 'ops'`); n != 1 {
+			t.Errorf("%d ops notices, want 1 (the escalation)", n)
+		}
+		// Nothing was delivered here (the engine is not started), so the
+		// owner's unsent opening notice absorbed the reminder and the
+		// escalation (an owner first hears "opened"); ops hears the escalation.
+		if n := h.count(t, `SELECT COUNT(*) FROM river_job WHERE kind = 'notify'`); n != 2 {
+			t.Errorf("%d notify jobs, want 2 (the owner's unsent notice, the ops escalation)", n)
+		}
+		if n := h.count(t, `SELECT COUNT(*) FROM notices WHERE kind = 'owner' AND payload LIKE '%"kind":"opened"%' AND payload NOT LIKE '%"kind":"escalated"%'`); n != 1 {
+			t.Errorf("%d owner notices saying opened, want 1", n)
+		}
+	})
 }
 
 // TestRescueOrphans: a notice whose notify job River discarded (or
 // lost) gets a new job; one with a live job is left alone.
 func TestRescueOrphans(t *testing.T) {
-	ctx := context.Background()
-	h := newHarness(t)
-	h.cfg.Lifecycle.FailureThreshold = 1
-	e := h.engine(t)
-	fail := func(d string) store.SiteResult {
-		return store.SiteResult{Domain: d, Result: checks.Result{Check: "dns", Outcome: checks.Fail,
-			Findings: []checks.Finding{{Code: "dns_resolving_while_pending", Severity: checks.Violation}}}}
-	}
-	if _, err := e.Record(ctx, []store.SiteResult{fail("a.cn"), fail("b.cn")}); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := e.RescueOrphans(ctx); err != nil || n != 0 {
-		t.Fatalf("rescued %d (%v) while every notice has its job", n, err)
-	}
-	// River gives up on a.cn's job.
-	if _, err := h.st.DB().Exec(`UPDATE river_job SET state = 'discarded', finalized_at = datetime('now')
-		WHERE kind = 'notify' AND json_extract(args, '$.notice_id') = (SELECT id FROM notices WHERE domain = 'a.cn')`); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := e.RescueOrphans(ctx); err != nil || n != 1 {
-		t.Fatalf("rescued %d (%v), want a.cn's notice", n, err)
-	}
-	if c := h.count(t, `SELECT COUNT(*) FROM river_job WHERE kind = 'notify' AND state = 'available'`); c != 2 {
-		t.Errorf("%d live notify jobs, want 2", c)
-	}
-	if n, _ := e.RescueOrphans(ctx); n != 0 {
-		t.Errorf("rescued %d again", n)
-	}
+	eachDriver(t, func(t *testing.T, drv store.Dialect) {
+		ctx := context.Background()
+		h := newHarnessOn(t, drv)
+		h.cfg.Lifecycle.FailureThreshold = 1
+		e := h.engine(t)
+		fail := func(d string) store.SiteResult {
+			return store.SiteResult{Domain: d, Result: checks.Result{Check: "dns", Outcome: checks.Fail,
+				Findings: []checks.Finding{{Code: "dns_resolving_while_pending", Severity: checks.Violation}}}}
+		}
+		if _, err := e.Record(ctx, []store.SiteResult{fail("a.cn"), fail("b.cn")}); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := e.RescueOrphans(ctx); err != nil || n != 0 {
+			t.Fatalf("rescued %d (%v) while every notice has its job", n, err)
+		}
+		// River gives up on a.cn's job.
+		now := "datetime('now')"
+		if h.dialect == store.Postgres {
+			now = "now()"
+		}
+		if _, err := h.st.DB().Exec(`UPDATE river_job SET state = 'discarded', finalized_at = ` + now + `
+			WHERE kind = 'notify' AND ` + h.dialect.JSONField("args", "notice_id") + ` = (SELECT id FROM notices WHERE domain = 'a.cn')`); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := e.RescueOrphans(ctx); err != nil || n != 1 {
+			t.Fatalf("rescued %d (%v), want a.cn's notice", n, err)
+		}
+		if c := h.count(t, `SELECT COUNT(*) FROM river_job WHERE kind = 'notify' AND state = 'available'`); c != 2 {
+			t.Errorf("%d live notify jobs, want 2", c)
+		}
+		if n, _ := e.RescueOrphans(ctx); n != 0 {
+			t.Errorf("rescued %d again", n)
+		}
+	})
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/riverqueue/river/riverdriver"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivertype"
 )
 
@@ -27,7 +26,7 @@ import (
 // this must not be called there; River's rescuer handles those jobs with
 // each kind's timeout.
 func (e *Engine) retryOrphans(ctx context.Context) (int, error) {
-	exec := riversqlite.New(e.st.DB()).GetExecutor()
+	exec := e.st.RiverDriver().GetExecutor()
 	// Anything that began before now+1h: every running job (clocks may
 	// differ between the previous process and this one).
 	horizon := time.Now().Add(time.Hour)

@@ -27,6 +27,15 @@ func refuseOpsNotices(t *testing.T, h *harness, on bool) {
 			WHEN NEW.kind = 'ops'
 			BEGIN SELECT RAISE(ABORT, '` + refusal + `'); END`
 	}
+	if h.dialect == store.Postgres {
+		q = `DROP TRIGGER IF EXISTS refuse_ops_notice ON notices`
+		if on {
+			q = `CREATE OR REPLACE FUNCTION refuse_ops_notice() RETURNS trigger LANGUAGE plpgsql AS $f$
+				BEGIN RAISE EXCEPTION '` + refusal + `'; END $f$;
+				CREATE OR REPLACE TRIGGER refuse_ops_notice BEFORE INSERT ON notices
+				FOR EACH ROW WHEN (NEW.kind = 'ops') EXECUTE FUNCTION refuse_ops_notice()`
+		}
+	}
 	if _, err := h.st.DB().Exec(q); err != nil {
 		t.Fatalf("switch ops notice refusal to %v: %v", on, err)
 	}
@@ -90,52 +99,54 @@ func stormBatch(check string, domains []string, failing int) []store.SiteResult 
 // notices are silently held. The alarm must come with the next batch, once,
 // and the owner notices stay held throughout.
 func TestStormRearmRecord(t *testing.T) {
-	ctx := context.Background()
-	h := newHarness(t)
-	h.cfg.Lifecycle.FailureThreshold = 1
-	h.cfg.Storm = lifecycle.StormConfig{Window: time.Hour, Share: 0.5, MinSites: 10}
-	e := h.engine(t)
-	sites := domains(80)
-	first := stormBatch("shell", sites[:40], 30)
-	second := stormBatch("shell", sites[40:], 30)
+	eachDriver(t, func(t *testing.T, drv store.Dialect) {
+		ctx := context.Background()
+		h := newHarnessOn(t, drv)
+		h.cfg.Lifecycle.FailureThreshold = 1
+		h.cfg.Storm = lifecycle.StormConfig{Window: time.Hour, Share: 0.5, MinSites: 10}
+		e := h.engine(t)
+		sites := domains(80)
+		first := stormBatch("shell", sites[:40], 30)
+		second := stormBatch("shell", sites[40:], 30)
 
-	steps := []struct {
-		name    string
-		refuse  bool
-		batch   []store.SiteResult
-		wantErr bool
-		want    stormSnapshot
-	}{
-		{
-			name: "alarm refused: the whole batch rolls back", refuse: true, batch: first, wantErr: true,
-			want: stormSnapshot{},
-		},
-		{
-			name: "batch retried: the lost alarm is raised", batch: first,
-			want: stormSnapshot{Alarms: 1, OwnerHeld: 30, NotifyJobs: 1, Runs: 40},
-		},
-		{
-			name: "storm goes on: no second alarm", batch: second,
-			want: stormSnapshot{Alarms: 1, OwnerHeld: 60, NotifyJobs: 1, Runs: 80},
-		},
-	}
-	for _, step := range steps {
-		refuseOpsNotices(t, h, step.refuse)
-		_, err := e.Record(ctx, step.batch)
-		switch {
-		case step.wantErr && (err == nil || !strings.Contains(err.Error(), refusal)):
-			t.Fatalf("%s: Record returned %v, want the refused alarm's error", step.name, err)
-		case !step.wantErr && err != nil:
-			t.Fatalf("%s: Record: %v", step.name, err)
+		steps := []struct {
+			name    string
+			refuse  bool
+			batch   []store.SiteResult
+			wantErr bool
+			want    stormSnapshot
+		}{
+			{
+				name: "alarm refused: the whole batch rolls back", refuse: true, batch: first, wantErr: true,
+				want: stormSnapshot{},
+			},
+			{
+				name: "batch retried: the lost alarm is raised", batch: first,
+				want: stormSnapshot{Alarms: 1, OwnerHeld: 30, NotifyJobs: 1, Runs: 40},
+			},
+			{
+				name: "storm goes on: no second alarm", batch: second,
+				want: stormSnapshot{Alarms: 1, OwnerHeld: 60, NotifyJobs: 1, Runs: 80},
+			},
 		}
-		got, alarms := snapshotStorm(t, h)
-		if got != step.want {
-			t.Fatalf("%s: store holds %+v, want %+v", step.name, got, step.want)
+		for _, step := range steps {
+			refuseOpsNotices(t, h, step.refuse)
+			_, err := e.Record(ctx, step.batch)
+			switch {
+			case step.wantErr && (err == nil || !strings.Contains(err.Error(), refusal)):
+				t.Fatalf("%s: Record returned %v, want the refused alarm's error", step.name, err)
+			case !step.wantErr && err != nil:
+				t.Fatalf("%s: Record: %v", step.name, err)
+			}
+			got, alarms := snapshotStorm(t, h)
+			if got != step.want {
+				t.Fatalf("%s: store holds %+v, want %+v", step.name, got, step.want)
+			}
+			if len(alarms) == 1 {
+				checkAlarm(t, h, alarms[0], "shell", 30, 40)
+			}
 		}
-		if len(alarms) == 1 {
-			checkAlarm(t, h, alarms[0], "shell", 30, 40)
-		}
-	}
+	})
 }
 
 // checkAlarm asserts that alarm announces a storm of check with the given
@@ -150,7 +161,7 @@ func checkAlarm(t *testing.T, h *harness, alarm store.Notice, check string, fail
 		t.Errorf("storm alarm is %s, want it on its way to ops", alarm.State)
 	}
 	var args string
-	if err := h.st.DB().QueryRow(`SELECT json(args) FROM river_job WHERE kind = 'notify'`).Scan(&args); err != nil {
+	if err := h.st.DB().QueryRow(`SELECT ` + h.jsonText("args") + ` FROM river_job WHERE kind = 'notify'`).Scan(&args); err != nil {
 		t.Fatal(err)
 	}
 	var na NotifyArgs
@@ -163,58 +174,72 @@ func checkAlarm(t *testing.T, h *harness, alarm store.Notice, check string, fail
 // the first attempt's transaction fails on the alarm, River retries the
 // job, and the retry must raise the alarm the first attempt lost.
 func TestStormRearmCheckBatch(t *testing.T) {
-	ctx := context.Background()
-	h := newHarness(t)
-	h.cfg.Lifecycle.FailureThreshold = 1
-	h.cfg.Storm = lifecycle.StormConfig{Window: time.Hour, Share: 0.5, MinSites: 10}
-	sites := domains(40)
-	h.inv["footer"] = sites
-	h.runner.set(sites[:30]...)
-	// Refused only during the job's first attempt (River counts the
-	// attempt when it fetches the job, in its own transaction), so the
-	// retry gets through without the test racing River to drop a trigger.
-	if _, err := h.st.DB().Exec(`CREATE TRIGGER refuse_first_attempt_alarm BEFORE INSERT ON notices
-		WHEN NEW.kind = 'ops' AND (SELECT MAX(attempt) FROM river_job WHERE kind = 'check_batch') = 1
-		BEGIN SELECT RAISE(ABORT, '` + refusal + `'); END`); err != nil {
-		t.Fatal(err)
-	}
-	e := h.engine(t)
-	if err := e.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		e.Stop(stopCtx)
-	})
-	if n, err := e.Trigger(ctx, "footer", sites); err != nil || n != 1 {
-		t.Fatalf("trigger: %d jobs, %v; want 1 batch", n, err)
-	}
-	waitFor(t, "check batch completed", func() bool {
-		return h.count(t, `SELECT COUNT(*) FROM river_job WHERE kind = 'check_batch' AND state = 'completed'`) == 1
-	})
-	// The first attempt must really have failed on the alarm; otherwise
-	// this test proves nothing about rearming.
-	var attempt int
-	var errs string
-	if err := h.st.DB().QueryRow(`SELECT attempt, json(errors) FROM river_job WHERE kind = 'check_batch'`).Scan(&attempt, &errs); err != nil {
-		t.Fatal(err)
-	}
-	if attempt != 2 || !strings.Contains(errs, refusal) {
-		t.Fatalf("check batch completed on attempt %d with errors %s; want the second, after the refused alarm", attempt, errs)
-	}
-	got, alarms := snapshotStorm(t, h)
-	want := stormSnapshot{Alarms: 1, OwnerHeld: 30, NotifyJobs: 1, Runs: 40}
-	if got != want {
-		t.Fatalf("store holds %+v, want %+v", got, want)
-	}
-	checkAlarm(t, h, alarms[0], "footer", 30, 40)
-	waitFor(t, "storm alarm delivered to ops", func() bool {
-		for _, n := range h.notifier.notices() {
-			if n.ID == alarms[0].ID {
-				return true
-			}
+	eachDriver(t, func(t *testing.T, drv store.Dialect) {
+		ctx := context.Background()
+		h := newHarnessOn(t, drv)
+		h.cfg.Lifecycle.FailureThreshold = 1
+		h.cfg.Storm = lifecycle.StormConfig{Window: time.Hour, Share: 0.5, MinSites: 10}
+		sites := domains(40)
+		h.inv["footer"] = sites
+		h.runner.set(sites[:30]...)
+		// Refused only during the job's first attempt (River counts the
+		// attempt when it fetches the job, in its own transaction), so the
+		// retry gets through without the test racing River to drop a trigger.
+		trigger := `CREATE TRIGGER refuse_first_attempt_alarm BEFORE INSERT ON notices
+			WHEN NEW.kind = 'ops' AND (SELECT MAX(attempt) FROM river_job WHERE kind = 'check_batch') = 1
+			BEGIN SELECT RAISE(ABORT, '` + refusal + `'); END`
+		if h.dialect == store.Postgres {
+			trigger = `CREATE FUNCTION refuse_first_attempt_alarm() RETURNS trigger LANGUAGE plpgsql AS $f$
+				BEGIN
+					IF (SELECT MAX(attempt) FROM river_job WHERE kind = 'check_batch') = 1 THEN
+						RAISE EXCEPTION '` + refusal + `';
+					END IF;
+					RETURN NEW;
+				END $f$;
+				CREATE TRIGGER refuse_first_attempt_alarm BEFORE INSERT ON notices
+				FOR EACH ROW WHEN (NEW.kind = 'ops') EXECUTE FUNCTION refuse_first_attempt_alarm()`
 		}
-		return false
+		if _, err := h.st.DB().Exec(trigger); err != nil {
+			t.Fatal(err)
+		}
+		e := h.engine(t)
+		if err := e.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			e.Stop(stopCtx)
+		})
+		if n, err := e.Trigger(ctx, "footer", sites); err != nil || n != 1 {
+			t.Fatalf("trigger: %d jobs, %v; want 1 batch", n, err)
+		}
+		waitFor(t, "check batch completed", func() bool {
+			return h.count(t, `SELECT COUNT(*) FROM river_job WHERE kind = 'check_batch' AND state = 'completed'`) == 1
+		})
+		// The first attempt must really have failed on the alarm; otherwise
+		// this test proves nothing about rearming.
+		var attempt int
+		var errs string
+		if err := h.st.DB().QueryRow(`SELECT attempt, `+h.jsonText("errors")+` FROM river_job WHERE kind = 'check_batch'`).Scan(&attempt, &errs); err != nil {
+			t.Fatal(err)
+		}
+		if attempt != 2 || !strings.Contains(errs, refusal) {
+			t.Fatalf("check batch completed on attempt %d with errors %s; want the second, after the refused alarm", attempt, errs)
+		}
+		got, alarms := snapshotStorm(t, h)
+		want := stormSnapshot{Alarms: 1, OwnerHeld: 30, NotifyJobs: 1, Runs: 40}
+		if got != want {
+			t.Fatalf("store holds %+v, want %+v", got, want)
+		}
+		checkAlarm(t, h, alarms[0], "footer", 30, 40)
+		waitFor(t, "storm alarm delivered to ops", func() bool {
+			for _, n := range h.notifier.notices() {
+				if n.ID == alarms[0].ID {
+					return true
+				}
+			}
+			return false
+		})
 	})
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/riverdriver"
 
 	"github.com/beianwatch/beianwatch/monitor/ledger"
 	"github.com/beianwatch/beianwatch/monitor/store"
@@ -59,7 +59,7 @@ func (w *checkWorker) Work(ctx context.Context, job *river.Job[CheckBatchArgs]) 
 		if _, err := e.l.RecordTx(recCtx, tx, e.cfg.Now(), kept, &undo); err != nil {
 			return err
 		}
-		_, err := river.JobCompleteTx[*riversqlite.Driver](recCtx, tx, job)
+		_, err := river.JobCompleteTx[riverdriver.Driver[*sql.Tx]](recCtx, tx, job)
 		return err
 	})
 	if err != nil {

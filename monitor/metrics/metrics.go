@@ -93,6 +93,7 @@ type Metrics struct {
 	tabsInUse      prometheus.Gauge
 
 	snapshot atomic.Pointer[Snapshot]
+	leader   atomic.Pointer[func() bool]
 }
 
 // New creates the families and registers them on reg. It panics only on a
@@ -180,6 +181,18 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 		ConstLabels: prometheus.Labels{"version": info.Version, "goversion": info.GoVersion},
 	})
 	buildInfo.Set(1)
+	// Read at scrape time, like the state families: with several daemons
+	// on one database, exactly one says 1 (none for the few seconds of an
+	// election).
+	leader := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "leader",
+		Help: "1 if this daemon is the job queue's elected leader (the one node that dispatches checks), else 0.",
+	}, func() float64 {
+		if fn := m.leader.Load(); fn != nil && (*fn)() {
+			return 1
+		}
+		return 0
+	})
 
 	// Series that rules and dashboards read are created at zero, so that
 	// rate() and increase() see the first event and panels are not empty
@@ -213,7 +226,7 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 	reg.MustRegister(m.storeErrors)
 	reg.MustRegister(m.checkRuns, m.checkDuration, m.findings, m.notices, m.noticeDuration,
 		m.reloadSuccess, m.rejectedSites, m.storm, m.dispatchedJobs, m.lastDispatch,
-		buildInfo, &stateCollector{m: m},
+		buildInfo, leader, &stateCollector{m: m},
 		m.renders, m.renderDuration, m.browserRestart, m.tabsInUse)
 	return m
 }
@@ -314,6 +327,15 @@ func (m *Metrics) SetSnapshot(fn Snapshot) {
 		return
 	}
 	m.snapshot.Store(&fn)
+}
+
+// SetLeader installs the function beianwatch_leader reads at scrape time.
+func (m *Metrics) SetLeader(fn func() bool) {
+	if fn == nil {
+		m.leader.Store(nil)
+		return
+	}
+	m.leader.Store(&fn)
 }
 
 func seconds(d time.Duration) float64 {

@@ -150,6 +150,7 @@ func TestFamiliesHaveHelpAndExpectedTypes(t *testing.T) {
 		"beianwatch_last_dispatch_timestamp_seconds":      dto.MetricType_GAUGE,
 		"beianwatch_state_snapshot_success":               dto.MetricType_GAUGE,
 		"beianwatch_empty_shell_entities":                 dto.MetricType_GAUGE,
+		"beianwatch_leader":                               dto.MetricType_GAUGE,
 	}
 	for name, typ := range want {
 		mf := family(t, reg, name)
@@ -167,6 +168,20 @@ func TestFamiliesHaveHelpAndExpectedTypes(t *testing.T) {
 	bi := family(t, reg, "beianwatch_build_info").GetMetric()[0]
 	if l := labelsOf(bi); l["version"] != "1.2.3" || l["goversion"] != "go1.26.0" || bi.GetGauge().GetValue() != 1 {
 		t.Errorf("build_info = %v %v", l, bi.GetGauge().GetValue())
+	}
+	// Leadership is read at scrape time: 0 until known, then whatever the
+	// election says now.
+	if v := family(t, reg, "beianwatch_leader").GetMetric()[0].GetGauge().GetValue(); v != 0 {
+		t.Errorf("leader = %v before a leader function is set, want 0", v)
+	}
+	leading := true
+	m.SetLeader(func() bool { return leading })
+	if v := family(t, reg, "beianwatch_leader").GetMetric()[0].GetGauge().GetValue(); v != 1 {
+		t.Errorf("leader = %v while leading, want 1", v)
+	}
+	leading = false
+	if v := family(t, reg, "beianwatch_leader").GetMetric()[0].GetGauge().GetValue(); v != 0 {
+		t.Errorf("leader = %v after losing the election, want 0", v)
 	}
 	h := family(t, reg, "beianwatch_check_duration_seconds").GetMetric()[0].GetHistogram()
 	b := h.GetBucket()

@@ -198,7 +198,7 @@ func (s *Store) AddExemption(ctx context.Context, now time.Time, cfg lifecycle.C
 			Subject: exemptionSubject(e), Reason: e.Reason}); err != nil {
 			return err
 		}
-		before, err := loadStates(ctx, tx, e.Domain)
+		before, err := s.loadStates(ctx, tx, e.Domain)
 		if err != nil {
 			return err
 		}

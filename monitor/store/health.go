@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/jackc/pgx/v5/pgconn"
 	"time"
 )
 
@@ -34,8 +35,9 @@ func (s *Store) failed(op string, err error) {
 // code: SQLITE_FULL, SQLITE_IOERR, SQLITE_BUSY...) from the caller's own
 // errors returned through a transaction.
 func isDBError(err error) bool {
-	var coded interface{ Code() int }
-	return errors.As(err, &coded)
+	var coded interface{ Code() int } // SQLite
+	var pgErr *pgconn.PgError         // PostgreSQL
+	return errors.As(err, &coded) || errors.As(err, &pgErr)
 }
 
 // Probe proves the store can write now: it rewrites one row in a

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/jackc/pgx/v5/pgconn"
 	"time"
 
 	"github.com/beianwatch/beianwatch/checks"
@@ -324,7 +325,14 @@ func (s *Store) CheckedDomains(ctx context.Context, check string) ([]string, err
 
 // DispatchedThroughTx is the end of the last window of check whose due
 // sites were enqueued; ok is false when the check was never dispatched.
+//
+// On PostgreSQL it takes check's dispatch lock until tx ends: a dispatch
+// job still running on one node and the next one on another cannot both
+// enqueue the same window.
 func (s *Store) DispatchedThroughTx(ctx context.Context, tx *sql.Tx, check string) (t time.Time, ok bool, err error) {
+	if err := s.lockTx(ctx, tx, "dispatch", check); err != nil {
+		return time.Time{}, false, fmt.Errorf("read dispatch state of %s: %w", check, err)
+	}
 	var v int64
 	err = tx.QueryRowContext(ctx, `SELECT through FROM dispatch_state WHERE check_name = ?`, check).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -389,10 +397,27 @@ func (s *Store) RecomputeDue(ctx context.Context, cfg lifecycle.Config) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("recompute due times: %w", err)
 	}
-	if _, err := s.db.ExecContext(ctx, `UPDATE violations SET next_due = CASE
-			WHEN status = 'open' THEN MIN(COALESCE(deadline, 9223372036854775807), COALESCE(last_notified_at, 0) + ?)
-			ELSE NULL END`, cfg.RemindEvery.Microseconds()); err != nil {
-		return fmt.Errorf("recompute due times: %w", err)
+	// On PostgreSQL other nodes may be recording while this one starts:
+	// the whole-table update can deadlock with a batch that holds some of
+	// the rows. PostgreSQL then aborts one of the two; when it is this
+	// one, try again (a batch that loses is retried by its job).
+	for attempt := 1; ; attempt++ {
+		_, err := s.db.ExecContext(ctx, `UPDATE violations SET next_due = CASE
+			WHEN status <> 'open' THEN NULL
+			WHEN deadline IS NOT NULL AND deadline < COALESCE(last_notified_at, 0) + ? THEN deadline
+			ELSE COALESCE(last_notified_at, 0) + ? END`, cfg.RemindEvery.Microseconds(), cfg.RemindEvery.Microseconds())
+		var pgErr *pgconn.PgError
+		if err != nil && attempt < 5 && errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001") {
+			select {
+			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+				continue
+			case <-ctx.Done():
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("recompute due times: %w", err)
+		}
+		break
 	}
 	return nil
 }
@@ -508,4 +533,18 @@ func (s *Store) ScreenshotByID(ctx context.Context, domain string, id int64) (Sc
 	}
 	sc.TakenAt = time.UnixMicro(at).UTC()
 	return sc, true, nil
+}
+
+// RiverLeader is the id of the River client that last won the leader
+// election; ok is false while nobody holds it. A leader killed without
+// resigning stays named until its term expires and another node wins.
+func (s *Store) RiverLeader(ctx context.Context) (id string, ok bool, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT leader_id FROM river_leader`).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("read the job queue's leader: %w", err)
+	}
+	return id, true, nil
 }

@@ -87,6 +87,9 @@ func (s *Store) RecordResults(ctx context.Context, tx *sql.Tx, b Batch) (Recorde
 		}
 		byDomain[r.Domain] = append(byDomain[r.Domain], r)
 	}
+	if err := s.lockSites(ctx, tx, domains); err != nil {
+		return out, fmt.Errorf("record results: %w", err)
+	}
 
 	upsert, err := tx.PrepareContext(ctx, `INSERT INTO results
 		(domain, check_name, outcome, reason, findings, details, duration_ms, checked_at)
@@ -160,7 +163,7 @@ func (s *Store) RecordResults(ctx context.Context, tx *sql.Tx, b Batch) (Recorde
 			}
 		}
 
-		before, err := loadStates(ctx, tx, d)
+		before, err := s.loadStates(ctx, tx, d)
 		if err != nil {
 			return out, err
 		}
@@ -275,6 +278,13 @@ func (s *Store) TickDueHolding(ctx context.Context, tx *sql.Tx, now time.Time, c
 	sort.Strings(domains)
 	for _, d := range domains {
 		before := byDomain[d]
+		if s.dialect == Postgres {
+			// Another node may have changed the site since the due query
+			// read it: take its lock and tick what is there now.
+			if before, err = s.reloadStates(ctx, tx, d, before); err != nil {
+				return out, err
+			}
+		}
 		next, trs := lifecycle.Tick(now, cfg, before)
 		if err := saveStates(ctx, tx, cfg, before, next); err != nil {
 			return out, err
@@ -300,7 +310,7 @@ func (s *Store) TickDueHolding(ctx context.Context, tx *sql.Tx, now time.Time, c
 // because the check no longer applies to it or the site left the
 // inventory. Withdrawn transitions are recorded but produce no notice.
 func (s *Store) WithdrawTx(ctx context.Context, tx *sql.Tx, now time.Time, cfg lifecycle.Config, domain, check, reason string) ([]lifecycle.Transition, error) {
-	before, err := loadStates(ctx, tx, domain)
+	before, err := s.loadStates(ctx, tx, domain)
 	if err != nil {
 		return nil, err
 	}
@@ -435,7 +445,16 @@ func mergeIntoUnsent(ctx context.Context, tx *sql.Tx, domain string, state Notic
 
 const stateColumns = `domain, code, status, fails, passes, opened_at, deadline, last_notified_at, message, evidence, updated_at`
 
-func loadStates(ctx context.Context, tx *sql.Tx, domain string) ([]lifecycle.State, error) {
+// loadStates reads domain's violation states to change them in tx. On
+// PostgreSQL it first takes the site's transaction lock, so that two nodes
+// recording the same site at once (a dispatched batch and a check asked
+// for through the API) apply their runs one after the other instead of
+// both computing a transition from the same states. SQLite serialises
+// writers at BEGIN already.
+func (s *Store) loadStates(ctx context.Context, tx *sql.Tx, domain string) ([]lifecycle.State, error) {
+	if err := s.lockTx(ctx, tx, "site", domain); err != nil {
+		return nil, fmt.Errorf("load violations of %s: %w", domain, err)
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT `+stateColumns+` FROM violations WHERE domain = ? ORDER BY code`, domain)
 	if err != nil {
 		return nil, fmt.Errorf("load violations of %s: %w", domain, err)
@@ -445,6 +464,26 @@ func loadStates(ctx context.Context, tx *sql.Tx, domain string) ([]lifecycle.Sta
 		return nil, fmt.Errorf("load violations of %s: %w", domain, err)
 	}
 	return st, nil
+}
+
+// reloadStates re-reads, under the site's lock, the states of domain that
+// were in read.
+func (s *Store) reloadStates(ctx context.Context, tx *sql.Tx, domain string, read []lifecycle.State) ([]lifecycle.State, error) {
+	fresh, err := s.loadStates(ctx, tx, domain)
+	if err != nil {
+		return nil, err
+	}
+	want := make(map[string]bool, len(read))
+	for _, st := range read {
+		want[st.Code] = true
+	}
+	out := fresh[:0]
+	for _, st := range fresh {
+		if want[st.Code] {
+			out = append(out, st)
+		}
+	}
+	return out, nil
 }
 
 func scanStates(rows *sql.Rows) ([]lifecycle.State, error) {

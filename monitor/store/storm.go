@@ -14,7 +14,7 @@ import (
 // starting at bucket, and forgets buckets that started before forgetBefore.
 func (s *Store) AddStormCountTx(ctx context.Context, tx *sql.Tx, c lifecycle.StormCount, forgetBefore time.Time) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO storm_counts (check_name, at, checked, failed) VALUES (?, ?, ?, ?)
-		ON CONFLICT (check_name, at) DO UPDATE SET checked = checked + excluded.checked, failed = failed + excluded.failed`,
+		ON CONFLICT (check_name, at) DO UPDATE SET checked = storm_counts.checked + excluded.checked, failed = storm_counts.failed + excluded.failed`,
 		c.Check, c.At.UnixMicro(), c.Checked, c.Failed); err != nil {
 		return fmt.Errorf("count storm runs of %s: %w", c.Check, err)
 	}
@@ -61,7 +61,7 @@ func (s *Store) StormMemory(ctx context.Context, since time.Time) ([]lifecycle.S
 		return nil, nil, fmt.Errorf("read storm counts: %w", err)
 	}
 	var storming []string
-	srows, err := s.db.QueryContext(ctx, `SELECT check_name FROM storm_state WHERE storming ORDER BY check_name`)
+	srows, err := s.db.QueryContext(ctx, `SELECT check_name FROM storm_state WHERE storming <> 0 ORDER BY check_name`)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read storm state: %w", err)
 	}
@@ -81,7 +81,14 @@ func (s *Store) StormMemory(ctx context.Context, since time.Time) ([]lifecycle.S
 
 // StormStateTx is the storm state of check as the last edge, by any
 // process, left it; ok is false when no storm was ever recorded for it.
+//
+// On PostgreSQL it takes check's storm lock until tx ends, so that of two
+// nodes deciding a storm edge at once the second sees the first's
+// decision: one storm, one announcement.
 func (s *Store) StormStateTx(ctx context.Context, tx *sql.Tx, check string) (storming bool, since time.Time, ok bool, err error) {
+	if err := s.lockTx(ctx, tx, "storm", check); err != nil {
+		return false, time.Time{}, false, fmt.Errorf("read storm state of %s: %w", check, err)
+	}
 	var at int64
 	err = tx.QueryRowContext(ctx, `SELECT storming, since FROM storm_state WHERE check_name = ?`, check).Scan(&storming, &at)
 	switch {

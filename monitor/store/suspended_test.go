@@ -8,8 +8,12 @@ import (
 )
 
 func TestSuspensions(t *testing.T) {
+	eachDB(t, testSuspensions)
+}
+
+func testSuspensions(t *testing.T, db testDB) {
 	ctx := context.Background()
-	s, _ := openTest(t)
+	s, _ := openTest(t, db)
 	// a.cn has an open violation and a queued notice; b.cn only passes.
 	record(t, s, t0, fail("a.cn", "footer", "footer_link_missing"), pass("b.cn", "footer"))
 	rec := record(t, s, t0.Add(time.Hour), fail("a.cn", "footer", "footer_link_missing"), pass("b.cn", "footer"))
