@@ -13,7 +13,7 @@ build:
 # are installed and skip otherwise; CI sets BEIANWATCH_REQUIRE_INTEGRATION=1
 # so that a missing server fails instead.
 test:
-	$(GO) test -count=1 -timeout 6m ./...
+	$(GO) test -count=1 -timeout 10m ./...
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
