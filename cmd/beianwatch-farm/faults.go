@@ -21,6 +21,7 @@ import (
 
 	"github.com/beianwatch/beianwatch/checks"
 	"github.com/beianwatch/beianwatch/farm"
+	"github.com/beianwatch/beianwatch/monitor/entity"
 )
 
 // cmdFaults runs fault trials against the real binaries: a farm, and
@@ -147,6 +148,20 @@ func expectedChanges(f *farm.Farm) map[string]bool {
 			for _, code := range e.Codes {
 				out[s.Domain+" "+code] = true
 			}
+		}
+	}
+	// The farm's one empty-shell entity: its finding is recorded on the
+	// first of the entity's shell sites in domain order (all of its sites
+	// are shells).
+	if k := f.EmptyShellEntity; k != "" {
+		first := ""
+		for _, s := range f.Sites {
+			if s.ICP.Entity().String() == k && (first == "" || s.Domain < first) {
+				first = s.Domain
+			}
+		}
+		if first != "" {
+			out[first+" "+entity.CodeEmptyShell] = true
 		}
 	}
 	return out
