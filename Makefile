@@ -23,7 +23,7 @@ run: build
 	$(BIN)/beianwatch run
 
 fuzz:
-	$(GO) test ./checks -run '^$$' -fuzz FuzzParseICP -fuzztime 60s
+	$(GO) test ./beian -run '^$$' -fuzz FuzzParseICP -fuzztime 60s
 
 clean:
 	rm -rf $(BIN) data
