@@ -2,7 +2,7 @@ package alerts
 
 import (
 	"fmt"
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/beian"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -64,7 +64,7 @@ func daysLeft(now, deadline time.Time) int {
 // maskPhones masks mobile numbers as 138****5678. The checks already mask
 // them; this is a second line so that no caller can leak one into a group
 // chat by mistake.
-func maskPhones(s string) string { return checks.MaskMobilesIn(s) }
+func maskPhones(s string) string { return beian.MaskMobilesIn(s) }
 
 // oneLine folds whitespace runs (newlines included) into single spaces.
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -1,6 +1,9 @@
 package beian
 
-import "regexp"
+import (
+	"regexp"
+	"strings"
+)
 
 // mobileInText finds an 11-digit Chinese mobile number, optionally with
 // its country code, that is not part of a longer digit run (ICP numbers
@@ -36,4 +39,45 @@ func hasDigitRun(s string, n int) bool {
 		}
 	}
 	return false
+}
+
+// MaskDigits masks a digit string: at least four digits are always hidden,
+// and the hidden part is a fixed "****" so its length says nothing.
+func MaskDigits(d string) string {
+	n := len(d)
+	switch {
+	case n >= 11:
+		return d[:3] + "****" + d[n-4:]
+	case n >= 8:
+		return "****" + d[n-4:]
+	case n >= 4:
+		return "****" + d[n-(n-4+1)/2:]
+	default:
+		return "****"
+	}
+}
+
+// MaskE164 masks a valid Chinese number in E.164 form as MaskPhone in the
+// checks does (+8613812345678 -> 138****5678, +861062345678 ->
+// 010****5678) without phone metadata: a mobile is 11 national digits
+// starting with 1, anything else a landline dialled with its trunk 0.
+// Input that is not +86 and digits is masked as a bare digit string.
+func MaskE164(e164 string) string {
+	if strings.TrimSpace(e164) == "" {
+		return ""
+	}
+	n, ok := strings.CutPrefix(e164, "+86")
+	if !ok || n == "" || strings.Trim(n, "0123456789") != "" {
+		var d strings.Builder
+		for _, r := range e164 {
+			if r >= '0' && r <= '9' {
+				d.WriteRune(r)
+			}
+		}
+		return MaskDigits(d.String())
+	}
+	if !(len(n) == 11 && n[0] == '1') {
+		n = "0" + n
+	}
+	return MaskDigits(n)
 }

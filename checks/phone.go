@@ -47,7 +47,7 @@ func (p Phone) National() string {
 
 // Masked is the number with all but a short prefix and the last four digits
 // hidden: 138****5678, 010****5678.
-func (p Phone) Masked() string { return maskDigits(p.National()) }
+func (p Phone) Masked() string { return beian.MaskDigits(p.National()) }
 
 // String is masked on purpose; see the type comment.
 func (p Phone) String() string { return p.Masked() }
@@ -713,23 +713,7 @@ func MaskPhone(s string) string {
 			d.WriteRune(r)
 		}
 	}
-	return maskDigits(d.String())
-}
-
-// maskDigits masks a digit string: at least four digits are always hidden,
-// and the hidden part is a fixed "****" so its length says nothing.
-func maskDigits(d string) string {
-	n := len(d)
-	switch {
-	case n >= 11:
-		return d[:3] + "****" + d[n-4:]
-	case n >= 8:
-		return "****" + d[n-4:]
-	case n >= 4:
-		return "****" + d[n-(n-4+1)/2:]
-	default:
-		return "****"
-	}
+	return beian.MaskDigits(d.String())
 }
 
 // phoneLike finds runs that may be phone numbers inside free text.

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/beianwatch/beianwatch/beian"
 )
 
 type phoneCase struct {
@@ -313,5 +315,25 @@ func BenchmarkMaskPhone(b *testing.B) {
 func TestMaskNumbersInLandline(t *testing.T) {
 	if got := MaskNumbersIn("boss:010-62345678"); strings.Contains(got, "62345678") {
 		t.Errorf("MaskNumbersIn left a landline: %q", got)
+	}
+}
+
+// beian.MaskE164 masks without phone metadata what MaskPhone masks with
+// it, for every kind of number the number-status cache stores.
+func TestMaskE164AgreesWithMaskPhone(t *testing.T) {
+	for _, raw := range []string{"13812345678", "19912345678", "010-62345678", "0755-12345678", "021-12345678",
+		"0571-87654321", "0917-1234567", "0898-66123456", "+86 138 1234 5678", "010-62345678 转 801"} {
+		p, err := ParsePhone(raw)
+		if err != nil {
+			t.Fatalf("ParsePhone(%q): %v", raw, err)
+		}
+		if got, want := beian.MaskE164(p.E164), MaskPhone(p.E164); got != want {
+			t.Errorf("MaskE164(%s) = %q, MaskPhone = %q", p.Masked(), got, want)
+		}
+	}
+	for _, s := range []string{"", "garbage", "12345"} {
+		if got, want := beian.MaskE164(s), MaskPhone(s); got != want {
+			t.Errorf("MaskE164(%q) = %q, MaskPhone = %q", s, got, want)
+		}
 	}
 }

@@ -116,3 +116,10 @@ func CanonicalProvince(r rune) rune { return beian.CanonicalProvince(r) }
 
 // ProvinceCode: see beian.ProvinceCode.
 func ProvinceCode(r rune) string { return beian.ProvinceCode(r) }
+
+// NormalizeDomain: see beian.NormalizeDomain.
+func NormalizeDomain(s string) (string, error) { return beian.NormalizeDomain(s) }
+
+// normalizeName is NormalizeDomain without the website rules (see
+// beian.NormalizeName).
+func normalizeName(s string) (string, error) { return beian.NormalizeName(s) }

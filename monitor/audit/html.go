@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/beian"
 )
 
 //go:embed report.html.tmpl
@@ -131,8 +131,8 @@ func WriteHTML(w io.Writer, r *Report, o HTMLOptions) error {
 		checkLabels = append(checkLabels, labelOr(L, "check."+c, c))
 	}
 	v.Checks = strings.Join(checkLabels, lang2sep(lang))
-	for _, out := range []checks.Outcome{checks.Fail, checks.Inconclusive, checks.Pass, checks.NotApplicable} {
-		if n := s.Sites[out]; n > 0 || out != checks.NotApplicable {
+	for _, out := range []beian.Outcome{beian.Fail, beian.Inconclusive, beian.Pass, beian.NotApplicable} {
+		if n := s.Sites[out]; n > 0 || out != beian.NotApplicable {
 			v.Verdicts = append(v.Verdicts, verdictView{Outcome: string(out), Label: L["verdict."+string(out)], Count: n})
 		}
 	}
@@ -212,13 +212,13 @@ func siteRow(site SiteReport, L map[string]string, titles map[string]string) sit
 	return sv
 }
 
-func verdictRank(o checks.Outcome) int {
+func verdictRank(o beian.Outcome) int {
 	switch o {
-	case checks.Fail:
+	case beian.Fail:
 		return 0
-	case checks.Inconclusive:
+	case beian.Inconclusive:
 		return 1
-	case checks.Pass:
+	case beian.Pass:
 		return 2
 	}
 	return 3

@@ -15,42 +15,42 @@ import (
 	"testing"
 	"time"
 
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/beian"
 )
 
 var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
-func finding(code string, sev checks.Severity, msg, ev string) checks.Finding {
-	return checks.Finding{Code: code, Severity: sev, Message: msg, Evidence: ev}
+func finding(code string, sev beian.Severity, msg, ev string) beian.Finding {
+	return beian.Finding{Code: code, Severity: sev, Message: msg, Evidence: ev}
 }
 
-func result(check string, o checks.Outcome, fs ...checks.Finding) checks.Result {
-	return checks.Result{Check: check, Outcome: o, Findings: fs}
+func result(check string, o beian.Outcome, fs ...beian.Finding) beian.Result {
+	return beian.Result{Check: check, Outcome: o, Findings: fs}
 }
 
 // fixtureSites is an audit in known states: one site per interesting
 // shape, including hostile page text and an unmasked phone number.
 func fixtureSites() []SiteReport {
 	return []SiteReport{
-		{Domain: "ok.example.cn", ICP: "京ICP备12345678号-1", Status: checks.StatusFiled, Results: []checks.Result{
-			result("footer", checks.Pass), result("shell", checks.Pass)}},
-		{Domain: "obsolete.example.cn", ICP: "京ICP备12345678号-2", Status: checks.StatusFiled, Results: []checks.Result{
-			result("footer", checks.Fail, finding("footer_link_obsolete", checks.Violation, "linked to a dead host",
+		{Domain: "ok.example.cn", ICP: "京ICP备12345678号-1", Status: beian.StatusFiled, Results: []beian.Result{
+			result("footer", beian.Pass), result("shell", beian.Pass)}},
+		{Domain: "obsolete.example.cn", ICP: "京ICP备12345678号-2", Status: beian.StatusFiled, Results: []beian.Result{
+			result("footer", beian.Fail, finding("footer_link_obsolete", beian.Violation, "linked to a dead host",
 				`<a href="http://www.miitbeian.gov.cn">京ICP备12345678号-2</a><script>alert(1)</script>`)),
-			result("shell", checks.Pass)}},
-		{Domain: "hostile.example.cn", ICP: "沪ICP备87654321号-1", Status: checks.StatusFiled, Results: []checks.Result{
-			result("footer", checks.Fail,
-				finding("footer_link_obsolete", checks.Violation, "linked to a dead host", "=HYPERLINK(\"http://evil\",\"x\")"),
-				finding("footer_link_obsolete", checks.Violation, "again, mobile copy", "-1"),
-				finding("footer_icp_format", checks.Warning, "non-standard form", "沪ICP备87654321-1号")),
-			result("shell", checks.Pass)}},
-		{Domain: "warn.example.cn", ICP: "粤ICP备2020123456号-1", Status: checks.StatusFiled, Entity: "张三 13700001111 个人工作室", Results: []checks.Result{
-			result("footer", checks.Pass, finding("footer_not_at_bottom", checks.Warning, "near the top", "客服 13812345678"))}},
-		{Domain: "slow.example.cn", ICP: "京ICP备11111111号-1", Status: checks.StatusFiled, Results: []checks.Result{
-			{Check: "footer", Outcome: checks.Inconclusive, Reason: "fetch timed out; call 13987654321"},
-			result("shell", checks.Pass)}},
-		{Domain: "pending.example.cn", ICP: "京ICP备22222222号-1", Status: checks.StatusFirstFilingPending, Results: []checks.Result{
-			result("dns", checks.Fail, finding("dns_resolving_while_pending", checks.Violation, "resolves", "A 203.0.113.5"))}},
+			result("shell", beian.Pass)}},
+		{Domain: "hostile.example.cn", ICP: "沪ICP备87654321号-1", Status: beian.StatusFiled, Results: []beian.Result{
+			result("footer", beian.Fail,
+				finding("footer_link_obsolete", beian.Violation, "linked to a dead host", "=HYPERLINK(\"http://evil\",\"x\")"),
+				finding("footer_link_obsolete", beian.Violation, "again, mobile copy", "-1"),
+				finding("footer_icp_format", beian.Warning, "non-standard form", "沪ICP备87654321-1号")),
+			result("shell", beian.Pass)}},
+		{Domain: "warn.example.cn", ICP: "粤ICP备2020123456号-1", Status: beian.StatusFiled, Entity: "张三 13700001111 个人工作室", Results: []beian.Result{
+			result("footer", beian.Pass, finding("footer_not_at_bottom", beian.Warning, "near the top", "客服 13812345678"))}},
+		{Domain: "slow.example.cn", ICP: "京ICP备11111111号-1", Status: beian.StatusFiled, Results: []beian.Result{
+			{Check: "footer", Outcome: beian.Inconclusive, Reason: "fetch timed out; call 13987654321"},
+			result("shell", beian.Pass)}},
+		{Domain: "pending.example.cn", ICP: "京ICP备22222222号-1", Status: beian.StatusFirstFilingPending, Results: []beian.Result{
+			result("dns", beian.Fail, finding("dns_resolving_while_pending", beian.Violation, "resolves", "A 203.0.113.5"))}},
 	}
 }
 
@@ -97,20 +97,20 @@ func TestSummary(t *testing.T) {
 	if s.SitesChecked != 6 || s.SitesTotal != 8 || s.DurationMS != 1500 || s.Partial {
 		t.Fatalf("summary head = %+v", s)
 	}
-	wantSites := map[checks.Outcome]int{checks.Pass: 2, checks.Fail: 3, checks.Inconclusive: 1}
+	wantSites := map[beian.Outcome]int{beian.Pass: 2, beian.Fail: 3, beian.Inconclusive: 1}
 	for o, n := range wantSites {
 		if s.Sites[o] != n {
 			t.Errorf("sites %s = %d, want %d", o, s.Sites[o], n)
 		}
 	}
-	if got := s.Results["footer"]; got[checks.Pass] != 2 || got[checks.Fail] != 2 || got[checks.Inconclusive] != 1 {
+	if got := s.Results["footer"]; got[beian.Pass] != 2 || got[beian.Fail] != 2 || got[beian.Inconclusive] != 1 {
 		t.Errorf("footer results = %v", got)
 	}
 	want := []CodeCount{
-		{Code: "footer_link_obsolete", Check: "footer", Severity: checks.Violation, Sites: 2, Findings: 3},
-		{Code: "dns_resolving_while_pending", Check: "dns", Severity: checks.Violation, Sites: 1, Findings: 1},
-		{Code: "footer_icp_format", Check: "footer", Severity: checks.Warning, Sites: 1, Findings: 1},
-		{Code: "footer_not_at_bottom", Check: "footer", Severity: checks.Warning, Sites: 1, Findings: 1},
+		{Code: "footer_link_obsolete", Check: "footer", Severity: beian.Violation, Sites: 2, Findings: 3},
+		{Code: "dns_resolving_while_pending", Check: "dns", Severity: beian.Violation, Sites: 1, Findings: 1},
+		{Code: "footer_icp_format", Check: "footer", Severity: beian.Warning, Sites: 1, Findings: 1},
+		{Code: "footer_not_at_bottom", Check: "footer", Severity: beian.Warning, Sites: 1, Findings: 1},
 	}
 	if len(s.Findings) != len(want) {
 		t.Fatalf("findings summary = %+v, want %+v", s.Findings, want)
@@ -141,9 +141,9 @@ func TestSummary(t *testing.T) {
 }
 
 func TestExitStatus(t *testing.T) {
-	pass := SiteReport{Domain: "a.cn", Results: []checks.Result{result("footer", checks.Pass)}}
-	fail := SiteReport{Domain: "b.cn", Results: []checks.Result{result("footer", checks.Fail)}}
-	inc := SiteReport{Domain: "c.cn", Results: []checks.Result{{Check: "footer", Outcome: checks.Inconclusive}}}
+	pass := SiteReport{Domain: "a.cn", Results: []beian.Result{result("footer", beian.Pass)}}
+	fail := SiteReport{Domain: "b.cn", Results: []beian.Result{result("footer", beian.Fail)}}
+	inc := SiteReport{Domain: "c.cn", Results: []beian.Result{{Check: "footer", Outcome: beian.Inconclusive}}}
 	tests := []struct {
 		name    string
 		sites   []SiteReport
@@ -212,10 +212,10 @@ func TestWriteJSON(t *testing.T) {
 			Findings     []CodeCount    `json:"findings"`
 		} `json:"summary"`
 		Sites []struct {
-			Domain  string          `json:"domain"`
-			ICP     string          `json:"icp"`
-			Status  string          `json:"status"`
-			Results []checks.Result `json:"results"`
+			Domain  string         `json:"domain"`
+			ICP     string         `json:"icp"`
+			Status  string         `json:"status"`
+			Results []beian.Result `json:"results"`
 		} `json:"sites"`
 	}
 	js := jsonOf(t, r)
@@ -350,8 +350,8 @@ func TestSpool(t *testing.T) {
 	for i := range 2000 {
 		d := fmt.Sprintf("s%04d.example.cn", (i*7919)%2000) // every domain once, shuffled
 		want = append(want, d)
-		if err := b.Add(SiteReport{Domain: d, Results: []checks.Result{result("footer", checks.Fail,
-			finding("footer_icp_missing", checks.Violation, "none shown", strings.Repeat("页", i%300)))}}); err != nil {
+		if err := b.Add(SiteReport{Domain: d, Results: []beian.Result{result("footer", beian.Fail,
+			finding("footer_icp_missing", beian.Violation, "none shown", strings.Repeat("页", i%300)))}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -372,7 +372,7 @@ func TestSpool(t *testing.T) {
 			t.Fatalf("%s read back with findings %+v", s.Domain, f)
 		}
 	}
-	if r.Summary.SitesChecked != 2000 || r.Summary.Sites[checks.Fail] != 2000 {
+	if r.Summary.SitesChecked != 2000 || r.Summary.Sites[beian.Fail] != 2000 {
 		t.Errorf("summary %+v", r.Summary)
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {

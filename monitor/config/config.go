@@ -35,7 +35,7 @@ import (
 	// zoneinfo database.
 	_ "time/tzdata"
 
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/beian"
 )
 
 //go:embed default.yaml
@@ -92,7 +92,7 @@ type Provider struct {
 	// is still hosted here even if its filing lists other ranges.
 	IPRanges []string `yaml:"ip_ranges"`
 	// Ranges is IPRanges parsed.
-	Ranges []checks.IPRange `yaml:"-"`
+	Ranges []beian.IPRange `yaml:"-"`
 	// OpsChannel hears escalations and storm alerts. Empty kind: none.
 	OpsChannel Channel `yaml:"ops_channel"`
 }
@@ -148,17 +148,17 @@ type Schedules struct {
 	Contact Schedule `yaml:"contact"`
 }
 
-// ByCheck returns the schedule of a check by its name (checks.CheckFooter,
+// ByCheck returns the schedule of a check by its name (beian.CheckFooter,
 // ...), and false for an unknown name.
 func (s Schedules) ByCheck(name string) (Schedule, bool) {
 	switch name {
-	case checks.CheckFooter:
+	case beian.CheckFooter:
 		return s.Footer, true
-	case checks.CheckShell:
+	case beian.CheckShell:
 		return s.Shell, true
-	case checks.CheckDNS:
+	case beian.CheckDNS:
 		return s.DNS, true
-	case checks.CheckContact:
+	case beian.CheckContact:
 		return s.Contact, true
 	}
 	return Schedule{}, false

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/beian"
 )
 
 var envNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -46,7 +46,7 @@ func (d *decoder) validate(c *Config) {
 
 	c.Provider.Ranges = nil
 	for i, s := range c.Provider.IPRanges {
-		r, err := checks.ParseIPRange(s)
+		r, err := beian.ParseIPRange(s)
 		if err != nil {
 			d.errf(fmt.Sprintf("provider.ip_ranges[%d]", i), "%v", err)
 			continue
@@ -96,7 +96,7 @@ func (d *decoder) validate(c *Config) {
 	for _, code := range sortedKeys(l.RectificationPeriods) {
 		key := "lifecycle.rectification_periods." + code
 		check, _, _ := strings.Cut(code, "_")
-		if !codeRe.MatchString(code) || !slices.Contains(checks.AllChecks, check) {
+		if !codeRe.MatchString(code) || !slices.Contains(beian.Checks(), check) {
 			d.errf(key, "%q is not a finding code (codes look like footer_link_missing: a check name, then words in lower case)", code)
 		}
 		d.positive(key, l.RectificationPeriods[code])

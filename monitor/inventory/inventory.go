@@ -25,6 +25,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/beianwatch/beianwatch/beian"
 	"github.com/beianwatch/beianwatch/checks"
 	"github.com/beianwatch/beianwatch/monitor/config"
 )
@@ -36,7 +37,7 @@ type Channel = config.Channel
 // Site is one watched site: what the checks need, plus what the daemon needs
 // to tell its owner.
 type Site struct {
-	checks.Site
+	beian.Site
 	// Line is where the record starts in the inventory file.
 	Line int
 	// Owner is the owner's notice channel; zero when the owner has none
@@ -96,7 +97,7 @@ func (inv *Inventory) Lookup(domain string) *Site {
 	if inv == nil {
 		return nil
 	}
-	if d, err := checks.NormalizeDomain(domain); err == nil {
+	if d, err := beian.NormalizeDomain(domain); err == nil {
 		domain = d
 	}
 	return inv.byDomain[domain]
@@ -204,9 +205,9 @@ func Parse(name string, data []byte) (*Inventory, []LintError, error) {
 // reaches logs, "beianwatch validate" and audit output: masking it here
 // covers them all.
 func (e LintError) masked() LintError {
-	e.Domain = checks.MaskMobilesIn(e.Domain)
-	e.Field = checks.MaskMobilesIn(e.Field)
-	e.Msg = checks.MaskMobilesIn(e.Msg)
+	e.Domain = beian.MaskMobilesIn(e.Domain)
+	e.Field = beian.MaskMobilesIn(e.Field)
+	e.Msg = beian.MaskMobilesIn(e.Msg)
 	return e
 }
 
@@ -284,7 +285,7 @@ func (b *builder) add(r *record) {
 	case r.domain == "":
 		fail(FieldDomain, "required")
 	default:
-		d, err := checks.NormalizeDomain(r.domain)
+		d, err := beian.NormalizeDomain(r.domain)
 		if err != nil {
 			fail(FieldDomain, "%v", err)
 			break
@@ -299,27 +300,27 @@ func (b *builder) add(r *record) {
 
 	if r.icp == "" {
 		fail(FieldICP, "required")
-	} else if n, err := checks.ParseICP(r.icp); err != nil {
+	} else if n, err := beian.ParseICP(r.icp); err != nil {
 		fail(FieldICP, "%v", err)
 	} else {
 		s.ICP = &n
 	}
 
 	if r.psb != "" {
-		if n, err := checks.ParsePSB(r.psb); err != nil {
+		if n, err := beian.ParsePSB(r.psb); err != nil {
 			fail(FieldPSB, "%v", err)
 		} else {
 			s.PSB = &n
 			if s.ICP != nil && !n.MatchesProvince(*s.ICP) {
 				fail(FieldPSB, "PSB number %s has province code %s, but the ICP number %s is filed in %c (code %s)",
-					n, n.Code[:2], s.ICP, s.ICP.Province, checks.ProvinceCode(s.ICP.Province))
+					n, n.Code[:2], s.ICP, s.ICP.Province, beian.ProvinceCode(s.ICP.Province))
 			}
 		}
 	}
 
 	if r.status == "" {
 		fail(FieldStatus, "required")
-	} else if st, ok := checks.ParseStatus(strings.ToLower(r.status)); !ok {
+	} else if st, ok := beian.ParseStatus(strings.ToLower(r.status)); !ok {
 		fail(FieldStatus, "unknown status %q (want one of %s)", r.status, joinStatuses())
 	} else {
 		s.Status = st
@@ -336,7 +337,7 @@ func (b *builder) add(r *record) {
 	}
 
 	for i, item := range r.ipRanges {
-		ipr, err := checks.ParseIPRange(item)
+		ipr, err := beian.ParseIPRange(item)
 		if err != nil {
 			failItem(FieldIPRanges, i, "%v%s", err, listHint(item))
 			continue
@@ -435,7 +436,7 @@ func checkHTTPURL(s string, quote bool) string {
 // parseContact reads "role:phone". A phone the contact check will find
 // malformed is kept: that is a finding about the filing, not a lint error.
 // Messages mask anything that looks like a phone number.
-func parseContact(item string) (checks.Contact, string) {
+func parseContact(item string) (beian.Contact, string) {
 	role, phone, ok := strings.Cut(item, ":")
 	if !ok {
 		// Full-width colon, as typed with a Chinese input method.
@@ -443,26 +444,26 @@ func parseContact(item string) (checks.Contact, string) {
 	}
 	role, phone = strings.ToLower(strings.TrimSpace(role)), strings.TrimSpace(phone)
 	if !ok {
-		return checks.Contact{}, fmt.Sprintf("contact %q: want role:phone with role one of %s", checks.MaskNumbersIn(item), strings.Join(ContactRoles, ", "))
+		return beian.Contact{}, fmt.Sprintf("contact %q: want role:phone with role one of %s", checks.MaskNumbersIn(item), strings.Join(ContactRoles, ", "))
 	}
 	if !slices.Contains(ContactRoles, role) {
-		return checks.Contact{}, fmt.Sprintf("contact %q: unknown role %q (want one of %s)", checks.MaskNumbersIn(item), checks.MaskNumbersIn(role), strings.Join(ContactRoles, ", "))
+		return beian.Contact{}, fmt.Sprintf("contact %q: unknown role %q (want one of %s)", checks.MaskNumbersIn(item), checks.MaskNumbersIn(role), strings.Join(ContactRoles, ", "))
 	}
 	if phone == "" {
-		return checks.Contact{}, fmt.Sprintf("contact %q: no phone number", role)
+		return beian.Contact{}, fmt.Sprintf("contact %q: no phone number", role)
 	}
 	// Two contacts in one item (a comma list, or a missing ';') would
 	// reach the contact check as one malformed phone and open a false
 	// contact_invalid_format violation.
 	if strings.ContainsAny(phone, listSeparatorsNot+":：") {
-		return checks.Contact{}, fmt.Sprintf("contact %q: more than one phone or contact in one item%s", checks.MaskNumbersIn(item), listSeparator)
+		return beian.Contact{}, fmt.Sprintf("contact %q: more than one phone or contact in one item%s", checks.MaskNumbersIn(item), listSeparator)
 	}
-	return checks.Contact{Role: role, Phone: phone}, ""
+	return beian.Contact{Role: role, Phone: phone}, ""
 }
 
 func joinStatuses() string {
-	names := make([]string, len(checks.Statuses))
-	for i, s := range checks.Statuses {
+	names := make([]string, len(beian.Statuses()))
+	for i, s := range beian.Statuses() {
 		names[i] = string(s)
 	}
 	return strings.Join(names, ", ")

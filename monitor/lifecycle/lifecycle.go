@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/beian"
 )
 
 // Status is where one violation (site, code) stands.
@@ -200,16 +200,16 @@ const maxEvidence = 2000
 //
 // next holds every input state (updated) plus states for newly failing
 // codes, sorted by code; transitions are in code order.
-func Apply(now time.Time, cfg Config, domain string, states []State, r checks.Result) (next []State, transitions []Transition) {
+func Apply(now time.Time, cfg Config, domain string, states []State, r beian.Result) (next []State, transitions []Transition) {
 	next = cloneStates(states)
-	if r.Outcome != checks.Pass && r.Outcome != checks.Fail {
+	if r.Outcome != beian.Pass && r.Outcome != beian.Fail {
 		return next, nil
 	}
 	check := r.Check
 
 	failing := map[string]*failure{}
 	for _, f := range r.Findings {
-		if f.Severity != checks.Violation || CheckOf(f.Code) != check || check == "" {
+		if f.Severity != beian.Violation || CheckOf(f.Code) != check || check == "" {
 			continue
 		}
 		fl := failing[f.Code]
@@ -263,7 +263,7 @@ type failure struct {
 	evidence []string
 }
 
-func (fl *failure) add(f checks.Finding) {
+func (fl *failure) add(f beian.Finding) {
 	if f.Message != "" && !contains(fl.messages, f.Message) {
 		fl.messages = append(fl.messages, f.Message)
 	}
@@ -488,14 +488,14 @@ func Exempt(now time.Time, domain, reason string, exempt func(code string) bool,
 // codes listed as unjudged, so that they neither open nor resolve anything.
 // The run itself is recorded unchanged by the caller: an exempted code is
 // still checked and kept in the history.
-func WithoutExempt(r checks.Result, exempt func(code string) bool) checks.Result {
+func WithoutExempt(r beian.Result, exempt func(code string) bool) beian.Result {
 	if exempt == nil || len(r.Findings) == 0 {
 		return r
 	}
-	kept := make([]checks.Finding, 0, len(r.Findings))
+	kept := make([]beian.Finding, 0, len(r.Findings))
 	unjudged := slices.Clone(r.Unjudged)
 	for _, f := range r.Findings {
-		if f.Severity == checks.Violation && exempt(f.Code) {
+		if f.Severity == beian.Violation && exempt(f.Code) {
 			if !slices.Contains(unjudged, f.Code) {
 				unjudged = append(unjudged, f.Code)
 			}

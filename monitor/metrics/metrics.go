@@ -21,7 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/beianwatch/beianwatch/alerts"
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/beian"
 )
 
 // Namespace prefixes every family.
@@ -31,7 +31,7 @@ const Namespace = "beianwatch"
 const Invalid = "invalid"
 
 // Outcomes are the check_runs_total outcome label values.
-var Outcomes = []string{string(checks.Pass), string(checks.Fail), string(checks.Inconclusive), string(checks.NotApplicable)}
+var Outcomes = []string{string(beian.Pass), string(beian.Fail), string(beian.Inconclusive), string(beian.NotApplicable)}
 
 // Notice kinds (the kind label of notices_total): who the notice is for.
 const (
@@ -184,7 +184,7 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 	// Series that rules and dashboards read are created at zero, so that
 	// rate() and increase() see the first event and panels are not empty
 	// before anything happened.
-	for _, c := range checks.AllChecks {
+	for _, c := range beian.Checks() {
 		for _, o := range Outcomes {
 			m.checkRuns.WithLabelValues(c, o)
 		}
@@ -236,12 +236,12 @@ func (m *Metrics) TabsInUse(n int) { m.tabsInUse.Set(float64(n)) }
 // ObserveCheck records one check run on one site: its outcome, how long it
 // took and the codes of its findings (one count per code).
 func (m *Metrics) ObserveCheck(check string, outcome string, d time.Duration, codes []string) {
-	check = m.allow("check", check, checks.AllChecks)
+	check = m.allow("check", check, beian.Checks())
 	outcome = m.allow("outcome", outcome, Outcomes)
 	m.checkRuns.WithLabelValues(check, outcome).Inc()
 	// A check that does not apply returns at once; observing it would drag
 	// the quantiles towards zero.
-	if outcome != string(checks.NotApplicable) {
+	if outcome != string(beian.NotApplicable) {
 		m.checkDuration.WithLabelValues(check).Observe(seconds(d))
 	}
 	for _, c := range codes {
@@ -290,7 +290,7 @@ func (m *Metrics) SetStorm(check string, active bool) {
 	if active {
 		v = 1
 	}
-	m.storm.WithLabelValues(m.allow("check", check, checks.AllChecks)).Set(v)
+	m.storm.WithLabelValues(m.allow("check", check, beian.Checks())).Set(v)
 }
 
 // ObserveDispatch records one dispatcher pass over check: the batch jobs
@@ -298,7 +298,7 @@ func (m *Metrics) SetStorm(check string, active bool) {
 // jobs == 0: the timestamp is how alerts tell a stalled dispatcher from a
 // quiet one.
 func (m *Metrics) ObserveDispatch(check string, jobs int, at time.Time) {
-	check = m.allow("check", check, checks.AllChecks)
+	check = m.allow("check", check, beian.Checks())
 	if jobs > 0 {
 		m.dispatchedJobs.WithLabelValues(check).Add(float64(jobs))
 	}

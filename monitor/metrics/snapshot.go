@@ -7,7 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/beianwatch/beianwatch/alerts"
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/beian"
 )
 
 // Snapshot returns the daemon's current state. The collector calls it once
@@ -95,12 +95,12 @@ func (c *stateCollector) collectState(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descSnapshotOK, prometheus.GaugeValue, 1)
 	ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(max(data.NoticeQueueDepth, 0)))
-	for _, check := range checks.AllChecks {
+	for _, check := range beian.Checks() {
 		ch <- prometheus.MustNewConstMetric(descExemptions, prometheus.GaugeValue, float64(max(data.Exemptions[check], 0)), check)
 	}
 
-	statuses := make(map[string]int, len(checks.Statuses))
-	for _, st := range checks.Statuses {
+	statuses := make(map[string]int, len(beian.Statuses()))
+	for _, st := range beian.Statuses() {
 		statuses[string(st)] = 0
 	}
 	for st, n := range data.SitesByStatus {

@@ -15,7 +15,7 @@ import (
 	"testing/fstest"
 	"time"
 
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/beian"
 	"github.com/beianwatch/beianwatch/monitor/lifecycle"
 )
 
@@ -137,15 +137,15 @@ func TestLoadMigrations(t *testing.T) {
 }
 
 func fail(domain, check string, codes ...string) SiteResult {
-	r := SiteResult{Domain: domain, Result: checks.Result{Check: check, Outcome: checks.Fail}}
+	r := SiteResult{Domain: domain, Result: beian.Result{Check: check, Outcome: beian.Fail}}
 	for _, c := range codes {
-		r.Result.Findings = append(r.Result.Findings, checks.Finding{Code: c, Severity: checks.Violation, Message: c, Evidence: "ev:" + c})
+		r.Result.Findings = append(r.Result.Findings, beian.Finding{Code: c, Severity: beian.Violation, Message: c, Evidence: "ev:" + c})
 	}
 	return r
 }
 
 func pass(domain, check string) SiteResult {
-	return SiteResult{Domain: domain, Result: checks.Result{Check: check, Outcome: checks.Pass, Findings: []checks.Finding{}}}
+	return SiteResult{Domain: domain, Result: beian.Result{Check: check, Outcome: beian.Pass, Findings: []beian.Finding{}}}
 }
 
 func record(t testing.TB, s *Store, now time.Time, results ...SiteResult) Recorded {
@@ -202,12 +202,12 @@ func TestRecordResultsLifecycleAndNotices(t *testing.T) {
 	}
 
 	// An inconclusive run changes nothing; then the site is fixed.
-	inc := SiteResult{Domain: "a.cn", Result: checks.Result{Check: "footer", Outcome: checks.Inconclusive, Reason: "needs_rendering"}}
+	inc := SiteResult{Domain: "a.cn", Result: beian.Result{Check: "footer", Outcome: beian.Inconclusive, Reason: "needs_rendering"}}
 	if rec := record(t, s, t0.Add(12*time.Hour), inc); len(rec.Transitions) != 0 {
 		t.Fatalf("inconclusive run made transitions: %+v", rec.Transitions)
 	}
 	latest, err := s.LatestResults(ctx, "a.cn")
-	if err != nil || len(latest) != 1 || latest[0].Result.Outcome != checks.Inconclusive || latest[0].Result.Reason != "needs_rendering" {
+	if err != nil || len(latest) != 1 || latest[0].Result.Outcome != beian.Inconclusive || latest[0].Result.Reason != "needs_rendering" {
 		t.Fatalf("latest result %+v, %v", latest, err)
 	}
 
@@ -250,9 +250,9 @@ func TestRecordResultsLifecycleAndNotices(t *testing.T) {
 func TestRecordResultsRejectsBadResultsButKeepsTheRest(t *testing.T) {
 	s, _ := openTest(t)
 	bad := []SiteResult{
-		{Domain: "", Result: checks.Result{Check: "footer", Outcome: checks.Pass}},
-		{Domain: "x.cn", Result: checks.Result{Check: "", Outcome: checks.Pass}},
-		{Domain: "x.cn", Result: checks.Result{Check: "footer", Outcome: "maybe"}},
+		{Domain: "", Result: beian.Result{Check: "footer", Outcome: beian.Pass}},
+		{Domain: "x.cn", Result: beian.Result{Check: "", Outcome: beian.Pass}},
+		{Domain: "x.cn", Result: beian.Result{Check: "footer", Outcome: "maybe"}},
 	}
 	rec := record(t, s, t0, append(bad, pass("ok.cn", "footer"))...)
 	if len(rec.Rejected) != 3 {
@@ -276,7 +276,7 @@ func TestRecordResultsOlderResultDoesNotReplaceLatest(t *testing.T) {
 	record(t, s, t0.Add(2*time.Hour), newer)
 	record(t, s, t0.Add(2*time.Hour), older)
 	latest, err := s.LatestResults(ctx, "a.cn")
-	if err != nil || len(latest) != 1 || latest[0].Result.Outcome != checks.Pass {
+	if err != nil || len(latest) != 1 || latest[0].Result.Outcome != beian.Pass {
 		t.Fatalf("latest %+v (%v): an older result replaced a newer one", latest, err)
 	}
 	if c := count(t, s, `SELECT COUNT(*) FROM runs`); c != 2 {
