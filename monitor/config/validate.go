@@ -21,9 +21,6 @@ var envNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // digits and underscores, not starting with a digit).
 func ValidEnvName(s string) bool { return envNameRe.MatchString(s) }
 
-// codeRe is the shape of a finding code; the prefix must be a check name.
-var codeRe = regexp.MustCompile(`^[a-z]+(_[a-z0-9]+)+$`)
-
 func (d *decoder) validate(c *Config) {
 	d.hostPort("listen", c.Listen, false)
 
@@ -95,9 +92,8 @@ func (d *decoder) validate(c *Config) {
 	d.positive("lifecycle.remind_every", l.RemindEvery)
 	for _, code := range sortedKeys(l.RectificationPeriods) {
 		key := "lifecycle.rectification_periods." + code
-		check, _, _ := strings.Cut(code, "_")
-		if !codeRe.MatchString(code) || !slices.Contains(beian.Checks(), check) {
-			d.errf(key, "%q is not a finding code (codes look like footer_link_missing: a check name, then words in lower case)", code)
+		if !beian.IsCode(code) {
+			d.errf(key, "%q is not a finding code%s", code, codeHint(code))
 		}
 		d.positive(key, l.RectificationPeriods[code])
 	}
@@ -248,4 +244,19 @@ func (d *decoder) channel(key string, ch Channel) {
 	if ch.SecretEnv != "" {
 		d.envName(key+".secret_env", ch.SecretEnv)
 	}
+}
+
+// codeHint suggests the registered code nearest to a misspelt one (at most
+// two edits away), or lists where the codes are documented.
+func codeHint(code string) string {
+	best, bestDist := "", 3
+	for _, c := range beian.CodeNames(nil) {
+		if d := editDistance(code, c); d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	if best != "" {
+		return fmt.Sprintf(" (did you mean %q?)", best)
+	}
+	return " (the finding codes are listed in docs/checks.md)"
 }

@@ -156,31 +156,28 @@ func (c Config) Validate() error {
 		if d := c.PeriodByCode[code]; d <= 0 {
 			errs = append(errs, fmt.Errorf("lifecycle: rectification period for %q must be positive, got %s", code, d))
 		}
-		if CheckOf(code) == "" {
-			errs = append(errs, fmt.Errorf("lifecycle: %q is not a finding code (want check_name, e.g. footer_link_missing)", code))
+		if !beian.IsCode(code) {
+			errs = append(errs, fmt.Errorf("lifecycle: %q is not a finding code (docs/checks.md lists them)", code))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// Period is the rectification period for code.
+// Period is the rectification period for code: the configured override,
+// else the code's own default in the registry, else the configured
+// rectification_period.
 func (c Config) Period(code string) time.Duration {
 	if d, ok := c.PeriodByCode[code]; ok && d > 0 {
 		return d
 	}
+	if rc, ok := beian.LookupCode(code); ok && rc.Period > 0 {
+		return rc.Period
+	}
 	return c.RectificationPeriod
 }
 
-// CheckOf is the check a finding code belongs to: the part before the
-// first underscore ("footer" for "footer_link_missing"), or "" when the
-// code has no such prefix.
-func CheckOf(code string) string {
-	i := strings.IndexByte(code, '_')
-	if i <= 0 || i == len(code)-1 {
-		return ""
-	}
-	return code[:i]
-}
+// CheckOf is the check a finding code belongs to (see beian.CheckOf).
+func CheckOf(code string) string { return beian.CheckOf(code) }
 
 // maxEvidence bounds the evidence kept per violation: it lands in every
 // notice and row, and a page can repeat a finding many times.

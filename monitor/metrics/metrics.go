@@ -13,6 +13,7 @@ package metrics
 
 import (
 	"regexp"
+	"strings"
 	"runtime"
 	"slices"
 	"sync/atomic"
@@ -192,7 +193,7 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 		m.storm.WithLabelValues(c)
 		m.dispatchedJobs.WithLabelValues(c)
 	}
-	for _, code := range alerts.Codes() {
+	for _, code := range beian.NoticedCodes() {
 		m.findings.WithLabelValues(code)
 	}
 	for _, ch := range alerts.ChannelKinds() {
@@ -333,12 +334,13 @@ func (m *Metrics) allow(label, v string, allowed []string) string {
 }
 
 // codePattern is the shape of a finding code: a check name, an underscore,
-// then lower-case words. New codes are accepted without a change here as
-// long as they keep that shape.
-var codePattern = regexp.MustCompile(`^(footer|shell|dns|contact)_[a-z0-9_]{1,60}$`)
+// then lower-case words. Registered codes (beian.Codes) are always
+// accepted; a code a newer check reports is accepted without a change here
+// as long as it keeps that shape.
+var codePattern = regexp.MustCompile(`^(` + strings.Join(beian.Checks(), "|") + `)_[a-z0-9_]{1,60}$`)
 
 func (m *Metrics) code(c string) string {
-	if codePattern.MatchString(c) {
+	if beian.IsCode(c) || codePattern.MatchString(c) {
 		return c
 	}
 	m.rejections.WithLabelValues("code").Inc()

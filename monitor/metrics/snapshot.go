@@ -6,7 +6,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/beianwatch/beianwatch/alerts"
 	"github.com/beianwatch/beianwatch/beian"
 )
 
@@ -118,7 +117,7 @@ func (c *stateCollector) collectState(ch chan<- prometheus.Metric) {
 	// Every known code is exported in both states, at zero when nothing
 	// is wrong, so that graphs drop to 0 instead of going blank.
 	byCode := map[codeState]int{}
-	for _, code := range alerts.Codes() {
+	for _, code := range beian.NoticedCodes() {
 		byCode[codeState{code, StateOpen}] = 0
 		byCode[codeState{code, StateEscalated}] = 0
 	}
