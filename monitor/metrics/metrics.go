@@ -13,9 +13,9 @@ package metrics
 
 import (
 	"regexp"
-	"strings"
 	"runtime"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
