@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/beianwatch/beianwatch/alerts"
 	"github.com/beianwatch/beianwatch/beian"
 )
 
@@ -234,7 +236,12 @@ func (d *decoder) envName(key, v string) {
 	}
 }
 
+// channel checks a channel's configuration: the shape here, then the
+// channel kind's own rules in alerts (a WeCom URL without its key, a
+// webhook without a secret), so that a channel that cannot deliver is a
+// load error, not a dead notice.
 func (d *decoder) channel(key string, ch Channel) {
+	before := len(d.errs)
 	if !slices.Contains(ChannelKinds, ch.Kind) {
 		d.errf(key+".kind", "want one of %s, got %q", strings.Join(ChannelKinds, ", "), ch.Kind)
 	}
@@ -243,6 +250,17 @@ func (d *decoder) channel(key string, ch Channel) {
 	}
 	if ch.SecretEnv != "" {
 		d.envName(key+".secret_env", ch.SecretEnv)
+	}
+	if len(d.errs) > before {
+		return
+	}
+	if err := alerts.ValidateChannel(ch.Kind, ch.URL, ch.SecretEnv != ""); err != nil {
+		field := key + ".url"
+		var ce *alerts.ChannelConfigError
+		if errors.As(err, &ce) && ce.Field == "secret" {
+			field = key + ".secret_env"
+		}
+		d.errf(field, "%s: %v", ch.Kind, err)
 	}
 }
 
