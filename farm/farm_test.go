@@ -29,14 +29,14 @@ import (
 
 func TestMixSumsTo100(t *testing.T) {
 	sum := 0
-	for _, w := range Mix {
+	for _, w := range mix {
 		sum += w.Percent
 		if _, ok := expectations[w.State]; !ok {
 			t.Errorf("state %s has no expectations", w.State)
 		}
 	}
 	if sum != 100 {
-		t.Fatalf("Mix sums to %d%%, want 100%%", sum)
+		t.Fatalf("mix sums to %d%%, want 100%%", sum)
 	}
 }
 
@@ -44,14 +44,14 @@ func TestCounts(t *testing.T) {
 	for _, n := range []int{1, 7, 15, 30, 1000, 10000, 100001} {
 		c := Counts(n)
 		total := 0
-		for _, w := range Mix {
+		for _, w := range mix {
 			total += c[w.State]
-			if n >= len(Mix) && c[w.State] < 1 {
+			if n >= len(mix) && c[w.State] < 1 {
 				t.Errorf("n=%d: state %s has no site", n, w.State)
 			}
 			if n >= 1000 {
 				want := float64(n) * float64(w.Percent) / 100
-				if d := float64(c[w.State]) - want; d > float64(len(Mix))+1 || d < -float64(len(Mix))-1 {
+				if d := float64(c[w.State]) - want; d > float64(len(mix))+1 || d < -float64(len(mix))-1 {
 					t.Errorf("n=%d: state %s has %d sites, want about %.0f", n, w.State, c[w.State], want)
 				}
 			}

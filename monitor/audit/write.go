@@ -11,7 +11,7 @@ import (
 )
 
 // Formats are the report formats, for flags and errors.
-var Formats = []string{"json", "csv", "html"}
+func Formats() []string { return []string{"json", "csv", "html"} }
 
 // WriteJSON writes the report as indented JSON. Pages' text is kept
 // readable (no \u003c escapes): this is data, not HTML.
@@ -56,8 +56,8 @@ func WriteJSON(w io.Writer, r *Report) error {
 	return nil
 }
 
-// CSVHeader is the column set of the CSV report.
-var CSVHeader = []string{"domain", "icp", "check", "outcome", "code", "severity", "message", "evidence"}
+// csvHeader is the column set of the CSV report.
+var csvHeader = []string{"domain", "icp", "check", "outcome", "code", "severity", "message", "evidence"}
 
 // utf8BOM lets Excel on Chinese Windows read the file as UTF-8 instead of
 // GBK.
@@ -72,7 +72,7 @@ func WriteCSV(w io.Writer, r *Report) error {
 	}
 	cw := csv.NewWriter(w)
 	cw.UseCRLF = true // what spreadsheets write and expect
-	if err := cw.Write(CSVHeader); err != nil {
+	if err := cw.Write(csvHeader); err != nil {
 		return fmt.Errorf("writing the CSV report: %w", err)
 	}
 	for s, err := range r.Sites() {

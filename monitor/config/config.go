@@ -109,9 +109,6 @@ type Channel struct {
 // IsZero reports whether no channel is configured.
 func (c Channel) IsZero() bool { return c.Kind == "" && c.URL == "" && c.SecretEnv == "" }
 
-// ChannelKinds lists the notice channel kinds.
-var ChannelKinds = []string{"webhook", "dingtalk", "wecom", "feishu", "slack"}
-
 // DNS configures the resolvers used by the dns and shell checks.
 type DNS struct {
 	// Resolvers are IP:port addresses of recursive resolvers.
@@ -179,6 +176,9 @@ type Lifecycle struct {
 func (l Lifecycle) PeriodFor(code string) time.Duration {
 	if d, ok := l.RectificationPeriods[code]; ok {
 		return d
+	}
+	if rc, ok := beian.LookupCode(code); ok && rc.Period > 0 {
+		return rc.Period
 	}
 	return l.RectificationPeriod
 }

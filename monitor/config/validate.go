@@ -242,8 +242,8 @@ func (d *decoder) envName(key, v string) {
 // load error, not a dead notice.
 func (d *decoder) channel(key string, ch Channel) {
 	before := len(d.errs)
-	if !slices.Contains(ChannelKinds, ch.Kind) {
-		d.errf(key+".kind", "want one of %s, got %q", strings.Join(ChannelKinds, ", "), ch.Kind)
+	if !slices.Contains(alerts.ChannelKinds(), ch.Kind) {
+		d.errf(key+".kind", "want one of %s, got %q", strings.Join(alerts.ChannelKinds(), ", "), ch.Kind)
 	}
 	if d.nonEmpty(key+".url", ch.URL) {
 		d.httpURL(key+".url", ch.URL)

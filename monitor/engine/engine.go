@@ -20,6 +20,11 @@ import (
 	"github.com/beianwatch/beianwatch/monitor/store"
 )
 
+// DefaultBatchSize is how many sites a check job carries when Config says
+// nothing: the daemon's built-in checks.batch_size (a test in monitor
+// keeps them equal).
+const DefaultBatchSize = 100
+
 // Config is the engine's configuration. Zero values take the defaults
 // shown.
 type Config struct {
@@ -28,7 +33,7 @@ type Config struct {
 	// Schedules maps check name to schedule spec (see Schedule).
 	Schedules map[string]string
 
-	BatchSize         int           // sites per check job; 50
+	BatchSize         int           // sites per check job; DefaultBatchSize
 	CheckWorkers      int           // parallel check batches; 4
 	NotifyWorkers     int           // parallel deliveries; 4
 	CheckTimeout      time.Duration // per check batch; 10m
@@ -81,7 +86,7 @@ func (c *Config) applyDefaults() {
 			*v = d
 		}
 	}
-	def(&c.BatchSize, 50)
+	def(&c.BatchSize, DefaultBatchSize)
 	def(&c.CheckWorkers, 4)
 	def(&c.NotifyWorkers, 4)
 	def(&c.NotifyMaxAttempts, 10)

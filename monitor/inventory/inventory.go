@@ -25,6 +25,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/beianwatch/beianwatch/alerts"
 	"github.com/beianwatch/beianwatch/beian"
 	"github.com/beianwatch/beianwatch/checks"
 	"github.com/beianwatch/beianwatch/monitor/config"
@@ -152,16 +153,16 @@ const (
 	FieldTags           = "tags"
 )
 
-// Fields lists every field in the documented column order.
-var Fields = []string{FieldDomain, FieldICP, FieldPSB, FieldStatus, FieldEntity, FieldURL,
+// fields lists every field in the documented column order.
+var fields = []string{FieldDomain, FieldICP, FieldPSB, FieldStatus, FieldEntity, FieldURL,
 	FieldIPRanges, FieldContacts, FieldOwnerChannel, FieldOwnerURL, FieldOwnerSecretEnv, FieldTags}
 
 // requiredFields must be present as columns (CSV) and non-empty in every
 // record.
 var requiredFields = []string{FieldDomain, FieldICP, FieldStatus}
 
-// ContactRoles are the filing contact roles.
-var ContactRoles = []string{"entity_head", "site_head", "emergency"}
+// contactRoles are the filing contact roles.
+var contactRoles = []string{"entity_head", "site_head", "emergency"}
 
 // Load reads and lints an inventory file; the format follows the extension
 // (.csv, .yaml, .yml). The error is for a file that cannot be used at all;
@@ -218,7 +219,7 @@ var ErrNoGoodRecords = errors.New("no record passed lint")
 // record is one record as written, before lint, whichever the format.
 type record struct {
 	line int
-	// values by field index (see Fields); lists are already split.
+	// values by field index (see fields); lists are already split.
 	domain, icp, psb, status, entity, url  string
 	ownerChannel, ownerURL, ownerSecretEnv string
 	ipRanges, contacts, tags               []string
@@ -396,9 +397,9 @@ func (b *builder) lintOwner(r *record, s *Site, fail func(field, format string, 
 	kind := strings.ToLower(r.ownerChannel)
 	switch {
 	case kind == "":
-		fail(FieldOwnerChannel, "required when owner_url or owner_secret_env is set (one of %s)", strings.Join(config.ChannelKinds, ", "))
-	case !slices.Contains(config.ChannelKinds, kind):
-		fail(FieldOwnerChannel, "unknown channel %q (want one of %s)", r.ownerChannel, strings.Join(config.ChannelKinds, ", "))
+		fail(FieldOwnerChannel, "required when owner_url or owner_secret_env is set (one of %s)", strings.Join(alerts.ChannelKinds(), ", "))
+	case !slices.Contains(alerts.ChannelKinds(), kind):
+		fail(FieldOwnerChannel, "unknown channel %q (want one of %s)", r.ownerChannel, strings.Join(alerts.ChannelKinds(), ", "))
 	}
 	if r.ownerURL == "" {
 		fail(FieldOwnerURL, "required when owner_channel is set")
@@ -444,10 +445,10 @@ func parseContact(item string) (beian.Contact, string) {
 	}
 	role, phone = strings.ToLower(strings.TrimSpace(role)), strings.TrimSpace(phone)
 	if !ok {
-		return beian.Contact{}, fmt.Sprintf("contact %q: want role:phone with role one of %s", checks.MaskNumbersIn(item), strings.Join(ContactRoles, ", "))
+		return beian.Contact{}, fmt.Sprintf("contact %q: want role:phone with role one of %s", checks.MaskNumbersIn(item), strings.Join(contactRoles, ", "))
 	}
-	if !slices.Contains(ContactRoles, role) {
-		return beian.Contact{}, fmt.Sprintf("contact %q: unknown role %q (want one of %s)", checks.MaskNumbersIn(item), checks.MaskNumbersIn(role), strings.Join(ContactRoles, ", "))
+	if !slices.Contains(contactRoles, role) {
+		return beian.Contact{}, fmt.Sprintf("contact %q: unknown role %q (want one of %s)", checks.MaskNumbersIn(item), checks.MaskNumbersIn(role), strings.Join(contactRoles, ", "))
 	}
 	if phone == "" {
 		return beian.Contact{}, fmt.Sprintf("contact %q: no phone number", role)

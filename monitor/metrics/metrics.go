@@ -31,8 +31,8 @@ const Namespace = "beianwatch"
 // Label values outside the allowed set are replaced by Invalid.
 const Invalid = "invalid"
 
-// Outcomes are the check_runs_total outcome label values.
-var Outcomes = []string{string(beian.Pass), string(beian.Fail), string(beian.Inconclusive), string(beian.NotApplicable)}
+// outcomes are the check_runs_total outcome label values.
+var outcomes = []string{string(beian.Pass), string(beian.Fail), string(beian.Inconclusive), string(beian.NotApplicable)}
 
 // Notice kinds (the kind label of notices_total): who the notice is for.
 const (
@@ -40,8 +40,8 @@ const (
 	KindOps   = "ops"
 )
 
-// NoticeKinds lists the notice kinds.
-var NoticeKinds = []string{KindOwner, KindOps}
+// noticeKinds lists the notice kinds.
+var noticeKinds = []string{KindOwner, KindOps}
 
 // Delivery results (the result label of notices_total). Retryable and
 // permanent are both failures; "sent and failed" panels and alerts read
@@ -52,8 +52,8 @@ const (
 	ResultPermanent = string(alerts.Permanent)
 )
 
-// NoticeResults lists the delivery results.
-var NoticeResults = []string{ResultDelivered, ResultRetryable, ResultPermanent}
+// noticeResults lists the delivery results.
+var noticeResults = []string{ResultDelivered, ResultRetryable, ResultPermanent}
 
 // Violation states (the state label of violations and the per-violation
 // families).
@@ -62,9 +62,9 @@ const (
 	StateEscalated = "escalated"
 )
 
-// DurationBuckets fit network checks and deliveries: 10 ms (a loopback or
+// durationBuckets fit network checks and deliveries: 10 ms (a loopback or
 // cached answer) to 30 s (a slow site near the fetch timeout).
-var DurationBuckets = []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30}
+var durationBuckets = []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30}
 
 // BuildInfo labels beianwatch_build_info.
 type BuildInfo struct {
@@ -114,7 +114,7 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 		checkDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "check_duration_seconds",
 			Help:    "Duration of one check on one site, in seconds (runs that did not apply are not observed).",
-			Buckets: DurationBuckets,
+			Buckets: durationBuckets,
 		}, []string{"check"}),
 		findings: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "findings_total",
@@ -127,7 +127,7 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 		noticeDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "notice_delivery_seconds",
 			Help:    "Duration of one notice delivery attempt, in seconds.",
-			Buckets: DurationBuckets,
+			Buckets: durationBuckets,
 		}, []string{"channel"}),
 		reloadSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: Namespace, Name: "inventory_reload_success",
@@ -186,7 +186,7 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 	// rate() and increase() see the first event and panels are not empty
 	// before anything happened.
 	for _, c := range beian.Checks() {
-		for _, o := range Outcomes {
+		for _, o := range outcomes {
 			m.checkRuns.WithLabelValues(c, o)
 		}
 		m.checkDuration.WithLabelValues(c)
@@ -197,8 +197,8 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 		m.findings.WithLabelValues(code)
 	}
 	for _, ch := range alerts.ChannelKinds() {
-		for _, k := range NoticeKinds {
-			for _, r := range NoticeResults {
+		for _, k := range noticeKinds {
+			for _, r := range noticeResults {
 				m.notices.WithLabelValues(ch, k, r)
 			}
 		}
@@ -238,7 +238,7 @@ func (m *Metrics) TabsInUse(n int) { m.tabsInUse.Set(float64(n)) }
 // took and the codes of its findings (one count per code).
 func (m *Metrics) ObserveCheck(check string, outcome string, d time.Duration, codes []string) {
 	check = m.allow("check", check, beian.Checks())
-	outcome = m.allow("outcome", outcome, Outcomes)
+	outcome = m.allow("outcome", outcome, outcomes)
 	m.checkRuns.WithLabelValues(check, outcome).Inc()
 	// A check that does not apply returns at once; observing it would drag
 	// the quantiles towards zero.
@@ -255,8 +255,8 @@ func (m *Metrics) ObserveCheck(check string, outcome string, d time.Duration, co
 // (ResultDelivered, ResultRetryable, ResultPermanent) and its duration.
 func (m *Metrics) ObserveNotice(channel, kind, result string, d time.Duration) {
 	channel = m.allow("channel", channel, alerts.ChannelKinds())
-	kind = m.allow("kind", kind, NoticeKinds)
-	result = m.allow("result", result, NoticeResults)
+	kind = m.allow("kind", kind, noticeKinds)
+	result = m.allow("result", result, noticeResults)
 	m.notices.WithLabelValues(channel, kind, result).Inc()
 	m.noticeDuration.WithLabelValues(channel).Observe(seconds(d))
 }
