@@ -15,9 +15,15 @@ build:
 test:
 	$(GO) test -count=1 -timeout 6m ./...
 
+# staticcheck is pinned; .ci/run installs this version with `go install`.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@[ -x "$(STATICCHECK)" ] || { echo "staticcheck not found at $(STATICCHECK); install it with: $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)"; exit 1; }
+	$(STATICCHECK) ./...
 
 run: build
 	$(BIN)/beianwatch run
