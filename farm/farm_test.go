@@ -16,6 +16,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/beianwatch/beianwatch/internal/syncbuf"
+
 	"github.com/miekg/dns"
 	"golang.org/x/text/encoding/simplifiedchinese"
 
@@ -134,14 +136,14 @@ func TestBadOptions(t *testing.T) {
 }
 
 // startFarm serves a farm and writes its files into a temporary directory.
-func startFarm(t *testing.T, opts Options, p ConfigParams) (*Server, Files, *bytes.Buffer) {
+func startFarm(t *testing.T, opts Options, p ConfigParams) (*Server, Files, *syncbuf.Buffer) {
 	t.Helper()
 	f, err := Generate(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var notices bytes.Buffer
-	srv, err := Start(f, ServeConfig{Notices: &syncWriter{w: &notices}})
+	notices := &syncbuf.Buffer{}
+	srv, err := Start(f, ServeConfig{Notices: notices})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,18 +152,7 @@ func startFarm(t *testing.T, opts Options, p ConfigParams) (*Server, Files, *byt
 	if err != nil {
 		t.Fatal(err)
 	}
-	return srv, files, &notices
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
+	return srv, files, notices
 }
 
 // TestExpectedFindingsMatchChecks runs the real checks, built from the

@@ -10,27 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beianwatch/beianwatch/internal/testclock"
+
 	"github.com/beianwatch/beianwatch/checks"
 	"github.com/beianwatch/beianwatch/monitor/lifecycle"
 	"github.com/beianwatch/beianwatch/monitor/store"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
 
 type inventory map[string][]string
 
@@ -102,7 +87,7 @@ func (n *fakeNotifier) notices() []store.Notice {
 type harness struct {
 	st       *store.Store
 	path     string
-	clock    *clock
+	clock    *testclock.Clock
 	runner   *fakeRunner
 	notifier *fakeNotifier
 	inv      inventory
@@ -113,7 +98,7 @@ func newHarness(t testing.TB) *harness {
 	t.Helper()
 	h := &harness{
 		path:     filepath.Join(t.TempDir(), "beianwatch.db"),
-		clock:    &clock{t: t0},
+		clock:    testclock.New(t0),
 		runner:   &fakeRunner{},
 		notifier: &fakeNotifier{},
 		inv:      inventory{},
