@@ -14,7 +14,7 @@ import (
 	"unicode/utf8"
 )
 
-// Channel kinds (DESIGN §5.4 owner_channel, §5.5 ops_channel.kind).
+// Channel kinds (the inventory's owner_channel, the configuration's ops_channel.kind).
 const (
 	ChannelWebhook  = "webhook"
 	ChannelDingTalk = "dingtalk"

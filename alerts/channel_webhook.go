@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// Headers of the generic webhook (DESIGN §5.6; receiver guide in
+// Headers of the generic webhook (receiver guide in
 // docs/webhooks.md).
 const (
 	HeaderNoticeID  = "X-Beianwatch-Notice-Id"
@@ -39,7 +39,7 @@ func webhookSpec() channelSpec {
 // Kind implements Channel.
 func (c *WebhookChannel) Kind() string { return ChannelWebhook }
 
-// WebhookPayload is the JSON body of the generic webhook (DESIGN §5.6, with
+// WebhookPayload is the JSON body of the generic webhook (docs/webhooks.md, with
 // more fields). Times are RFC 3339 in UTC.
 type WebhookPayload struct {
 	ID         string             `json:"id"`

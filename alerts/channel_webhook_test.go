@@ -95,7 +95,7 @@ func TestWebhookSignedAndVerified(t *testing.T) {
 		t.Errorf("retry body differs from the first:\n%s\n%s", first, recv.last)
 	}
 
-	// The body holds what DESIGN §5.6 promises.
+	// The body holds what docs/webhooks.md promises.
 	var body struct {
 		ID   string `json:"id"`
 		Site struct {
@@ -123,7 +123,7 @@ func TestWebhookSignedAndVerified(t *testing.T) {
 		!strings.Contains(v[0].Evidence, "miitbeian.gov.cn") ||
 		v[0].OpenedAt != "2026-03-01T01:30:00Z" || v[0].Deadline != "2026-03-12T01:30:00Z" ||
 		body.Language != "zh" || body.SentAt != "2026-03-02T01:30:00Z" {
-		t.Errorf("webhook body does not match DESIGN §5.6:\n%s", first)
+		t.Errorf("webhook body does not match docs/webhooks.md:\n%s", first)
 	}
 }
 

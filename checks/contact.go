@@ -98,7 +98,7 @@ func (m mobileRequired) Check(_ *Site, role string, p Phone) []Finding {
 }
 
 // ContactCheck validates the filing's contact numbers offline and, with a
-// number-status provider, checks that they are in service (DESIGN §2.4).
+// number-status provider, checks that they are in service (docs/contact.md).
 type ContactCheck struct {
 	// Status is the number-status provider client; nil checks the format
 	// only and reports reachability "not checked".

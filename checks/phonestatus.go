@@ -22,7 +22,7 @@ import (
 )
 
 // PhoneStatus is a number's state as the number-status provider reports it
-// (DESIGN §2.4).
+// (docs/contact.md).
 type PhoneStatus string
 
 const (

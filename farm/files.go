@@ -21,7 +21,7 @@ const (
 	EnvOwnerSecretPrefix = "FARM_OWNER_SECRET_"
 )
 
-// inventoryHeader is the column set of DESIGN §5.4.
+// inventoryHeader is the column set of the inventory (docs/operations.md).
 var inventoryHeader = []string{"domain", "icp", "psb", "status", "entity", "url", "ip_ranges", "contacts",
 	"owner_channel", "owner_url", "owner_secret_env", "tags"}
 
@@ -112,7 +112,7 @@ func (p *ConfigParams) defaults() {
 	}
 }
 
-// WriteConfig writes a beianwatch configuration (DESIGN §5.5) that points
+// WriteConfig writes a beianwatch configuration (configs/beianwatch.example.yaml) that points
 // every check at the running farm: its DNS as the only resolver (no
 // authoritative walk: the farm zone is not delegated), loopback allowed,
 // ProviderAddr as the provider's range, the farm's number-status provider,

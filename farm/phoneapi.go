@@ -10,7 +10,7 @@ import (
 )
 
 // phoneAPI is a number-status provider speaking the generic contract of
-// DESIGN §2.4:
+// docs/contact.md:
 //
 //	POST /phone   Authorization: Bearer <token>   {"number": "+8613812345678"}
 //	200           {"status": "ok|vacant|suspended|powered_off|unreachable|unknown"}

@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// Webhook headers of DESIGN §5.6. The farm spells them out itself rather
+// Webhook headers of docs/webhooks.md. The farm spells them out itself rather
 // than importing the sender's constants: the receiver checks the contract,
 // not the implementation.
 const (

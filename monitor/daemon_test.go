@@ -33,7 +33,7 @@ func (h *harness) transitions(domain string) []store.StoredTransition {
 }
 
 // TestDaemonLifecycle drives one site through the whole violation
-// lifecycle of DESIGN §3 in a running daemon: it breaks, the violation
+// lifecycle of docs/operations.md in a running daemon: it breaks, the violation
 // opens after the threshold, an inconclusive run changes nothing,
 // reminders and escalation fire on the clock, and fixing it resolves it.
 func TestDaemonLifecycle(t *testing.T) {

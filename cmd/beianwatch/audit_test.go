@@ -43,7 +43,7 @@ func knownStates() []fixtureSite {
 	}
 }
 
-// expectedFindings is what DESIGN §2 says about knownStates: per site, per
+// expectedFindings is what docs/checks.md says about knownStates: per site, per
 // check, the outcome and the finding codes.
 var expectedFindings = map[string]map[string]string{
 	"ok.example.cn":       {"footer": "pass", "shell": "pass"},

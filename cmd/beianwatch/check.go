@@ -16,7 +16,7 @@ import (
 	"github.com/beianwatch/beianwatch/monitor/inventory"
 )
 
-// checkReport is the JSON shape of `beianwatch check` (DESIGN §5.1). Other
+// checkReport is the JSON shape of `beianwatch check` (docs/operations.md). Other
 // tools read it: add fields, never rename them.
 type checkReport struct {
 	Domain  string          `json:"domain"`

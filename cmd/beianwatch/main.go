@@ -17,7 +17,7 @@ import (
 	"syscall"
 )
 
-// Exit statuses, shared by check and audit (DESIGN §5.1).
+// Exit statuses, shared by check and audit (docs/operations.md).
 const (
 	exitOK           = 0
 	exitViolation    = 1

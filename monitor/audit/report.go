@@ -21,7 +21,7 @@ import (
 )
 
 // SiteReport is one site's results, in the JSON shape of `beianwatch
-// check` (DESIGN §5.1) with the entity added.
+// check` (docs/operations.md) with the entity added.
 type SiteReport struct {
 	Domain  string         `json:"domain"`
 	ICP     string         `json:"icp,omitempty"`

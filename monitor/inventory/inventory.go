@@ -1,4 +1,4 @@
-// Package inventory loads the list of watched sites (DESIGN §5.4) from a CSV
+// Package inventory loads the list of watched sites (docs/operations.md, configs/sites.example.csv) from a CSV
 // or YAML file, lints every record (§2.5) and keeps it fresh while the daemon
 // runs.
 //

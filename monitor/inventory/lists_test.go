@@ -6,7 +6,7 @@ import (
 )
 
 // TestLintListSeparatorsAndRanges: lists inside a cell are ';'-separated
-// (DESIGN §5.4). A cell listed with commas (quoted, so the CSV still
+// (docs/operations.md). A cell listed with commas (quoted, so the CSV still
 // reads) must be rejected with a hint, not loaded as one odd value: a
 // contact "site_head:138...,entity_head:010-..." would otherwise reach the
 // contact check as one malformed phone and open a false

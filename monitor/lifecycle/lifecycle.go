@@ -1,5 +1,5 @@
 // Package lifecycle is the violation state machine: how check results turn
-// into open, reminded, escalated and resolved violations (DESIGN §3).
+// into open, reminded, escalated and resolved violations (docs/operations.md).
 //
 // It is pure: no I/O, no clock, no globals. Callers pass the time, the
 // configuration and the current states, and get back the next states and
@@ -122,7 +122,8 @@ type Config struct {
 	RemindEvery time.Duration
 }
 
-// DefaultConfig is the configuration of DESIGN §5.5.
+// DefaultConfig is the built-in lifecycle configuration
+// (monitor/config/default.yaml; a test in monitor keeps them equal).
 func DefaultConfig() Config {
 	return Config{
 		FailureThreshold:    2,

@@ -1,4 +1,4 @@
-// Package metrics defines beianwatch's Prometheus metrics (DESIGN §5.2): the
+// Package metrics defines beianwatch's Prometheus metrics (docs/operations.md): the
 // counters and histograms the daemon feeds as work happens, and a collector
 // that reads the daemon's state (sites, violations, notice queue) at scrape
 // time, so that per-site series exist only while a site is in trouble.
