@@ -30,76 +30,42 @@ import (
 // that survives Ctrl-C, so what was checked is still recorded.
 const recordTimeout = time.Minute
 
+// auditFlags is audit's command line, checked.
+type auditFlags struct {
+	configPath, only, reportPath, format, lang string
+	concurrency                                int
+	concurrencySet                             bool // --concurrency given: it overrides checks.concurrency
+	record, quiet                              bool
+	every                                      time.Duration
+	profileDir                                 string // developers: CPU, block and mutex profiles of the run
+}
+
 func cmdAudit(ctx context.Context, e *env, args []string) int {
-	fs := pflag.NewFlagSet("audit", pflag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	var (
-		configPath  = fs.String("config", "", "settings and inventory (required)")
-		only        = fs.String("only", "", "checks to run: footer,shell,dns,contact (default: those that apply to each site)")
-		concurrency = fs.Int("concurrency", 0, "sites checked at once (default checks.concurrency); the per-address limit checks.per_ip_concurrency still holds")
-		reportPath  = fs.String("report", "", "write the report to this file (default: standard output)")
-		format      = fs.String("format", "", "report format: json, csv or html (default: from the --report extension, else json)")
-		lang        = fs.String("lang", "", "language of the HTML report: zh or en (default notices.language)")
-		record      = fs.Bool("record", false, "record the results in the daemon's store as ordinary check runs (safe while the daemon runs)")
-		quiet       = fs.Bool("quiet", false, "no progress bar: a plain progress line now and then on standard error")
-		every       = fs.Duration("progress-every", 5*time.Second, "interval of the plain progress line")
-		profileDir  = fs.String("profile-dir", "", "write CPU, block and mutex profiles of the run into this directory (for developers)")
-	)
-	_ = fs.MarkHidden("profile-dir")
-	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: beianwatch audit --config FILE [flags]")
-		fmt.Fprintln(e.stderr, "Checks every site of the inventory once, now, and writes a report.")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return exitOK
-		}
-		fmt.Fprintf(e.stderr, "beianwatch audit: %v\n", err)
-		return exitUsage
+	fl, status, done := parseAuditFlags(e, args)
+	if done {
+		return status
 	}
 	fail := func(err error) int {
 		fmt.Fprintf(e.stderr, "beianwatch audit: %v\n", err)
 		return exitUsage
 	}
-	switch {
-	case fs.NArg() != 0:
-		return fail(usagef("unexpected arguments %q (the sites come from the inventory)", fs.Args()))
-	case *configPath == "":
-		return fail(usagef("--config is required: the inventory and settings come from it"))
-	case fs.Changed("concurrency") && *concurrency < 1:
-		return fail(usagef("--concurrency must be at least 1, got %d", *concurrency))
-	case *every <= 0:
-		return fail(usagef("--progress-every must be positive"))
-	}
-	if *format == "" {
-		*format = "json"
-		if ext := strings.TrimPrefix(strings.ToLower(filepath.Ext(*reportPath)), "."); slices.Contains(audit.Formats(), ext) {
-			*format = ext
-		} else if ext == "htm" {
-			*format = "html"
-		}
-	}
-	if !slices.Contains(audit.Formats(), *format) {
-		return fail(usagef("--format must be json, csv or html, not %q", *format))
-	}
-	names, explicit, err := parseOnly(*only)
+	names, explicit, err := parseOnly(fl.only)
 	if err != nil {
 		return fail(err)
 	}
 
-	cfg, err := config.Load(*configPath)
+	cfg, err := config.Load(fl.configPath)
 	if err != nil {
 		return fail(err)
 	}
-	if *lang == "" {
-		*lang = cfg.Notices.Language
+	if fl.lang == "" {
+		fl.lang = cfg.Notices.Language
 	}
-	if *lang != "zh" && *lang != "en" {
-		return fail(usagef("--lang must be zh or en, not %q", *lang))
+	if fl.lang != "zh" && fl.lang != "en" {
+		return fail(usagef("--lang must be zh or en, not %q", fl.lang))
 	}
-	if !fs.Changed("concurrency") {
-		*concurrency = cfg.Checks.Concurrency
+	if !fl.concurrencySet {
+		fl.concurrency = cfg.Checks.Concurrency
 	}
 	inv, lint, err := inventory.Load(cfg.Inventory.Path)
 	if err != nil {
@@ -118,8 +84,8 @@ func cmdAudit(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "beianwatch audit: warning: %s\n", w)
 	}
 	var fixes audit.FixTexts
-	if *format == "html" {
-		r, err := alerts.NewRenderer(alerts.RendererOptions{OverrideDir: cfg.Notices.TemplatesDir, Language: *lang, TimeZone: cfg.Notices.Timezone})
+	if fl.format == "html" {
+		r, err := alerts.NewRenderer(alerts.RendererOptions{OverrideDir: cfg.Notices.TemplatesDir, Language: fl.lang, TimeZone: cfg.Notices.Timezone})
 		if err != nil {
 			return fail(fmt.Errorf("loading notice templates for the fix texts: %w", err))
 		}
@@ -127,14 +93,14 @@ func cmdAudit(ctx context.Context, e *env, args []string) int {
 	}
 	// Open the output before the long part: a typo in --report should
 	// not cost an hour of checking.
-	out, err := openReport(*reportPath, e.stdout)
+	out, err := openReport(fl.reportPath, e.stdout)
 	if err != nil {
 		return fail(err)
 	}
 	defer out.abort()
 
 	var rec *recorder
-	if *record {
+	if fl.record {
 		logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		r, err := monitor.OpenRecorder(ctx, cfg, logger, nil)
 		if err != nil {
@@ -151,29 +117,120 @@ func cmdAudit(ctx context.Context, e *env, args []string) int {
 		return fail(err)
 	}
 
-	sites := make([]*checks.Site, len(inv.Sites))
-	entities := make(map[string]string, len(inv.Sites))
-	for i, s := range inv.Sites {
-		site := s.Site
-		sites[i] = &site
-		entities[site.Domain] = site.Entity
-	}
-
-	start := time.Now()
-	// Results wait on disk, next to the report, until it is written.
-	spoolDir := ""
-	if *reportPath != "" && *reportPath != "-" {
-		spoolDir = filepath.Dir(*reportPath)
-	}
-	builder, err := audit.NewBuilder(start, len(sites), names, spoolDir)
+	rep, err := runAudit(ctx, e, fl, cfg, inv, built, names, explicit, rec, exempt)
 	if err != nil {
 		return fail(err)
 	}
-	defer builder.Abort()
-	if *profileDir != "" {
-		p, err := startProfiles(*profileDir)
+	defer rep.Close()
+
+	status = rep.ExitStatus()
+	if rec != nil {
+		if err := rec.finish(); err != nil {
+			fmt.Fprintf(e.stderr, "beianwatch audit: %v\n", err)
+			status = exitUsage
+		} else {
+			fmt.Fprintf(e.stderr, "recorded %d results of %d sites: %d transitions, %d notices for the daemon to deliver\n",
+				rec.results, rec.sites, rec.transitions, rec.notices)
+		}
+	}
+
+	werr := writeAuditReport(out, rep, fl, cfg, fixes)
+	if werr == nil {
+		werr = out.commit()
+	}
+	if werr != nil {
+		fmt.Fprintf(e.stderr, "beianwatch audit: %v\n", werr)
+		return exitUsage
+	}
+	writeAuditSummary(e.stderr, rep, fl.reportPath)
+	return status
+}
+
+// parseAuditFlags reads audit's command line. done is set when the
+// command stops here, with its exit status: --help, or a usage error
+// already reported.
+func parseAuditFlags(e *env, args []string) (fl auditFlags, status int, done bool) {
+	fs := pflag.NewFlagSet("audit", pflag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.StringVar(&fl.configPath, "config", "", "settings and inventory (required)")
+	fs.StringVar(&fl.only, "only", "", "checks to run: footer,shell,dns,contact (default: those that apply to each site)")
+	fs.IntVar(&fl.concurrency, "concurrency", 0, "sites checked at once (default checks.concurrency); the per-address limit checks.per_ip_concurrency still holds")
+	fs.StringVar(&fl.reportPath, "report", "", "write the report to this file (default: standard output)")
+	fs.StringVar(&fl.format, "format", "", "report format: json, csv or html (default: from the --report extension, else json)")
+	fs.StringVar(&fl.lang, "lang", "", "language of the HTML report: zh or en (default notices.language)")
+	fs.BoolVar(&fl.record, "record", false, "record the results in the daemon's store as ordinary check runs (safe while the daemon runs)")
+	fs.BoolVar(&fl.quiet, "quiet", false, "no progress bar: a plain progress line now and then on standard error")
+	fs.DurationVar(&fl.every, "progress-every", 5*time.Second, "interval of the plain progress line")
+	fs.StringVar(&fl.profileDir, "profile-dir", "", "write CPU, block and mutex profiles of the run into this directory (for developers)")
+	_ = fs.MarkHidden("profile-dir")
+	fs.Usage = func() {
+		fmt.Fprintln(e.stderr, "usage: beianwatch audit --config FILE [flags]")
+		fmt.Fprintln(e.stderr, "Checks every site of the inventory once, now, and writes a report.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return fl, exitOK, true
+		}
+		fmt.Fprintf(e.stderr, "beianwatch audit: %v\n", err)
+		return fl, exitUsage, true
+	}
+	fail := func(err error) (auditFlags, int, bool) {
+		fmt.Fprintf(e.stderr, "beianwatch audit: %v\n", err)
+		return fl, exitUsage, true
+	}
+	fl.concurrencySet = fs.Changed("concurrency")
+	switch {
+	case fs.NArg() != 0:
+		return fail(usagef("unexpected arguments %q (the sites come from the inventory)", fs.Args()))
+	case fl.configPath == "":
+		return fail(usagef("--config is required: the inventory and settings come from it"))
+	case fl.concurrencySet && fl.concurrency < 1:
+		return fail(usagef("--concurrency must be at least 1, got %d", fl.concurrency))
+	case fl.every <= 0:
+		return fail(usagef("--progress-every must be positive"))
+	}
+	if fl.format == "" {
+		fl.format = "json"
+		if ext := strings.TrimPrefix(strings.ToLower(filepath.Ext(fl.reportPath)), "."); slices.Contains(audit.Formats(), ext) {
+			fl.format = ext
+		} else if ext == "htm" {
+			fl.format = "html"
+		}
+	}
+	if !slices.Contains(audit.Formats(), fl.format) {
+		return fail(usagef("--format must be json, csv or html, not %q", fl.format))
+	}
+	return fl, 0, false
+}
+
+// runAudit checks every site of the inventory once, feeding the report
+// builder (whose results wait on disk next to the report), the progress
+// display and the recorder when there is one, and returns the finished
+// report: partial when the run was interrupted. exempt are the exemptions
+// in force, by domain, whose codes the report marks.
+func runAudit(ctx context.Context, e *env, fl auditFlags, cfg *config.Config, inv *inventory.Inventory, built *monitor.Checkers,
+	names []string, explicit bool, rec *recorder, exempt map[string][]store.Exemption) (*audit.Report, error) {
+	sites := make([]*checks.Site, len(inv.Sites))
+	for i, s := range inv.Sites {
+		site := s.Site
+		sites[i] = &site
+	}
+
+	start := time.Now()
+	spoolDir := ""
+	if fl.reportPath != "" && fl.reportPath != "-" {
+		spoolDir = filepath.Dir(fl.reportPath)
+	}
+	builder, err := audit.NewBuilder(start, len(sites), names, spoolDir)
+	if err != nil {
+		return nil, err
+	}
+	defer builder.Abort() // a no-op once Finish has handed the spool over
+	if fl.profileDir != "" {
+		p, err := startProfiles(fl.profileDir)
 		if err != nil {
-			return fail(err)
+			return nil, err
 		}
 		defer func() {
 			if err := p.stop(); err != nil {
@@ -181,13 +238,13 @@ func cmdAudit(ctx context.Context, e *env, args []string) int {
 			}
 		}()
 	}
-	prog := newProgress(e, len(sites), start, *quiet, *every)
-	runner := monitor.NewRunner(built.ByName, monitor.RunnerOptions{Concurrency: *concurrency, KeepNotApplicable: explicit,
+	prog := newProgress(e, len(sites), start, fl.quiet, fl.every)
+	runner := monitor.NewRunner(built.ByName, monitor.RunnerOptions{Concurrency: fl.concurrency, KeepNotApplicable: explicit,
 		PerHost: cfg.Checks.PerIPConcurrency})
 	runCtx, stopRun := context.WithCancelCause(ctx)
 	defer stopRun(nil)
 	_, runErr := runner.Run(runCtx, sites, names, func(o monitor.SiteOutcome) {
-		keepScreenshots(e.stderr, *reportPath, o.Site.Domain, o.Results)
+		keepScreenshots(e.stderr, fl.reportPath, o.Site.Domain, o.Results)
 		sr := audit.SiteReport{Domain: o.Site.Domain, Status: o.Site.Status, Entity: o.Site.Entity, Results: o.Results}
 		for _, r := range o.Results {
 			sr.Exempt = append(sr.Exempt, monitor.ExemptCodes(r, exempt[o.Site.Domain], start)...)
@@ -213,45 +270,24 @@ func cmdAudit(ctx context.Context, e *env, args []string) int {
 	}
 	if runErr != nil && !errors.Is(runErr, context.Canceled) && !errors.Is(runErr, context.DeadlineExceeded) {
 		prog.stop(true)
-		return fail(runErr)
+		return nil, runErr
 	}
 	partial := runErr != nil || builder.Len() < len(sites)
 	prog.stop(partial)
-	rep, err := builder.Finish(time.Now(), partial)
-	if err != nil {
-		return fail(err)
-	}
-	defer rep.Close()
+	return builder.Finish(time.Now(), partial)
+}
 
-	status := rep.ExitStatus()
-	if rec != nil {
-		if err := rec.finish(); err != nil {
-			fmt.Fprintf(e.stderr, "beianwatch audit: %v\n", err)
-			status = exitUsage
-		} else {
-			fmt.Fprintf(e.stderr, "recorded %d results of %d sites: %d transitions, %d notices for the daemon to deliver\n",
-				rec.results, rec.sites, rec.transitions, rec.notices)
-		}
-	}
-
-	var werr error
-	switch *format {
+// writeAuditReport writes the report in the chosen format.
+func writeAuditReport(out io.Writer, rep *audit.Report, fl auditFlags, cfg *config.Config, fixes audit.FixTexts) error {
+	switch fl.format {
 	case "json":
-		werr = audit.WriteJSON(out, rep)
+		return audit.WriteJSON(out, rep)
 	case "csv":
-		werr = audit.WriteCSV(out, rep)
+		return audit.WriteCSV(out, rep)
 	case "html":
-		werr = audit.WriteHTML(out, rep, audit.HTMLOptions{Lang: *lang, Fixes: fixes, Provider: cfg.Provider.Name, Location: cfg.Notices.Location})
+		return audit.WriteHTML(out, rep, audit.HTMLOptions{Lang: fl.lang, Fixes: fixes, Provider: cfg.Provider.Name, Location: cfg.Notices.Location})
 	}
-	if werr == nil {
-		werr = out.commit()
-	}
-	if werr != nil {
-		fmt.Fprintf(e.stderr, "beianwatch audit: %v\n", werr)
-		return exitUsage
-	}
-	writeAuditSummary(e.stderr, rep, *reportPath)
-	return status
+	return fmt.Errorf("unknown report format %q", fl.format)
 }
 
 // reportLint says which inventory records were skipped; the audit goes on

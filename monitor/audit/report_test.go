@@ -477,14 +477,14 @@ func TestHTMLLinksScreenshots(t *testing.T) {
 		{"/etc/passwd", ""},
 		{"https://evil.example/x.png", ""},
 	} {
-		b, err := NewBuilder(time.Now(), 1, []string{checks.CheckFooter}, t.TempDir())
+		b, err := NewBuilder(time.Now(), 1, []string{beian.CheckFooter}, t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := checks.Result{Check: checks.CheckFooter, Outcome: checks.Fail,
-			Findings: []checks.Finding{{Code: checks.CodeFooterLinkMissing, Severity: checks.Violation, Message: "m", Evidence: "e"}},
+		r := beian.Result{Check: beian.CheckFooter, Outcome: beian.Fail,
+			Findings: []beian.Finding{{Code: beian.CodeFooterLinkMissing, Severity: beian.Violation, Message: "m", Evidence: "e"}},
 			Details:  map[string]string{DetailScreenshot: tc.detail}}
-		if err := b.Add(SiteReport{Domain: "a.cn", Status: checks.StatusFiled, Results: []checks.Result{r}}); err != nil {
+		if err := b.Add(SiteReport{Domain: "a.cn", Status: beian.StatusFiled, Results: []beian.Result{r}}); err != nil {
 			t.Fatal(err)
 		}
 		rep, err := b.Finish(time.Now(), false)

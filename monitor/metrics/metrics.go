@@ -164,7 +164,7 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 		renderDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "render_duration_seconds",
 			Help:    "Time to render one page in the headless browser, waiting for a tab included, in seconds.",
-			Buckets: DurationBuckets,
+			Buckets: durationBuckets,
 		}),
 		browserRestart: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "browser_restarts_total",

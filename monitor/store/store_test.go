@@ -744,13 +744,13 @@ func TestScreenshots(t *testing.T) {
 	}
 	png := func(b byte) []byte { return []byte{0x89, 'P', 'N', 'G', b} }
 	for i := range 3 {
-		r := fail("a.cn", "footer", checks.CodeFooterLinkMissing)
+		r := fail("a.cn", "footer", beian.CodeFooterLinkMissing)
 		r.Result.Screenshot = png(byte(i))
 		r.At = t0.Add(time.Duration(i) * time.Hour)
 		record(t, s, r.At, r)
 	}
 	// A run without a screenshot (a static failure) keeps the last one.
-	r := fail("a.cn", "footer", checks.CodeFooterLinkMissing)
+	r := fail("a.cn", "footer", beian.CodeFooterLinkMissing)
 	r.At = t0.Add(5 * time.Hour)
 	record(t, s, r.At, r)
 	got, ok, err := s.LatestScreenshot(ctx, "a.cn", "footer")
