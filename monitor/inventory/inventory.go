@@ -390,9 +390,14 @@ func (b *builder) add(r *record) {
 	b.byDomain[s.Domain] = s
 }
 
-func (b *builder) lintOwner(r *record, s *Site, fail func(field, format string, args ...any)) {
+func (b *builder) lintOwner(r *record, s *Site, report func(field, format string, args ...any)) {
 	if r.ownerChannel == "" && r.ownerURL == "" && r.ownerSecretEnv == "" {
 		return
+	}
+	failed := false
+	fail := func(field, format string, args ...any) {
+		failed = true
+		report(field, format, args...)
 	}
 	kind := strings.ToLower(r.ownerChannel)
 	switch {
@@ -409,6 +414,19 @@ func (b *builder) lintOwner(r *record, s *Site, fail func(field, format string, 
 	if r.ownerSecretEnv != "" && !config.ValidEnvName(r.ownerSecretEnv) {
 		// Not quoted back: the secret itself may have been pasted here.
 		fail(FieldOwnerSecretEnv, "not a valid environment variable name; this column holds the NAME of the variable holding the secret, never the secret")
+	}
+	if !failed {
+		// The channel kind's own rules (a WeCom URL without its key, a
+		// webhook without a signing secret): refused here, with the
+		// record's line, rather than as a dead notice at the first send.
+		if err := alerts.ValidateChannel(kind, r.ownerURL, r.ownerSecretEnv != ""); err != nil {
+			field := FieldOwnerURL
+			var ce *alerts.ChannelConfigError
+			if errors.As(err, &ce) && ce.Field == "secret" {
+				field = FieldOwnerSecretEnv
+			}
+			fail(field, "%s: %v", kind, err)
+		}
 	}
 	s.Owner = Channel{Kind: kind, URL: r.ownerURL, SecretEnv: r.ownerSecretEnv}
 }

@@ -61,6 +61,8 @@ func TestLintCSV(t *testing.T) {
 		{22, "tags", `tag "a" given twice`},
 		{23, "icp", "malformed ICP number"},
 		{23, "status", `unknown status "pending"`},
+		{25, "owner_url", "wecom: URL https://qyapi.weixin.qq.com/cgi-bin/webhook/send has no key"},
+		{26, "owner_secret_env", "webhook: a signing secret is required"},
 	})
 	for _, l := range lint {
 		s := l.Error()
