@@ -24,9 +24,6 @@ const (
 	NotApplicable Outcome = "not_applicable"
 )
 
-// Outcomes returns every outcome, in the order they are reported.
-func Outcomes() []Outcome { return []Outcome{Pass, Fail, Inconclusive, NotApplicable} }
-
 // Severity ranks a finding. Only violations make a result fail.
 type Severity string
 
