@@ -451,6 +451,13 @@ func scanPSBAt(t string, i int, brk *TextBreaks) (PSBMatch, int, bool) {
 // whose breaks are brk (nil for text without any), for every ICP and PSB
 // number.
 func FindNumbers(t string, brk *TextBreaks) (icps []ICPMatch, psbs []PSBMatch) {
+	ScanNumbers(t, brk, func(m ICPMatch) { icps = append(icps, m) }, func(m PSBMatch) { psbs = append(psbs, m) })
+	return icps, psbs
+}
+
+// ScanNumbers is FindNumbers handing each number, in text order, to icp
+// or psb: a page reader keeps them in its own form without a second list.
+func ScanNumbers(t string, brk *TextBreaks, icp func(ICPMatch), psb func(PSBMatch)) {
 	for off := 0; ; {
 		k := strings.Index(t[off:], "备")
 		if k < 0 {
@@ -463,7 +470,7 @@ func FindNumbers(t string, brk *TextBreaks) (icps []ICPMatch, psbs []PSBMatch) {
 			r, size := utf8.DecodeLastRuneInString(t[:at-3])
 			if IsProvince(r) {
 				if m, _, ok := scanICPAt(t, at-3-size, brk); ok {
-					icps = append(icps, m)
+					icp(m)
 					off = m.End
 				}
 			}
@@ -472,12 +479,11 @@ func FindNumbers(t string, brk *TextBreaks) (icps []ICPMatch, psbs []PSBMatch) {
 		// 公网安备
 		if at >= len("公网安") && t[at-len("公网安"):at] == "公网安" {
 			if m, end, ok := scanPSBAt(t, at-len("公网安"), brk); ok {
-				psbs = append(psbs, m)
+				psb(m)
 				off = end
 			}
 		}
 	}
-	return icps, psbs
 }
 
 // Normalizer applies the footer normalisation. It keeps its NFKC iterator

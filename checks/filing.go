@@ -58,21 +58,13 @@ func findNumbersIn(t string, brk *textBreaks) (icps []icpMatch, psbs []psbMatch)
 	if brk != nil {
 		b = &beian.TextBreaks{Soft: brk.soft, Hard: brk.hard}
 	}
-	is, ps := beian.FindNumbers(t, b)
-	if len(is) > 0 {
-		icps = make([]icpMatch, len(is))
-		for i, m := range is {
-			icps[i] = icpMatch{Number: m.Number, start: m.Start, end: m.End,
-				digitsStart: m.DigitsStart, digitsEnd: m.DigitsEnd, nonstandard: m.Nonstandard}
-		}
-	}
-	if len(ps) > 0 {
-		psbs = make([]psbMatch, len(ps))
-		for i, m := range ps {
-			psbs[i] = psbMatch{Number: m.Number, start: m.Start, end: m.End,
-				digitsStart: m.DigitsStart, digitsEnd: m.DigitsEnd}
-		}
-	}
+	beian.ScanNumbers(t, b, func(m beian.ICPMatch) {
+		icps = append(icps, icpMatch{Number: m.Number, start: m.Start, end: m.End,
+			digitsStart: m.DigitsStart, digitsEnd: m.DigitsEnd, nonstandard: m.Nonstandard})
+	}, func(m beian.PSBMatch) {
+		psbs = append(psbs, psbMatch{Number: m.Number, start: m.Start, end: m.End,
+			digitsStart: m.DigitsStart, digitsEnd: m.DigitsEnd})
+	})
 	return icps, psbs
 }
 
