@@ -465,7 +465,7 @@ func TestExempt(t *testing.T) {
 	if len(trs) != 0 || next[0].Status != StatusPending {
 		t.Errorf("first failure after the exemption: %+v %+v", next[0], trs)
 	}
-	next, trs = Apply(t0.Add(3*time.Hour), DefaultConfig(), site, next, run("footer", beian.Fail, viol("footer_link_missing")))
+	_, trs = Apply(t0.Add(3*time.Hour), DefaultConfig(), site, next, run("footer", beian.Fail, viol("footer_link_missing")))
 	if len(trs) != 1 || trs[0].Kind != KindOpened || trs[0].From != StatusPending {
 		t.Errorf("second failure after the exemption: %+v", trs)
 	}

@@ -44,13 +44,13 @@ func count(t testing.TB, s *Store, q string, args ...any) int {
 func TestOpenMigratesOnceAndReopens(t *testing.T) {
 	ctx := context.Background()
 	s, path := openTest(t)
-	v, err := s.SchemaVersion(ctx)
+	v, verr := s.SchemaVersion(ctx)
 	ms, err := loadMigrations(migrationFS)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err != nil || v != ms[len(ms)-1].version {
-		t.Fatalf("schema version %d, %v; want %d", v, err, ms[len(ms)-1].version)
+	if verr != nil || v != ms[len(ms)-1].version {
+		t.Fatalf("schema version %d, %v; want %d", v, verr, ms[len(ms)-1].version)
 	}
 	for _, table := range []string{"results", "runs", "violations", "transitions", "notices", "notice_attempts",
 		"dispatch_state", "phone_cache", "storm_counts", "storm_state", "store_health", "exemptions", "audit_log", "screenshots", "river_job", "river_migration"} {
