@@ -27,6 +27,8 @@ func TestImportRules(t *testing.T) {
 		"monitor/audit":     append([]string{mod + "monitor/store"}, network...),
 		"monitor/store":     append([]string{mod + "alerts", mod + "monitor/engine"}, network...),
 		"monitor/metrics":   append([]string{mod + "monitor/store", mod + "monitor/engine"}, network...),
+		"monitor/ledger":    append([]string{mod + "monitor/engine", mod + "alerts"}, network...),
+		"monitor/engine":    append([]string{mod + "alerts", mod + "monitor/config"}, network...),
 		"monitor/console":   append([]string{mod + "monitor/engine"}, network...),
 		"monitor/dossier":   append([]string{mod + "monitor/engine"}, network...),
 	}

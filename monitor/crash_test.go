@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -207,7 +208,7 @@ func TestKill9DuringDelivery(t *testing.T) {
 		t.Skip("builds and runs the daemon binary")
 	}
 	h := newHarness(t, []fixtureSite{{Domain: "broken.example.cn", Footer: oldFooter}})
-	addr := freePort(t)
+	addr := freeport.Addr(t)
 	rewriteConfig(t, h,
 		"listen: 127.0.0.1:1", "listen: "+addr,
 		`footer: "@every 1h"`, `footer: "@every 2s"`,

@@ -14,7 +14,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/beian"
 	"github.com/beianwatch/beianwatch/monitor/ledger"
 	"github.com/beianwatch/beianwatch/monitor/lifecycle"
 	"github.com/beianwatch/beianwatch/monitor/store"
@@ -180,7 +180,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	sort.Strings(names)
 	for _, name := range names {
 		if !knownCheck(name) {
-			errs = append(errs, fmt.Errorf("engine: schedule for unknown check %q (known: %v)", name, checks.AllChecks))
+			errs = append(errs, fmt.Errorf("engine: schedule for unknown check %q (known: %v)", name, beian.Checks()))
 			continue
 		}
 		s, err := ParseSchedule(cfg.Schedules[name])
@@ -273,7 +273,7 @@ func RescueAfter(notifyTimeout time.Duration) time.Duration {
 }
 
 func knownCheck(name string) bool {
-	for _, c := range checks.AllChecks {
+	for _, c := range beian.Checks() {
 		if c == name {
 			return true
 		}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/beianwatch/beianwatch/internal/testclock"
 
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/beian"
 	"github.com/beianwatch/beianwatch/monitor/lifecycle"
 	"github.com/beianwatch/beianwatch/monitor/store"
 )
@@ -26,7 +26,7 @@ func (i inventory) Domains(check string) []string { return i[check] }
 type fakeRunner struct {
 	mu      sync.Mutex
 	failing map[string]bool
-	outcome checks.Outcome // overrides everything when set
+	outcome beian.Outcome // overrides everything when set
 	calls   int
 	sites   int
 }
@@ -38,13 +38,13 @@ func (r *fakeRunner) Run(ctx context.Context, check string, domains []string) []
 	r.sites += len(domains)
 	out := make([]store.SiteResult, 0, len(domains))
 	for _, d := range domains {
-		res := checks.Result{Check: check, Outcome: checks.Pass, Findings: []checks.Finding{}}
+		res := beian.Result{Check: check, Outcome: beian.Pass, Findings: []beian.Finding{}}
 		switch {
 		case r.outcome != "":
 			res.Outcome = r.outcome
 		case r.failing[d]:
-			res.Outcome = checks.Fail
-			res.Findings = []checks.Finding{{Code: check + "_link_missing", Severity: checks.Violation, Message: "not linked", Evidence: "京ICP备12345678号-1"}}
+			res.Outcome = beian.Fail
+			res.Findings = []beian.Finding{{Code: check + "_link_missing", Severity: beian.Violation, Message: "not linked", Evidence: "京ICP备12345678号-1"}}
 		}
 		out = append(out, store.SiteResult{Domain: d, Result: res})
 	}
@@ -176,9 +176,9 @@ func TestRecordEnqueuesOneNotifyJob(t *testing.T) {
 	h := newHarness(t)
 	e := h.engine(t)
 	results := []store.SiteResult{
-		{Domain: "a.cn", Result: checks.Result{Check: "footer", Outcome: checks.Fail, Findings: []checks.Finding{
-			{Code: "footer_link_missing", Severity: checks.Violation}, {Code: "footer_psb_missing", Severity: checks.Violation}}}},
-		{Domain: "b.cn", Result: checks.Result{Check: "footer", Outcome: checks.Pass}},
+		{Domain: "a.cn", Result: beian.Result{Check: "footer", Outcome: beian.Fail, Findings: []beian.Finding{
+			{Code: "footer_link_missing", Severity: beian.Violation}, {Code: "footer_psb_missing", Severity: beian.Violation}}}},
+		{Domain: "b.cn", Result: beian.Result{Check: "footer", Outcome: beian.Pass}},
 	}
 	if _, err := e.Record(ctx, results); err != nil {
 		t.Fatal(err)
@@ -430,8 +430,8 @@ func TestStormHoldsOwnerNotices(t *testing.T) {
 	e := h.engine(t)
 	var results []store.SiteResult
 	for _, d := range domains(40) {
-		results = append(results, store.SiteResult{Domain: d, Result: checks.Result{Check: "shell", Outcome: checks.Fail,
-			Findings: []checks.Finding{{Code: "shell_unresolvable", Severity: checks.Violation}}}})
+		results = append(results, store.SiteResult{Domain: d, Result: beian.Result{Check: "shell", Outcome: beian.Fail,
+			Findings: []beian.Finding{{Code: "shell_unresolvable", Severity: beian.Violation}}}})
 	}
 	for i := 0; i < 40; i += 20 {
 		if _, err := e.Record(ctx, results[i:i+20]); err != nil {
@@ -464,8 +464,8 @@ func TestTickEscalatesOnce(t *testing.T) {
 	h := newHarness(t)
 	h.cfg.Lifecycle.FailureThreshold = 1
 	e := h.engine(t)
-	fail := []store.SiteResult{{Domain: "a.cn", Result: checks.Result{Check: "dns", Outcome: checks.Fail,
-		Findings: []checks.Finding{{Code: "dns_resolving_while_pending", Severity: checks.Violation}}}}}
+	fail := []store.SiteResult{{Domain: "a.cn", Result: beian.Result{Check: "dns", Outcome: beian.Fail,
+		Findings: []beian.Finding{{Code: "dns_resolving_while_pending", Severity: beian.Violation}}}}}
 	if _, err := e.Record(ctx, fail); err != nil {
 		t.Fatal(err)
 	}
@@ -500,8 +500,8 @@ func TestRescueOrphans(t *testing.T) {
 	h.cfg.Lifecycle.FailureThreshold = 1
 	e := h.engine(t)
 	fail := func(d string) store.SiteResult {
-		return store.SiteResult{Domain: d, Result: checks.Result{Check: "dns", Outcome: checks.Fail,
-			Findings: []checks.Finding{{Code: "dns_resolving_while_pending", Severity: checks.Violation}}}}
+		return store.SiteResult{Domain: d, Result: beian.Result{Check: "dns", Outcome: beian.Fail,
+			Findings: []beian.Finding{{Code: "dns_resolving_while_pending", Severity: beian.Violation}}}}
 	}
 	if _, err := e.Record(ctx, []store.SiteResult{fail("a.cn"), fail("b.cn")}); err != nil {
 		t.Fatal(err)

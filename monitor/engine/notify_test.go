@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/beian"
 	"github.com/beianwatch/beianwatch/monitor/lifecycle"
 	"github.com/beianwatch/beianwatch/monitor/store"
 )
@@ -48,12 +48,12 @@ func (e waitErr) Error() string             { return "HTTP 429: rate limited" }
 func (e waitErr) RetryAfter() time.Duration { return e.d }
 
 func failing(domain, check, code string) store.SiteResult {
-	return store.SiteResult{Domain: domain, Result: checks.Result{Check: check, Outcome: checks.Fail,
-		Findings: []checks.Finding{{Code: code, Severity: checks.Violation, Message: "m", Evidence: "e"}}}}
+	return store.SiteResult{Domain: domain, Result: beian.Result{Check: check, Outcome: beian.Fail,
+		Findings: []beian.Finding{{Code: code, Severity: beian.Violation, Message: "m", Evidence: "e"}}}}
 }
 
 func passing(domain, check string) store.SiteResult {
-	return store.SiteResult{Domain: domain, Result: checks.Result{Check: check, Outcome: checks.Pass, Findings: []checks.Finding{}}}
+	return store.SiteResult{Domain: domain, Result: beian.Result{Check: check, Outcome: beian.Pass, Findings: []beian.Finding{}}}
 }
 
 func startEngine(t *testing.T, h *harness, n Notifier) *Engine {
@@ -305,7 +305,7 @@ func TestStormSettlesHeldNotices(t *testing.T) {
 	// fails, b is fixed, c cannot be told, d is not checked again.
 	h.clock.Set(t0.Add(31 * time.Minute))
 	if _, err := e.Record(ctx, []store.SiteResult{failing("a.cn", "footer", code), passing("b.cn", "footer"),
-		{Domain: "c.cn", Result: checks.Result{Check: "footer", Outcome: checks.Inconclusive}}, passing("e.cn", "footer")}); err != nil {
+		{Domain: "c.cn", Result: beian.Result{Check: "footer", Outcome: beian.Inconclusive}}, passing("e.cn", "footer")}); err != nil {
 		t.Fatal(err)
 	}
 	settle(SettleReport{Released: 1, Dropped: 1, Waiting: 2})
