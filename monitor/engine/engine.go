@@ -138,15 +138,6 @@ type Engine struct {
 	// unrecorded holds, by notice id, attempts this process made whose
 	// outcome the store failed to record (*finish); see recordFinish.
 	unrecorded sync.Map
-
-	// calm[check] is when the storm guard last saw check's storm end; a
-	// held notice is decided only on results recorded since (or since the
-	// last storm edge another process recorded, see calmSince). Checks
-	// absent from it count as calm since started: results from before the
-	// start cannot be told apart from a storm's.
-	calmMu  sync.Mutex
-	calm    map[string]time.Time
-	started time.Time
 }
 
 // New validates cfg and builds the engine and its River client (not yet
@@ -198,7 +189,6 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 		cfg: cfg, st: deps.Store, runner: deps.Runner, notifier: deps.Notifier, inv: deps.Inventory,
 		schedules: schedules, log: cfg.Logger,
 		retry: &river.DefaultClientRetryPolicy{},
-		calm:  map[string]time.Time{}, started: cfg.Now(),
 	}
 	l, err := ledger.New(ledger.Config{
 		Lifecycle: cfg.Lifecycle, Storm: cfg.Storm, HeldMaxAge: cfg.HeldMaxAge, TickLimit: cfg.TickLimit,
