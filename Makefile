@@ -15,16 +15,22 @@ build:
 test:
 	$(GO) test -count=1 -timeout 10m ./...
 
+# staticcheck is pinned; .ci/run installs this version with `go install`.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@[ -x "$(STATICCHECK)" ] || { echo "staticcheck not found at $(STATICCHECK); install it with: $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)"; exit 1; }
+	$(STATICCHECK) ./...
 
 # The example configuration: the example inventory, the store in ./data.
 run: build
 	$(BIN)/beianwatch run --config configs/beianwatch.example.yaml
 
 fuzz:
-	$(GO) test ./checks -run '^$$' -fuzz FuzzParseICP -fuzztime 60s
+	$(GO) test ./beian -run '^$$' -fuzz FuzzParseICP -fuzztime 60s
 
 clean:
 	rm -rf $(BIN) data

@@ -104,44 +104,104 @@ func NewChannel(kind, rawURL, secret string, hc *http.Client, clock func() time.
 	if clock == nil {
 		clock = time.Now
 	}
-	u, err := parseTarget(rawURL)
+	u, spec, err := checkChannel(kind, rawURL, secret != "")
 	if err != nil {
+		if ce := (*ChannelConfigError)(nil); errors.As(err, &ce) && ce.Field == "kind" {
+			return nil, fmt.Errorf("new channel: %w", err)
+		}
 		return nil, fmt.Errorf("new %s channel: %w", kind, err)
 	}
 	base := sender{kind: kind, u: u, secret: secret, hc: noRedirects(hc), clock: clock}
 	base.secrets = secretsOf(u, secret)
 	base.target = RedactURL(rawURL)
+	return spec.build(base), nil
+}
+
+// ValidateChannel checks a channel's configuration without building it, so
+// that a configuration is refused when it loads rather than at its first
+// notice: kind is one of ChannelKinds, rawURL the destination, and signed
+// whether a signing secret is configured (its value may not be known yet).
+// The error is a *ChannelConfigError naming the part at fault; it never
+// echoes the URL's credentials.
+func ValidateChannel(kind, rawURL string, signed bool) error {
+	_, _, err := checkChannel(kind, rawURL, signed)
+	return err
+}
+
+// ChannelConfigError is what is wrong with a channel's configuration.
+type ChannelConfigError struct {
+	// Field is the part at fault: "kind", "url" or "secret".
+	Field string
+	Err   error
+}
+
+func (e *ChannelConfigError) Error() string { return e.Err.Error() }
+func (e *ChannelConfigError) Unwrap() error { return e.Err }
+
+// channelSpec is one channel kind's own rules, defined next to the channel
+// in its file: what its destination must look like, whether it is signed,
+// and how it is built. NewChannel and ValidateChannel both go through it,
+// so a configuration that validates is one that builds.
+type channelSpec struct {
+	// checkURL reports what is wrong with a destination that parsed as an
+	// http(s) URL; target is the URL redacted for messages.
+	checkURL func(u *url.URL, target string) error
+	// secret says whether the kind signs: required, optional or refused,
+	// and refusal says why.
+	secret  secretRule
+	refusal string
+	build   func(s sender) Channel
+}
+
+type secretRule int
+
+const (
+	secretOptional secretRule = iota
+	secretRequired
+	secretRefused
+)
+
+// specOf is the spec of a channel kind.
+func specOf(kind string) (*channelSpec, bool) {
+	var s channelSpec
 	switch kind {
 	case ChannelWebhook:
-		if secret == "" {
-			return nil, errors.New("new webhook channel: a signing secret is required (receivers verify X-Beianwatch-Signature)")
-		}
-		return &WebhookChannel{s: base}, nil
+		s = webhookSpec()
 	case ChannelDingTalk:
-		if u.Query().Get("access_token") == "" {
-			return nil, fmt.Errorf("new dingtalk channel: URL %s has no access_token (copy the robot's whole webhook address)", base.target)
-		}
-		return &DingTalkChannel{s: base}, nil
+		s = dingTalkSpec()
 	case ChannelWeCom:
-		if u.Query().Get("key") == "" {
-			return nil, fmt.Errorf("new wecom channel: URL %s has no key (copy the robot's whole webhook address)", base.target)
-		}
-		if secret != "" {
-			return nil, errors.New("new wecom channel: WeCom group robots have no signing secret; leave it empty")
-		}
-		return &WeComChannel{s: base}, nil
+		s = weComSpec()
 	case ChannelFeishu:
-		if hookToken(u) == "" {
-			return nil, fmt.Errorf("new feishu channel: URL %s is not a custom bot address (…/open-apis/bot/v2/hook/<token>)", base.target)
-		}
-		return &FeishuChannel{s: base}, nil
+		s = feishuSpec()
 	case ChannelSlack:
-		if secret != "" {
-			return nil, errors.New("new slack channel: Slack incoming webhooks have no signing secret; leave it empty")
-		}
-		return &SlackChannel{s: base}, nil
+		s = slackSpec()
+	default:
+		return nil, false
 	}
-	return nil, fmt.Errorf("new channel: unknown kind %q (want one of %s)", kind, strings.Join(ChannelKinds(), ", "))
+	return &s, true
+}
+
+// checkChannel parses and checks a channel's configuration: the URL's
+// shape first, then the kind, then the kind's own rules.
+func checkChannel(kind, rawURL string, signed bool) (*url.URL, *channelSpec, error) {
+	spec, known := specOf(kind)
+	u, err := parseTarget(rawURL)
+	if err != nil {
+		return nil, spec, &ChannelConfigError{Field: "url", Err: err}
+	}
+	if !known {
+		return nil, nil, &ChannelConfigError{Field: "kind", Err: fmt.Errorf("unknown kind %q (want one of %s)", kind, strings.Join(ChannelKinds(), ", "))}
+	}
+	if spec.checkURL != nil {
+		if err := spec.checkURL(u, RedactURL(rawURL)); err != nil {
+			return nil, spec, &ChannelConfigError{Field: "url", Err: err}
+		}
+	}
+	switch {
+	case spec.secret == secretRequired && !signed, spec.secret == secretRefused && signed:
+		return nil, spec, &ChannelConfigError{Field: "secret", Err: errors.New(spec.refusal)}
+	}
+	return u, spec, nil
 }
 
 func parseTarget(raw string) (*url.URL, error) {

@@ -28,6 +28,21 @@ type DingTalkChannel struct{ s sender }
 
 var _ Channel = (*DingTalkChannel)(nil)
 
+// dingTalkSpec: the robot's address carries its access_token; 加签 is
+// optional.
+func dingTalkSpec() channelSpec {
+	return channelSpec{
+		checkURL: func(u *url.URL, target string) error {
+			if u.Query().Get("access_token") == "" {
+				return fmt.Errorf("URL %s has no access_token (copy the robot's whole webhook address)", target)
+			}
+			return nil
+		},
+		secret: secretOptional,
+		build:  func(s sender) Channel { return &DingTalkChannel{s: s} },
+	}
+}
+
 // Kind implements Channel.
 func (c *DingTalkChannel) Kind() string { return ChannelDingTalk }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strconv"
 	"time"
 )
@@ -28,6 +29,21 @@ import (
 type FeishuChannel struct{ s sender }
 
 var _ Channel = (*FeishuChannel)(nil)
+
+// feishuSpec: a custom bot address, …/open-apis/bot/v2/hook/<token>;
+// 签名校验 is optional.
+func feishuSpec() channelSpec {
+	return channelSpec{
+		checkURL: func(u *url.URL, target string) error {
+			if hookToken(u) == "" {
+				return fmt.Errorf("URL %s is not a custom bot address (…/open-apis/bot/v2/hook/<token>)", target)
+			}
+			return nil
+		},
+		secret: secretOptional,
+		build:  func(s sender) Channel { return &FeishuChannel{s: s} },
+	}
+}
 
 // Kind implements Channel.
 func (c *FeishuChannel) Kind() string { return ChannelFeishu }

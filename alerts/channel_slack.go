@@ -23,6 +23,16 @@ type SlackChannel struct{ s sender }
 
 var _ Channel = (*SlackChannel)(nil)
 
+// slackSpec: an incoming webhook, whose address is the credential; no
+// signing.
+func slackSpec() channelSpec {
+	return channelSpec{
+		secret:  secretRefused,
+		refusal: "Slack incoming webhooks have no signing secret; leave it empty",
+		build:   func(s sender) Channel { return &SlackChannel{s: s} },
+	}
+}
+
 // Kind implements Channel.
 func (c *SlackChannel) Kind() string { return ChannelSlack }
 

@@ -2,22 +2,13 @@ package alerts
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-	"unicode/utf8"
 )
 
 // vendorNow is the receiving vendor's clock in these tests; our injected
@@ -63,464 +54,6 @@ func assertNoSecrets(t *testing.T, a Attempt, err error, secrets ...string) {
 		if s != "" && strings.Contains(kept, s) {
 			t.Errorf("secret %q leaked into the attempt or error:\n%s", s, kept)
 		}
-	}
-}
-
-// ---- generic webhook -------------------------------------------------
-
-// webhookReceiver is the receiver from docs/webhooks.md, written with the
-// standard library only, as an owner would write it.
-type webhookReceiver struct {
-	secret    []byte
-	now       func() time.Time
-	tolerance time.Duration
-
-	mu   sync.Mutex
-	seen map[string]int // notice id -> deliveries
-	last []byte
-}
-
-func (h *webhookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
-		http.Error(w, "want a JSON POST", http.StatusBadRequest)
-		return
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err != nil {
-		http.Error(w, "read body", http.StatusBadRequest)
-		return
-	}
-	ts := r.Header.Get("X-Beianwatch-Timestamp")
-	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		http.Error(w, "bad timestamp", http.StatusUnauthorized)
-		return
-	}
-	if d := h.now().Sub(time.Unix(sec, 0)); d > h.tolerance || d < -h.tolerance {
-		http.Error(w, "stale timestamp", http.StatusUnauthorized)
-		return
-	}
-	mac := hmac.New(sha256.New, h.secret)
-	mac.Write([]byte(ts + "." + string(body)))
-	want := "sha256=" + hex.EncodeToString(mac.Sum(nil))
-	if !hmac.Equal([]byte(want), []byte(r.Header.Get("X-Beianwatch-Signature"))) {
-		http.Error(w, "bad signature", http.StatusUnauthorized)
-		return
-	}
-	var n struct {
-		ID string `json:"id"`
-	}
-	if err := json.Unmarshal(body, &n); err != nil || n.ID == "" || n.ID != r.Header.Get("X-Beianwatch-Notice-Id") {
-		http.Error(w, "bad notice", http.StatusBadRequest)
-		return
-	}
-	h.mu.Lock()
-	h.seen[n.ID]++
-	h.last = body
-	h.mu.Unlock()
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func TestWebhookSignedAndVerified(t *testing.T) {
-	const secret = "owner-shared-secret-9f3k"
-	recv := &webhookReceiver{secret: []byte(secret), now: fixedClock(vendorNow), tolerance: 5 * time.Minute, seen: map[string]int{}}
-	srv := httptest.NewServer(recv)
-	defer srv.Close()
-	r := testRendered(t)
-
-	c := mustChannel(t, ChannelWebhook, srv.URL+"/beian", secret, fixedClock(vendorNow))
-	a, err := c.Send(context.Background(), r)
-	if err != nil || a.Result != Delivered || a.StatusCode != http.StatusNoContent {
-		t.Fatalf("first send: %+v, %v", a, err)
-	}
-	first := append([]byte(nil), recv.last...)
-
-	// A retry a minute later: same id, same body, fresh signature.
-	c2 := mustChannel(t, ChannelWebhook, srv.URL+"/beian", secret, fixedClock(vendorNow.Add(time.Minute)))
-	if a, err := c2.Send(context.Background(), r); err != nil || a.Result != Delivered {
-		t.Fatalf("retry: %+v, %v", a, err)
-	}
-	if got := recv.seen[r.Notice.ID]; got != 2 {
-		t.Errorf("receiver saw id %s %d times, want 2 (a retry resends the same id)", r.Notice.ID, got)
-	}
-	if string(first) != string(recv.last) {
-		t.Errorf("retry body differs from the first:\n%s\n%s", first, recv.last)
-	}
-
-	// The body holds what docs/webhooks.md promises.
-	var body struct {
-		ID   string `json:"id"`
-		Site struct {
-			Domain, ICP, Entity string
-		} `json:"site"`
-		Violations []struct {
-			Code       string `json:"code"`
-			Transition string `json:"transition"`
-			Title      string `json:"title"`
-			Evidence   string `json:"evidence"`
-			Fix        string `json:"fix"`
-			OpenedAt   string `json:"opened_at"`
-			Deadline   string `json:"deadline"`
-		} `json:"violations"`
-		Language string `json:"language"`
-		SentAt   string `json:"sent_at"`
-	}
-	if err := json.Unmarshal(first, &body); err != nil {
-		t.Fatal(err)
-	}
-	v := body.Violations
-	if body.ID != r.Notice.ID || body.Site.Domain != "example.cn" || body.Site.ICP != testSite.ICP || body.Site.Entity != testSite.Entity ||
-		len(v) != 1 || v[0].Code != "footer_link_obsolete" || v[0].Transition != "opened" ||
-		!strings.Contains(v[0].Fix, "https://beian.miit.gov.cn/") || v[0].Title == "" ||
-		!strings.Contains(v[0].Evidence, "miitbeian.gov.cn") ||
-		v[0].OpenedAt != "2026-03-01T01:30:00Z" || v[0].Deadline != "2026-03-12T01:30:00Z" ||
-		body.Language != "zh" || body.SentAt != "2026-03-02T01:30:00Z" {
-		t.Errorf("webhook body does not match docs/webhooks.md:\n%s", first)
-	}
-}
-
-func TestWebhookRefusedSignatures(t *testing.T) {
-	const secret = "owner-shared-secret-9f3k"
-	recv := &webhookReceiver{secret: []byte(secret), now: fixedClock(vendorNow), tolerance: 5 * time.Minute, seen: map[string]int{}}
-	srv := httptest.NewServer(recv)
-	defer srv.Close()
-	for _, tc := range []struct {
-		name, secret string
-		clock        time.Time
-	}{
-		{"wrong secret", "another-secret-value", vendorNow},
-		{"stale timestamp", secret, vendorNow.Add(-10 * time.Minute)},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c := mustChannel(t, ChannelWebhook, srv.URL, tc.secret, fixedClock(tc.clock))
-			a, err := c.Send(context.Background(), testRendered(t))
-			if err == nil || a.Result != Permanent || a.StatusCode != http.StatusUnauthorized {
-				t.Errorf("got %+v, %v; want a permanent 401", a, err)
-			}
-			assertNoSecrets(t, a, err, tc.secret)
-		})
-	}
-	if len(recv.seen) != 0 {
-		t.Errorf("receiver accepted forged notices: %v", recv.seen)
-	}
-}
-
-// ---- DingTalk --------------------------------------------------------
-
-// dingTalkRobot checks a request as DingTalk's robot endpoint does: the
-// access token, the 加签 timestamp within an hour and the recomputed sign,
-// and a markdown message.
-func dingTalkRobot(t *testing.T, token, secret string, got *[]string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		reply := func(code int, msg string) {
-			_ = json.NewEncoder(w).Encode(map[string]any{"errcode": code, "errmsg": msg})
-		}
-		q := r.URL.Query()
-		if r.URL.Path != "/robot/send" || q.Get("access_token") != token {
-			reply(300001, "token is not exist")
-			return
-		}
-		if secret != "" {
-			ms, err := strconv.ParseInt(q.Get("timestamp"), 10, 64)
-			if err != nil {
-				reply(310000, "invalid timestamp")
-				return
-			}
-			if d := vendorNow.Sub(time.UnixMilli(ms)); d > time.Hour || d < -time.Hour {
-				reply(310000, "invalid timestamp")
-				return
-			}
-			mac := hmac.New(sha256.New, []byte(secret))
-			mac.Write([]byte(q.Get("timestamp") + "\n" + secret))
-			if !hmac.Equal([]byte(base64.StdEncoding.EncodeToString(mac.Sum(nil))), []byte(q.Get("sign"))) {
-				reply(310000, "sign not match, more: [https://ding-doc.dingtalk.com/doc#/serverapi2/qf2nxq]")
-				return
-			}
-		}
-		var m struct {
-			MsgType  string `json:"msgtype"`
-			Markdown struct{ Title, Text string }
-		}
-		if err := json.NewDecoder(r.Body).Decode(&m); err != nil || m.MsgType != "markdown" || m.Markdown.Title == "" || m.Markdown.Text == "" {
-			reply(40035, "缺少参数 json")
-			return
-		}
-		*got = append(*got, m.Markdown.Text)
-		reply(0, "ok")
-	}
-}
-
-func TestDingTalk(t *testing.T) {
-	const token, secret = "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6", "SEC0123456789abcdef0123456789abcdef+/=="
-	var got []string
-	srv := httptest.NewServer(dingTalkRobot(t, token, secret, &got))
-	defer srv.Close()
-	url := srv.URL + "/robot/send?access_token=" + token
-
-	t.Run("signed markdown delivered", func(t *testing.T) {
-		a, err := mustChannel(t, ChannelDingTalk, url, secret, fixedClock(vendorNow.Add(-30*time.Second))).Send(context.Background(), testRendered(t))
-		if err != nil || a.Result != Delivered {
-			t.Fatalf("%+v, %v", a, err)
-		}
-		if len(got) != 1 || !strings.Contains(got[0], "### 备案整改通知") || !strings.Contains(got[0], "ICP compliance notice") {
-			t.Errorf("markdown not bilingual: %q", got)
-		}
-		assertNoSecrets(t, a, err, token, secret)
-	})
-	t.Run("stale timestamp refused", func(t *testing.T) {
-		a, err := mustChannel(t, ChannelDingTalk, url, secret, fixedClock(vendorNow.Add(-2*time.Hour))).Send(context.Background(), testRendered(t))
-		if err == nil || a.Result != Permanent || a.VendorCode != "310000" || a.StatusCode != 200 {
-			t.Errorf("%+v, %v; want permanent with vendor code 310000", a, err)
-		}
-		assertNoSecrets(t, a, err, token, secret)
-	})
-	t.Run("wrong secret refused", func(t *testing.T) {
-		a, err := mustChannel(t, ChannelDingTalk, url, "SECwrong0000000000", fixedClock(vendorNow)).Send(context.Background(), testRendered(t))
-		if err == nil || a.Result != Permanent || a.VendorCode != "310000" {
-			t.Errorf("%+v, %v", a, err)
-		}
-	})
-	t.Run("unsigned robot", func(t *testing.T) {
-		var got2 []string
-		srv2 := httptest.NewServer(dingTalkRobot(t, token, "", &got2))
-		defer srv2.Close()
-		c := mustChannel(t, ChannelDingTalk, srv2.URL+"/robot/send?access_token="+token, "", nil)
-		if a, err := c.Send(context.Background(), testRendered(t)); err != nil || a.Result != Delivered || len(got2) != 1 {
-			t.Errorf("%+v, %v", a, err)
-		}
-	})
-}
-
-// TestDingTalkConcurrent runs sends in parallel (go test -race): the
-// per-attempt signature must not be shared between goroutines.
-func TestDingTalkConcurrent(t *testing.T) {
-	const token, secret = "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6", "SECconcurrent0123456789"
-	var mu sync.Mutex
-	var got []string
-	h := dingTalkRobot(t, token, secret, &got)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		h(w, r)
-	}))
-	defer srv.Close()
-	var n int64
-	var nmu sync.Mutex
-	clock := func() time.Time { // distinct timestamps, so distinct signs
-		nmu.Lock()
-		defer nmu.Unlock()
-		n++
-		return vendorNow.Add(time.Duration(n) * time.Millisecond)
-	}
-	c := mustChannel(t, ChannelDingTalk, srv.URL+"/robot/send?access_token="+token, secret, clock)
-	r := testRendered(t)
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if a, err := c.Send(context.Background(), r); err != nil || a.Result != Delivered {
-				t.Errorf("%+v, %v", a, err)
-			}
-		}()
-	}
-	wg.Wait()
-	if len(got) != 16 {
-		t.Errorf("robot got %d messages, want 16", len(got))
-	}
-}
-
-// ---- WeCom -----------------------------------------------------------
-
-// weComRobot checks a request as WeCom's group robot does: key, markdown,
-// content at most 4096 bytes of UTF-8.
-func weComRobot(key string, got *[]string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		reply := func(code int, msg string) {
-			_ = json.NewEncoder(w).Encode(map[string]any{"errcode": code, "errmsg": msg})
-		}
-		if r.URL.Path != "/cgi-bin/webhook/send" || r.URL.Query().Get("key") != key {
-			reply(93000, "invalid webhook url, hint: [1714538355214402498975046], from ip: 203.0.113.9")
-			return
-		}
-		var m struct {
-			MsgType  string `json:"msgtype"`
-			Markdown struct {
-				Content string `json:"content"`
-			} `json:"markdown"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&m); err != nil || m.MsgType != "markdown" {
-			reply(40008, "invalid message type")
-			return
-		}
-		if len(m.Markdown.Content) > 4096 {
-			reply(40058, "markdown.content exceed max length 4096. invalid Request Parameter")
-			return
-		}
-		if !utf8.ValidString(m.Markdown.Content) {
-			reply(40033, "invalid charset. please check your request, if include \\uxxxx will create fail!")
-			return
-		}
-		*got = append(*got, m.Markdown.Content)
-		reply(0, "ok")
-	}
-}
-
-func TestWeCom(t *testing.T) {
-	const key = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
-	var got []string
-	srv := httptest.NewServer(weComRobot(key, &got))
-	defer srv.Close()
-	c := mustChannel(t, ChannelWeCom, srv.URL+"/cgi-bin/webhook/send?key="+key, "", nil)
-
-	// Every code at once: far beyond 4096 bytes, mostly Chinese.
-	big := testRendered(t, Codes()...)
-	if len(big.Markdown) <= 4096 {
-		t.Fatalf("fixture too small to test truncation: %d bytes", len(big.Markdown))
-	}
-	a, err := c.Send(context.Background(), big)
-	if err != nil || a.Result != Delivered {
-		t.Fatalf("%+v, %v", a, err)
-	}
-	if len(got) != 1 || len(got[0]) > 4096 || !utf8.ValidString(got[0]) || !strings.HasPrefix(got[0], "### 备案整改通知") {
-		t.Errorf("content not cut safely: %d bytes, valid %v", len(got[0]), utf8.ValidString(got[0]))
-	}
-	assertNoSecrets(t, a, err, key)
-
-	bad := mustChannel(t, ChannelWeCom, srv.URL+"/cgi-bin/webhook/send?key=wrong-key-000000", "", nil)
-	a, err = bad.Send(context.Background(), testRendered(t))
-	if err == nil || a.Result != Permanent || a.VendorCode != "93000" {
-		t.Errorf("wrong key: %+v, %v", a, err)
-	}
-	assertNoSecrets(t, a, err, "wrong-key-000000")
-}
-
-// ---- Feishu ----------------------------------------------------------
-
-// feishuBot checks a request as Feishu's custom bot does: the hook token,
-// the timestamp within an hour and the recomputed sign, a text message,
-// a body of at most 20 KB.
-func feishuBot(token, secret string, oldReply bool, got *[]string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		reply := func(code int, msg string) {
-			if oldReply {
-				_ = json.NewEncoder(w).Encode(map[string]any{"StatusCode": code, "StatusMessage": msg})
-				return
-			}
-			_ = json.NewEncoder(w).Encode(map[string]any{"code": code, "msg": msg, "data": map[string]any{}})
-		}
-		if r.URL.Path != "/open-apis/bot/v2/hook/"+token {
-			reply(19001, "param invalid: incoming webhook access token invalid")
-			return
-		}
-		body, _ := io.ReadAll(r.Body)
-		if len(body) > 20<<10 {
-			reply(9499, "request body too large")
-			return
-		}
-		var m struct {
-			Timestamp string `json:"timestamp"`
-			Sign      string `json:"sign"`
-			MsgType   string `json:"msg_type"`
-			Content   struct {
-				Text string `json:"text"`
-			} `json:"content"`
-		}
-		if err := json.Unmarshal(body, &m); err != nil || m.MsgType != "text" || m.Content.Text == "" {
-			reply(9499, "Bad Request")
-			return
-		}
-		if secret != "" {
-			sec, err := strconv.ParseInt(m.Timestamp, 10, 64)
-			mac := hmac.New(sha256.New, []byte(m.Timestamp+"\n"+secret))
-			if err != nil || vendorNow.Sub(time.Unix(sec, 0)).Abs() > time.Hour ||
-				!hmac.Equal([]byte(base64.StdEncoding.EncodeToString(mac.Sum(nil))), []byte(m.Sign)) {
-				reply(19021, "sign match fail or timestamp is not within one hour from current time")
-				return
-			}
-		}
-		*got = append(*got, m.Content.Text)
-		reply(0, "success")
-	}
-}
-
-func TestFeishu(t *testing.T) {
-	const token, secret = "5e3d587e-d78e-4a07-bd07-265f269f86fd", "nIMtb7r3N9pkXyXdtAbx6e"
-	for _, old := range []bool{false, true} {
-		t.Run(fmt.Sprintf("oldReply=%v", old), func(t *testing.T) {
-			var got []string
-			srv := httptest.NewServer(feishuBot(token, secret, old, &got))
-			defer srv.Close()
-			url := srv.URL + "/open-apis/bot/v2/hook/" + token
-			a, err := mustChannel(t, ChannelFeishu, url, secret, fixedClock(vendorNow)).Send(context.Background(), testRendered(t, Codes()...))
-			if err != nil || a.Result != Delivered {
-				t.Fatalf("%+v, %v", a, err)
-			}
-			if len(got) != 1 || !strings.HasPrefix(got[0], "备案整改通知") {
-				t.Errorf("text: %q", got)
-			}
-			assertNoSecrets(t, a, err, token, secret)
-
-			a, err = mustChannel(t, ChannelFeishu, url, secret, fixedClock(vendorNow.Add(-90*time.Minute))).Send(context.Background(), testRendered(t))
-			if err == nil || a.Result != Permanent || a.VendorCode != "19021" {
-				t.Errorf("stale: %+v, %v", a, err)
-			}
-			assertNoSecrets(t, a, err, token, secret)
-		})
-	}
-}
-
-// ---- Slack -----------------------------------------------------------
-
-// slackHook checks a request as Slack's incoming webhook does.
-func slackHook(path string, got *[]string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != path {
-			http.Error(w, "no_service", http.StatusNotFound)
-			return
-		}
-		var m struct {
-			Text   string `json:"text"`
-			Blocks []struct {
-				Type string `json:"type"`
-				Text struct{ Type, Text string }
-			} `json:"blocks"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&m); err != nil || m.Text == "" || len(m.Blocks) == 0 || len(m.Blocks) > 50 {
-			http.Error(w, "invalid_payload", http.StatusBadRequest)
-			return
-		}
-		for i, b := range m.Blocks {
-			switch {
-			case i == 0 && (b.Type != "header" || b.Text.Type != "plain_text" || utf8.RuneCountInString(b.Text.Text) > 150):
-				http.Error(w, "invalid_blocks", http.StatusBadRequest)
-				return
-			case i > 0 && (b.Type != "section" || b.Text.Type != "mrkdwn" || utf8.RuneCountInString(b.Text.Text) > 3000 || strings.ContainsAny(b.Text.Text, "<>")):
-				http.Error(w, "invalid_blocks", http.StatusBadRequest)
-				return
-			}
-			*got = append(*got, b.Text.Text)
-		}
-		_, _ = io.WriteString(w, "ok")
-	}
-}
-
-func TestSlack(t *testing.T) {
-	const path = "/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX"
-	var got []string
-	srv := httptest.NewServer(slackHook(path, &got))
-	defer srv.Close()
-	a, err := mustChannel(t, ChannelSlack, srv.URL+path, "", nil).Send(context.Background(), testRendered(t, Codes()...))
-	if err != nil || a.Result != Delivered || a.Response != "ok" {
-		t.Fatalf("%+v, %v", a, err)
-	}
-	all := strings.Join(got, "\n")
-	if !strings.Contains(all, "&lt;a href=") || !strings.Contains(all, "ICP compliance notice") {
-		t.Errorf("evidence not escaped or English missing")
-	}
-	a, err = mustChannel(t, ChannelSlack, srv.URL+"/services/T0/B0/gone", "", nil).Send(context.Background(), testRendered(t))
-	if err == nil || a.Result != Permanent || a.StatusCode != 404 || !strings.Contains(a.Response, "no_service") {
-		t.Errorf("gone hook: %+v, %v", a, err)
 	}
 }
 
@@ -764,5 +297,30 @@ func TestNewChannelValidation(t *testing.T) {
 		if err != nil || c.Kind() != k {
 			t.Errorf("NewChannel(%s, %s): %v", k, ok, err)
 		}
+	}
+}
+
+// checkChannelConfig asserts what ValidateChannel says of one channel
+// configuration, and that NewChannel agrees with it.
+func checkChannelConfig(t *testing.T, kind, url string, signed bool, field, want string) {
+	t.Helper()
+	err := ValidateChannel(kind, url, signed)
+	secret := map[bool]string{true: "a-secret"}[signed]
+	_, buildErr := NewChannel(kind, url, secret, http.DefaultClient, nil)
+	if field == "" {
+		if err != nil || buildErr != nil {
+			t.Fatalf("ValidateChannel: %v; NewChannel: %v; want both to accept", err, buildErr)
+		}
+		return
+	}
+	var ce *ChannelConfigError
+	if !errors.As(err, &ce) || ce.Field != field || !strings.Contains(err.Error(), want) {
+		t.Fatalf("ValidateChannel = %v, want a %s error containing %q", err, field, want)
+	}
+	if buildErr == nil || !strings.Contains(buildErr.Error(), err.Error()) {
+		t.Errorf("NewChannel = %v, want it to refuse with %q", buildErr, err)
+	}
+	if strings.Contains(err.Error(), "SECRETTOKEN123") || strings.Contains(err.Error(), "SECRETPASS99") {
+		t.Errorf("error echoes a credential: %v", err)
 	}
 }

@@ -26,6 +26,16 @@ type WebhookChannel struct{ s sender }
 
 var _ Channel = (*WebhookChannel)(nil)
 
+// webhookSpec: any http(s) destination; always signed, because receivers
+// verify X-Beianwatch-Signature.
+func webhookSpec() channelSpec {
+	return channelSpec{
+		secret:  secretRequired,
+		refusal: "a signing secret is required (receivers verify X-Beianwatch-Signature)",
+		build:   func(s sender) Channel { return &WebhookChannel{s: s} },
+	}
+}
+
 // Kind implements Channel.
 func (c *WebhookChannel) Kind() string { return ChannelWebhook }
 

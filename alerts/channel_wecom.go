@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"time"
 )
 
@@ -21,6 +22,22 @@ import (
 type WeComChannel struct{ s sender }
 
 var _ Channel = (*WeComChannel)(nil)
+
+// weComSpec: the robot's address carries its key, the only credential;
+// group robots have no signing.
+func weComSpec() channelSpec {
+	return channelSpec{
+		checkURL: func(u *url.URL, target string) error {
+			if u.Query().Get("key") == "" {
+				return fmt.Errorf("URL %s has no key (copy the robot's whole webhook address)", target)
+			}
+			return nil
+		},
+		secret:  secretRefused,
+		refusal: "WeCom group robots have no signing secret; leave it empty",
+		build:   func(s sender) Channel { return &WeComChannel{s: s} },
+	}
+}
 
 // Kind implements Channel.
 func (c *WeComChannel) Kind() string { return ChannelWeCom }

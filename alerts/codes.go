@@ -1,47 +1,22 @@
 package alerts
 
-import "slices"
+import (
+	"slices"
 
-// knownCodes are the finding codes notices explain (docs/rules.md). Codes are a
-// public contract: add freely, never rename. Every code here must have a
-// template in every language; a test enforces it.
-var knownCodes = []string{
-	// footer (备案号悬挂)
-	"footer_icp_missing",
-	"footer_icp_mismatch",
-	"footer_link_missing",
-	"footer_link_obsolete",
-	"footer_link_wrong",
-	"footer_icp_format",
-	"footer_icp_entity_only",
-	"footer_not_at_bottom",
-	"footer_psb_missing",
-	"footer_psb_link_missing",
-	"footer_psb_link_wrong",
-	"footer_psb_link_old",
-	// shell (空壳网站)
-	"shell_unresolvable",
-	"shell_off_provider",
-	"shell_unreachable",
-	"shell_placeholder",
-	// dns during first filing
-	"dns_resolving_while_pending",
-	// contact numbers (联系方式不准确)
-	"contact_invalid_format",
-	"contact_vacant",
-	"contact_suspended",
-	"contact_powered_off",
-	"contact_unreachable",
-	// entities (空壳主体)
-	"entity_empty_shell",
-}
+	"github.com/beianwatch/beianwatch/beian"
+)
 
-// Codes returns the finding codes this package has notice text for, in the
-// order of docs/rules.md. The slice is a copy.
-func Codes() []string { return slices.Clone(knownCodes) }
+// Codes returns the finding codes this package has notice text for: the
+// registry's noticed codes (beian.Codes), in its order. Every one must
+// have a template in every language; a test enforces it. The slice is the
+// caller's.
+func Codes() []string { return beian.NoticedCodes() }
 
 // KnownCode reports whether code has notice text.
-func KnownCode(code string) bool { return slices.Contains(knownCodes, code) }
+func KnownCode(code string) bool {
+	c, ok := beian.LookupCode(code)
+	return ok && c.Noticed
+}
 
 // Languages returns the languages notices are written in.
 func Languages() []string { return []string{LangZH, LangEN} }

@@ -2,10 +2,11 @@ package alerts
 
 import (
 	"fmt"
-	"github.com/beianwatch/beianwatch/checks"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/beianwatch/beianwatch/beian"
 )
 
 // shanghai is China Standard Time. China has kept UTC+8 without daylight
@@ -64,7 +65,7 @@ func daysLeft(now, deadline time.Time) int {
 // maskPhones masks mobile numbers as 138****5678. The checks already mask
 // them; this is a second line so that no caller can leak one into a group
 // chat by mistake.
-func maskPhones(s string) string { return checks.MaskMobilesIn(s) }
+func maskPhones(s string) string { return beian.MaskMobilesIn(s) }
 
 // oneLine folds whitespace runs (newlines included) into single spaces.
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

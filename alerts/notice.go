@@ -8,8 +8,9 @@
 // to use as the idempotency key, a Renderer, and Channels whose Send reports
 // an Attempt classified as delivered, retryable or permanent.
 //
-// The package does not import the daemon and only uses strings for codes
-// and severities, so that it stays usable alone.
+// The package imports only the vocabulary (package beian: the finding-code
+// registry, masking), never the daemon, the checks or the network layer,
+// so that it stays usable alone (docs/architecture.md).
 package alerts
 
 import (

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path"
 	"regexp"
-	"slices"
 	"strings"
 	"text/template"
 	"time"
@@ -116,7 +115,7 @@ func NewRenderer(opts RendererOptions) (*Renderer, error) {
 	for _, l := range Languages() {
 		r.sets[l] = map[string][2]*template.Template{}
 		names := []string{"notice", "escalation", "storm", "fallback"}
-		for _, c := range knownCodes {
+		for _, c := range Codes() {
 			names = append(names, "codes/"+c)
 		}
 		for _, name := range names {
@@ -524,7 +523,7 @@ func (r *Renderer) selfTest() error {
 	resolved := at.Add(-time.Hour)
 	site := SiteRef{Domain: "example.cn", ICP: "京ICP备2023012345号-1", PSB: "京公网安备11010802012345号", Entity: "示例科技有限公司"}
 	var changes []ViolationChange
-	for i, c := range append(slices.Clone(knownCodes), "zz_future_code") {
+	for i, c := range append(Codes(), "zz_future_code") {
 		tr := []string{TransitionOpened, TransitionReminder, TransitionEscalated, TransitionResolved}[i%4]
 		v := ViolationChange{Code: c, Transition: tr, Severity: "violation", Evidence: "sample", Message: "sample",
 			OpenedAt: at.Add(-48 * time.Hour), Deadline: at.Add(240 * time.Hour)}
@@ -553,7 +552,7 @@ func (r *Renderer) selfTest() error {
 		}
 	}
 	for _, l := range Languages() {
-		for _, c := range knownCodes {
+		for _, c := range Codes() {
 			if _, _, err := r.Fix(c, l); err != nil {
 				return fmt.Errorf("notice templates fail on sample data: %w", err)
 			}

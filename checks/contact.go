@@ -9,21 +9,6 @@ import (
 	"strings"
 )
 
-// Finding codes of the contact check (docs/contact.md). Public contract: never
-// rename.
-const (
-	CodeContactInvalidFormat = "contact_invalid_format"
-	CodeContactVacant        = "contact_vacant"
-	CodeContactSuspended     = "contact_suspended"
-	CodeContactPoweredOff    = "contact_powered_off"
-	CodeContactUnreachable   = "contact_unreachable"
-	// CodeContactRoleUnknown (warning): the inventory names a role that is
-	// not a filing contact role; the number is still checked.
-	CodeContactRoleUnknown = "contact_role_unknown"
-	// CodeContactNotMobile: raised only by the MobileRequired rule.
-	CodeContactNotMobile = "contact_not_mobile"
-)
-
 // Filing contact roles.
 const (
 	RoleEntityHead = "entity_head" // 主体负责人

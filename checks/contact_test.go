@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beianwatch/beianwatch/internal/syncbuf"
+
 	"golang.org/x/time/rate"
 )
 
@@ -387,7 +389,7 @@ func TestContactCheckNeverLeaksNumbers(t *testing.T) {
 		}
 		return 500, `{"error": "upstream failed for ` + n + ` with token ` + testPhoneToken + `"}`
 	})
-	var logs lockedLogBuffer
+	var logs syncbuf.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	client := newTestStatusClient(t, fp.srv.URL, nil, nil, nil, WithPhoneLogger(logger))
 	check := NewContactCheck(client)

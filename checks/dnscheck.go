@@ -8,9 +8,6 @@ import (
 	"github.com/miekg/dns"
 )
 
-// Finding codes of the dns check (docs/rules.md).
-const CodeDNSResolvingWhilePending = "dns_resolving_while_pending"
-
 // maxEvidence bounds how many records or reasons a finding lists.
 const maxEvidence = 8
 

@@ -7,7 +7,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
+
+	"github.com/beianwatch/beianwatch/internal/fakedns"
 
 	"github.com/miekg/dns"
 )
@@ -85,35 +86,7 @@ func startFakeDNSAt(t testing.TB, host, zoneFile string, auth bool, behave map[s
 	for n, b := range behave {
 		f.behave[strings.ToLower(dns.Fqdn(n))] = b
 	}
-	var pc net.PacketConn
-	var ln net.Listener
-	for i := 0; ; i++ {
-		var err error
-		pc, err = net.ListenPacket("udp", net.JoinHostPort(host, "0"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ln, err = net.Listen("tcp", pc.LocalAddr().String())
-		if err == nil {
-			break
-		}
-		pc.Close()
-		if i > 20 {
-			t.Fatalf("no port free for both UDP and TCP: %v", err)
-		}
-	}
-	f.addr = pc.LocalAddr().String()
-	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: f}, {Listener: ln, Handler: f}} {
-		started := make(chan struct{})
-		srv.NotifyStartedFunc = func() { close(started) }
-		go func() { _ = srv.ActivateAndServe() }()
-		select {
-		case <-started:
-		case <-time.After(5 * time.Second):
-			t.Fatal("fake DNS server did not start")
-		}
-		t.Cleanup(func() { _ = srv.Shutdown() })
-	}
+	f.addr = fakedns.Serve(t, host, f)
 	return f
 }
 

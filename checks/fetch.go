@@ -90,12 +90,14 @@ type FetcherConfig struct {
 	Limiter *egress.ConnLimiter
 }
 
-// Fetcher defaults.
+// Fetcher defaults, for a Fetcher built without configuration. They equal
+// the daemon's built-in configuration (monitor/config/default.yaml); a
+// test in monitor keeps them equal.
 const (
-	DefaultFetchTimeout = 10 * time.Second
+	DefaultFetchTimeout = 15 * time.Second
 	DefaultMaxBody      = 4 << 20
 	DefaultMaxRedirects = 5
-	DefaultUserAgent    = "Mozilla/5.0 (compatible; beianwatch/1.0; ICP filing compliance check)"
+	DefaultUserAgent    = "beianwatch/1 (ICP filing compliance check)"
 )
 
 // Page is a fetched HTML page.

@@ -25,6 +25,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beianwatch/beianwatch/internal/freeport"
+
 	"github.com/beianwatch/beianwatch/egress"
 	"golang.org/x/text/encoding/simplifiedchinese"
 )
@@ -587,18 +589,6 @@ func TestFetchBadURL(t *testing.T) {
 	}
 }
 
-// listenerAddr returns a loopback port with nothing listening on it.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	ln.Close()
-	return port
-}
-
 // silentPort accepts connections and never says anything.
 func silentPort(t *testing.T) string {
 	t.Helper()
@@ -659,7 +649,7 @@ func TestFetchTransportReasons(t *testing.T) {
 		name, url string
 		reason    FetchReason
 	}{
-		{"refused", "http://site.test:" + closedPort(t) + "/", ReasonConnect},
+		{"refused", "http://site.test:" + freeport.Port(t) + "/", ReasonConnect},
 		{"untrusted certificate", "https://site.test:" + portOf(t, tlsSrv) + "/", ReasonTLS},
 		{"plain HTTP on a TLS port", "http://site.test:" + portOf(t, tlsSrv) + "/", ReasonHTTPStatus},
 		{"silent", "https://site.test:" + silentPort(t) + "/", ReasonTimeout},
@@ -764,11 +754,11 @@ func TestHomepage(t *testing.T) {
 	}{
 		{name: "https answers", domain: "site.test", httpsPort: portOf(t, secure), trust: true, wantBody: "secure", wantURL: "https://", plainHits: 0},
 		{name: "https 404 is kept", domain: "missing.site.test", httpsPort: portOf(t, secure), trust: true, wantURL: "https://", reason: ReasonHTTPStatus, plainHits: 0},
-		{name: "https refused, http used", domain: "site.test", httpsPort: closedPort(t), wantBody: "plain", wantURL: "http://", plainHits: 1},
+		{name: "https refused, http used", domain: "site.test", httpsPort: freeport.Port(t), wantBody: "plain", wantURL: "http://", plainHits: 1},
 		{name: "https untrusted certificate, http used", domain: "site.test", httpsPort: portOf(t, secure), wantBody: "plain", wantURL: "http://", plainHits: 1},
 		{name: "https silent, http used", domain: "site.test", httpsPort: silentPort(t), wantBody: "plain", wantURL: "http://", plainHits: 1},
 		{name: "override only", domain: "site.test", override: plain.URL + "/", httpsPort: portOf(t, secure), trust: true, wantBody: "plain", wantURL: "http://", plainHits: 1},
-		{name: "override failing is not retried", domain: "site.test", override: "http://site.test:" + closedPort(t) + "/", httpsPort: portOf(t, secure), trust: true, reason: ReasonConnect, plainHits: 0},
+		{name: "override failing is not retried", domain: "site.test", override: "http://site.test:" + freeport.Port(t) + "/", httpsPort: portOf(t, secure), trust: true, reason: ReasonConnect, plainHits: 0},
 		{name: "unknown domain", domain: "nowhere.test", httpsPort: portOf(t, secure), reason: ReasonDNS, plainHits: 0},
 	}
 	for _, tt := range tests {
@@ -804,7 +794,7 @@ func TestHomepage(t *testing.T) {
 
 	t.Run("both schemes fail", func(t *testing.T) {
 		f := testFetcher(FetcherConfig{Resolver: res, Timeout: 400 * time.Millisecond})
-		f.httpsPort, f.httpPort = closedPort(t), closedPort(t)
+		f.httpsPort, f.httpPort = freeport.Port(t), freeport.Port(t)
 		_, err := f.Homepage(context.Background(), "site.test", "")
 		fe := wantReason(t, err, ReasonConnect)
 		if !strings.HasPrefix(fe.URL, "http://") || !strings.Contains(err.Error(), "https first") {

@@ -1,226 +1,10 @@
 package checks
 
-import (
-	"errors"
-	"fmt"
-	"sort"
-	"strings"
-	"unicode/utf8"
+import "github.com/beianwatch/beianwatch/beian"
 
-	"golang.org/x/text/unicode/norm"
-)
-
-// ICPNumber is a parsed ICP filing number: an entity number
-// (京ICP备12345678号) or a site number with a suffix (京ICP备12345678号-1,
-// -2A for an APP, -3X a mini-program, -4K a quick app).
-type ICPNumber struct {
-	Province rune   // canonical province character (aliases folded: 蜀→川, 黔→贵, 滇→云, 陇→甘)
-	Digits   string // 6–10 digits
-	Suffix   string // "" for an entity number; else "1", "2A", ...
-}
-
-// PSBNumber is a parsed public-security filing number (京公网安备11010802012345号).
-type PSBNumber struct {
-	Province rune   // province character as written, canonicalised; 0 when absent
-	Code     string // 14 digits, the first two the province code
-}
-
-// provinces maps every province character the filing system uses to its
-// canonical form and its two-digit administrative code (the PSB prefix).
-var provinces = map[rune]struct {
-	canon rune
-	code  string
-}{
-	'京': {'京', "11"}, '津': {'津', "12"}, '冀': {'冀', "13"}, '晋': {'晋', "14"},
-	'蒙': {'蒙', "15"}, '辽': {'辽', "21"}, '吉': {'吉', "22"}, '黑': {'黑', "23"},
-	'沪': {'沪', "31"}, '苏': {'苏', "32"}, '浙': {'浙', "33"}, '皖': {'皖', "34"},
-	'闽': {'闽', "35"}, '赣': {'赣', "36"}, '鲁': {'鲁', "37"}, '豫': {'豫', "41"},
-	'鄂': {'鄂', "42"}, '湘': {'湘', "43"}, '粤': {'粤', "44"}, '桂': {'桂', "45"},
-	'琼': {'琼', "46"}, '渝': {'渝', "50"}, '川': {'川', "51"}, '蜀': {'川', "51"},
-	'贵': {'贵', "52"}, '黔': {'贵', "52"}, '云': {'云', "53"}, '滇': {'云', "53"},
-	'藏': {'藏', "54"}, '陕': {'陕', "61"}, '甘': {'甘', "62"}, '陇': {'甘', "62"},
-	'青': {'青', "63"}, '宁': {'宁', "64"}, '新': {'新', "65"},
-}
-
-// IsProvince reports whether r is one of the 35 province characters
-// (including the aliases 蜀, 黔, 滇, 陇).
-func IsProvince(r rune) bool { _, ok := provinces[r]; return ok }
-
-// CanonicalProvince folds an alias to its canonical character (蜀→川).
-func CanonicalProvince(r rune) rune {
-	if p, ok := provinces[r]; ok {
-		return p.canon
-	}
-	return r
-}
-
-// ProvinceCode is the two-digit administrative code of a province
-// character, "" when r is not one.
-func ProvinceCode(r rune) string { return provinces[r].code }
-
-// ErrLicence is returned (wrapped) when a string is a telecom licence
-// (ICP证, B2-) rather than a filing number. Licences never satisfy or
-// contradict a filing number.
-var ErrLicence = errors.New("a licence number, not a filing number")
-
-// String is the canonical form: 京ICP备12345678号 or 京ICP备12345678号-1.
-func (n ICPNumber) String() string {
-	if n.Province == 0 {
-		return ""
-	}
-	s := string(n.Province) + "ICP备" + n.Digits + "号"
-	if n.Suffix != "" {
-		s += "-" + n.Suffix
-	}
-	return s
-}
-
-// IsSite reports whether n is a site number (has a suffix).
-func (n ICPNumber) IsSite() bool { return n.Suffix != "" }
-
-// Entity is the entity number n belongs to.
-func (n ICPNumber) Entity() ICPNumber { return ICPNumber{Province: n.Province, Digits: n.Digits} }
-
-// SameEntity reports whether a and b were issued to the same entity.
-func (n ICPNumber) SameEntity(o ICPNumber) bool {
-	return n.Province == o.Province && n.Digits == o.Digits
-}
-
-// String is the canonical form: 京公网安备11010802012345号.
-func (p PSBNumber) String() string {
-	if p.Code == "" {
-		return ""
-	}
-	prov := p.Province
-	if prov == 0 {
-		prov = provinceForCode(p.Code[:2])
-	}
-	if prov == 0 {
-		return "公网安备" + p.Code + "号"
-	}
-	return string(prov) + "公网安备" + p.Code + "号"
-}
-
-// MatchesProvince reports whether the PSB number's province code agrees
-// with the ICP number's province.
-func (p PSBNumber) MatchesProvince(i ICPNumber) bool {
-	return len(p.Code) >= 2 && p.Code[:2] == ProvinceCode(i.Province)
-}
-
-func provinceForCode(code string) rune {
-	for r, p := range provinces {
-		if p.code == code && p.canon == r {
-			return r
-		}
-	}
-	return 0
-}
-
-// normalizeNumberText applies the footer normalisation to a number written
-// by a person: NFKC, traditional 備/號, and no whitespace of any kind.
-func normalizeNumberText(s string) string {
-	// The common case (no full-width or compatibility characters) needs no
-	// NFKC iterator, whose buffers would cost 1.5 KB a call: inventories
-	// parse two numbers a site.
-	b := []byte(s)
-	if nfkcStable(b) {
-		return string(filterNormalized(b, 0, nil))
-	}
-	var n normalizer
-	return string(n.append(nil, b))
-}
-
-// ParseICP parses one ICP filing number as written in a filing or on the
-// command line. It tolerates what people write (full-width characters,
-// spaces, 備/號, a colon, a missing 号, "-1号") and returns the canonical
-// number; anything else is an error that says what is wrong.
-func ParseICP(s string) (ICPNumber, error) {
-	t := normalizeNumberText(s)
-	if t == "" {
-		return ICPNumber{}, errors.New("empty ICP number")
-	}
-	if strings.Contains(t, "ICP证") || strings.Contains(t, "B2-") {
-		return ICPNumber{}, fmt.Errorf("%q is %w", s, ErrLicence)
-	}
-	m, n, ok := scanICPAt(t, 0, nil)
-	switch {
-	case !ok:
-		return ICPNumber{}, fmt.Errorf("malformed ICP number %q: %s", s, icpProblem(t))
-	case n != len(t):
-		return ICPNumber{}, fmt.Errorf("malformed ICP number %q: unexpected %q after the number", s, t[n:])
-	}
-	return m.Number, nil
-}
-
-// icpProblem explains why t is not an ICP number, for error messages.
-func icpProblem(t string) string {
-	r, size := utf8.DecodeRuneInString(t)
-	rest := t[size:]
-	switch {
-	case !strings.Contains(strings.ToUpper(t), "ICP"):
-		return `no "ICP备" in it`
-	case !IsProvince(r):
-		if strings.HasPrefix(strings.ToUpper(t), "ICP") {
-			return "missing the province character before ICP (京, 沪, 粤, ...)"
-		}
-		return fmt.Sprintf("%q is not a province character", string(r))
-	case !strings.HasPrefix(strings.ToUpper(rest), "ICP备"):
-		return `expected "ICP备" after the province character`
-	}
-	rest = rest[len("ICP备"):]
-	rest = strings.TrimPrefix(rest, ":")
-	d := 0
-	for d < len(rest) && rest[d] >= '0' && rest[d] <= '9' {
-		d++
-	}
-	switch {
-	case d == 0:
-		return `no digits after "ICP备"`
-	case d < 6:
-		return fmt.Sprintf("%d digits; a filing number has 6 to 10", d)
-	case d > 10:
-		return fmt.Sprintf("%d digits; a filing number has 6 to 10", d)
-	}
-	return "bad site suffix (expected -N, -NA, -NX or -NK)"
-}
-
-// ParsePSB parses a public-security filing number: an optional province
-// character, 公网安备, 14 digits, and 号. The province character, when
-// present, must agree with the code's first two digits.
-func ParsePSB(s string) (PSBNumber, error) {
-	t := normalizeNumberText(s)
-	if t == "" {
-		return PSBNumber{}, errors.New("empty PSB number")
-	}
-	m, n, ok := scanPSBAt(t, strings.Index(t, "公网安备"), nil)
-	if !ok || n != len(t) || (m.start != 0) {
-		return PSBNumber{}, fmt.Errorf("malformed PSB number %q: %s", s, psbProblem(t))
-	}
-	if len(m.Number.Code) != 14 {
-		return PSBNumber{}, fmt.Errorf("malformed PSB number %q: %d digits; a PSB number has 14", s, len(m.Number.Code))
-	}
-	if m.Number.Province != 0 && ProvinceCode(m.Number.Province) != m.Number.Code[:2] {
-		return PSBNumber{}, fmt.Errorf("malformed PSB number %q: province %c does not match code prefix %s", s, m.Number.Province, m.Number.Code[:2])
-	}
-	if provinceForCode(m.Number.Code[:2]) == 0 {
-		return PSBNumber{}, fmt.Errorf("malformed PSB number %q: %s is not a province code", s, m.Number.Code[:2])
-	}
-	return m.Number, nil
-}
-
-func psbProblem(t string) string {
-	i := strings.Index(t, "公网安备")
-	if i < 0 {
-		return `no "公网安备" in it`
-	}
-	if i > 0 {
-		r, size := utf8.DecodeRuneInString(t)
-		if size != i || !IsProvince(r) {
-			return fmt.Sprintf("unexpected %q before 公网安备", t[:i])
-		}
-	}
-	return "expected 14 digits and 号 after 公网安备"
-}
+// The filing-number grammar lives in beian (docs/architecture.md). The
+// footer reads pages through the small adapter below: its own match and
+// break types, so that the page reader keeps its unexported fields.
 
 // icpMatch is one ICP number found in normalised text.
 type icpMatch struct {
@@ -237,214 +21,30 @@ type psbMatch struct {
 	digitsStart, digitsEnd int
 }
 
-// textBreaks marks where a person sees normalised page text separated:
-// whitespace the normalisation dropped (soft) and block boundaries such as
-// a new paragraph, a line break or another table cell (hard). Whitespace
-// may sit anywhere inside a number ("京ICP备 12345678 号 - 1"), but a
-// digit run or a site suffix does not read on across a break: "号-1 All
-// Rights Reserved" is -1, not -1A, and "号-1" over a line holding
-// "400-800-1234" is not -1400.
+// textBreaks marks where a person sees normalised page text separated (see
+// beian.TextBreaks).
 type textBreaks struct {
 	soft, hard []int // sorted byte offsets into the normalised text
 }
 
-// at reports the breaks between byte pos-1 and byte pos.
-func (b *textBreaks) at(pos int) (soft, hard bool) {
-	if b == nil {
-		return false, false
-	}
-	return hasOffset(b.soft, pos), hasOffset(b.hard, pos)
+// normalizer applies the footer normalisation (see beian.Normalizer),
+// keeping its buffers across a page's text nodes.
+type normalizer struct {
+	n beian.Normalizer
 }
 
-func (b *textBreaks) any(pos int) bool {
-	soft, hard := b.at(pos)
-	return soft || hard
+func (n *normalizer) append(dst, src []byte) []byte { return n.n.Append(dst, src) }
+
+func (n *normalizer) appendMarking(dst, src []byte, spaces *[]int) []byte {
+	return n.n.AppendMarking(dst, src, spaces)
 }
 
-func (b *textBreaks) hardAt(pos int) bool {
-	return b != nil && hasOffset(b.hard, pos)
-}
-
-// firstSoft is the first soft break strictly inside (from, to), or -1.
-func (b *textBreaks) firstSoft(from, to int) int {
-	if b == nil {
-		return -1
-	}
-	i := sort.SearchInts(b.soft, from+1)
-	if i < len(b.soft) && b.soft[i] < to {
-		return b.soft[i]
-	}
-	return -1
-}
-
-func hasOffset(sorted []int, pos int) bool {
-	i := sort.SearchInts(sorted, pos)
-	return i < len(sorted) && sorted[i] == pos
-}
+// normalizeNumberText applies the footer normalisation to a number written
+// by a person.
+func normalizeNumberText(s string) string { return beian.NormalizeNumber(s) }
 
 // markOffset appends pos to a sorted offset list unless it is already last.
-func markOffset(list []int, pos int) []int {
-	if n := len(list); n > 0 && list[n-1] >= pos {
-		return list
-	}
-	return append(list, pos)
-}
-
-// digitRun returns the end of the run of digits at t[j:]. The run stops at
-// a hard break; when it is not of an acceptable length but its part up to
-// the first soft break is ("京ICP备12345678 2024"), that part is the run.
-func digitRun(t string, j int, brk *textBreaks, ok func(n int) bool) int {
-	d := j
-	for d < len(t) && t[d] >= '0' && t[d] <= '9' && (d == j || !brk.hardAt(d)) {
-		d++
-	}
-	if !ok(d - j) {
-		if c := brk.firstSoft(j, d); c >= 0 && ok(c-j) {
-			return c
-		}
-	}
-	return d
-}
-
-func icpDigits(n int) bool { return n >= 6 && n <= 10 }
-
-const icpMarker = "ICP备"
-
-// scanICPAt parses an ICP number whose province character starts at byte
-// i of the normalised text t, with the breaks brk (nil for a number typed
-// on its own). It returns the match, the end offset, and whether a number
-// was there; what follows the number is the caller's business.
-func scanICPAt(t string, i int, brk *textBreaks) (icpMatch, int, bool) {
-	r, size := utf8.DecodeRuneInString(t[i:])
-	if !IsProvince(r) {
-		return icpMatch{}, 0, false
-	}
-	m := icpMatch{start: i}
-	j := i + size
-	if len(t)-j < len(icpMarker) {
-		return icpMatch{}, 0, false
-	}
-	if t[j:j+len(icpMarker)] != icpMarker {
-		if !strings.EqualFold(t[j:j+3], "ICP") || t[j+3:j+len(icpMarker)] != "备" {
-			return icpMatch{}, 0, false
-		}
-		m.nonstandard = append(m.nonstandard, `lower-case "icp"`)
-	}
-	j += len(icpMarker)
-	if j < len(t) && t[j] == ':' {
-		m.nonstandard = append(m.nonstandard, `colon after "备"`)
-		j++
-	}
-	d := digitRun(t, j, brk, icpDigits)
-	if !icpDigits(d - j) {
-		return icpMatch{}, 0, false
-	}
-	m.Number = ICPNumber{Province: CanonicalProvince(r), Digits: t[j:d]}
-	m.digitsStart, m.digitsEnd = j, d
-	j = d
-	hao := strings.HasPrefix(t[j:], "号")
-	if hao {
-		j += len("号")
-	}
-	if k, suffix, ok := scanSuffix(t, j, brk); ok {
-		m.Number.Suffix = suffix
-		j = k
-		if !hao {
-			if strings.HasPrefix(t[j:], "号") {
-				m.nonstandard = append(m.nonstandard, `suffix before "号" ("-N号")`)
-				j += len("号")
-				hao = true
-			}
-		}
-	}
-	if !hao {
-		m.nonstandard = append(m.nonstandard, `no "号"`)
-	}
-	m.end = j
-	return m, j, true
-}
-
-// scanSuffix reads "-N", "-NA", "-NX" or "-NK" at t[j:]. Several dash
-// characters are accepted because people type them. The suffix does not
-// continue across a block boundary, and its digits and letter end at any
-// break: what follows is the next word, not part of the number.
-func scanSuffix(t string, j int, brk *textBreaks) (int, string, bool) {
-	k := j
-	if brk.hardAt(k) {
-		return 0, "", false
-	}
-	switch {
-	case strings.HasPrefix(t[k:], "-"):
-		k++
-	case strings.HasPrefix(t[k:], "—"), strings.HasPrefix(t[k:], "–"), strings.HasPrefix(t[k:], "‐"),
-		strings.HasPrefix(t[k:], "‒"), strings.HasPrefix(t[k:], "―"), strings.HasPrefix(t[k:], "−"):
-		_, size := utf8.DecodeRuneInString(t[k:])
-		k += size
-	default:
-		return 0, "", false
-	}
-	if brk.hardAt(k) {
-		return 0, "", false
-	}
-	d := k
-	for d < len(t) && t[d] >= '0' && t[d] <= '9' && d-k < 4 && (d == k || !brk.any(d)) {
-		d++
-	}
-	if d == k || t[k] == '0' {
-		return 0, "", false
-	}
-	if d < len(t) && t[d] >= '0' && t[d] <= '9' && !brk.any(d) {
-		return 0, "", false // more than 4 digits: not a suffix
-	}
-	suffix := t[k:d]
-	// A type letter ends the number: "-1All Rights Reserved" is -1, the
-	// letter being the start of a word.
-	if d < len(t) && !brk.any(d) && (d+1 == len(t) || brk.any(d+1) || !isASCIILetter(t[d+1])) {
-		switch t[d] {
-		case 'A', 'X', 'K':
-			suffix += t[d : d+1]
-			d++
-		case 'a', 'x', 'k':
-			suffix += strings.ToUpper(t[d : d+1])
-			d++
-		}
-	}
-	return d, suffix, true
-}
-
-func isASCIILetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
-
-const psbMarker = "公网安备"
-
-// scanPSBAt parses a PSB number whose "公网安备" marker starts at byte i.
-func scanPSBAt(t string, i int, brk *textBreaks) (psbMatch, int, bool) {
-	if i < 0 || !strings.HasPrefix(t[i:], psbMarker) {
-		return psbMatch{}, 0, false
-	}
-	m := psbMatch{start: i}
-	if i > 0 {
-		r, size := utf8.DecodeLastRuneInString(t[:i])
-		if IsProvince(r) {
-			m.start = i - size
-			m.Number.Province = CanonicalProvince(r)
-		}
-	}
-	j := i + len(psbMarker)
-	if j < len(t) && t[j] == ':' {
-		j++
-	}
-	d := digitRun(t, j, brk, func(n int) bool { return n == 14 })
-	if d-j < 6 || d-j > 20 {
-		return psbMatch{}, 0, false
-	}
-	m.Number.Code = t[j:d]
-	m.digitsStart, m.digitsEnd = j, d
-	if strings.HasPrefix(t[d:], "号") {
-		d += len("号")
-	}
-	m.end = d
-	return m, d, true
-}
+func markOffset(list []int, pos int) []int { return beian.MarkOffset(list, pos) }
 
 // findNumbers scans normalised text for every ICP and PSB number.
 func findNumbers(t string) (icps []icpMatch, psbs []psbMatch) {
@@ -454,144 +54,24 @@ func findNumbers(t string) (icps []icpMatch, psbs []psbMatch) {
 // findNumbersIn scans normalised page text, whose breaks are brk, for
 // every ICP and PSB number.
 func findNumbersIn(t string, brk *textBreaks) (icps []icpMatch, psbs []psbMatch) {
-	for off := 0; ; {
-		k := strings.Index(t[off:], "备")
-		if k < 0 {
-			break
-		}
-		at := off + k
-		off = at + len("备")
-		// ICP备: the province character sits before "ICP".
-		if at >= 3 && strings.EqualFold(t[at-3:at], "ICP") {
-			r, size := utf8.DecodeLastRuneInString(t[:at-3])
-			if IsProvince(r) {
-				if m, _, ok := scanICPAt(t, at-3-size, brk); ok {
-					icps = append(icps, m)
-					off = m.end
-				}
-			}
-			continue
-		}
-		// 公网安备
-		if at >= len("公网安") && t[at-len("公网安"):at] == "公网安" {
-			if m, end, ok := scanPSBAt(t, at-len("公网安"), brk); ok {
-				psbs = append(psbs, m)
-				off = end
-			}
-		}
+	var b *beian.TextBreaks
+	if brk != nil {
+		b = &beian.TextBreaks{Soft: brk.soft, Hard: brk.hard}
 	}
+	beian.ScanNumbers(t, b, func(m beian.ICPMatch) {
+		icps = append(icps, icpMatch{Number: m.Number, start: m.Start, end: m.End,
+			digitsStart: m.DigitsStart, digitsEnd: m.DigitsEnd, nonstandard: m.Nonstandard})
+	}, func(m beian.PSBMatch) {
+		psbs = append(psbs, psbMatch{Number: m.Number, start: m.Start, end: m.End,
+			digitsStart: m.DigitsStart, digitsEnd: m.DigitsEnd})
+	})
 	return icps, psbs
 }
 
-// normalizer applies the footer normalisation. It keeps its NFKC iterator
-// (a few KB of buffers) so that a page's thousands of text nodes reuse it.
-type normalizer struct {
-	it norm.Iter
-}
-
-// append appends the footer normalisation of src to dst: NFKC
-// (full-width to half-width), traditional 備/號 to 备/号, and every kind of
-// whitespace and zero-width character removed.
-func (n *normalizer) append(dst, src []byte) []byte {
-	return n.appendMarking(dst, src, nil)
-}
-
-// appendMarking is append that also records in *spaces where whitespace
-// was dropped (see textBreaks); spaces may be nil.
-func (n *normalizer) appendMarking(dst, src []byte, spaces *[]int) []byte {
-	start := len(dst)
-	if nfkcStable(src) {
-		dst = append(dst, src...)
-	} else {
-		// norm.Iter works in its own fixed buffer; Form.Append would
-		// allocate on every text node of the page.
-		n.it.Init(norm.NFKC, src)
-		for !n.it.Done() {
-			dst = append(dst, n.it.Next()...)
-		}
+// any reports whether a break lies between byte pos-1 and byte pos.
+func (b *textBreaks) any(pos int) bool {
+	if b == nil {
+		return false
 	}
-	return filterNormalized(dst, start, spaces)
-}
-
-// filterNormalized applies, in place to dst[start:], the part of the
-// normalisation NFKC does not: traditional 備/號, full-width ASCII, and no
-// whitespace or zero-width characters. When spaces is not nil, the offset
-// of each dropped run of whitespace (not of zero-width characters, which
-// separate nothing a person sees) is appended to it.
-func filterNormalized(dst []byte, start int, spaces *[]int) []byte {
-	out := start
-	for i := start; i < len(dst); {
-		c := dst[i]
-		if c < utf8.RuneSelf {
-			i++
-			if c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' {
-				if spaces != nil {
-					*spaces = markOffset(*spaces, out)
-				}
-				continue
-			}
-			dst[out] = c
-			out++
-			continue
-		}
-		r, size := utf8.DecodeRune(dst[i:])
-		i += size
-		switch r {
-		case '\u00a0', '\u3000', '\u1680', '\u2028', '\u2029', '\u202f', '\u205f':
-			if spaces != nil {
-				*spaces = markOffset(*spaces, out)
-			}
-			continue
-		case '\u200b', '\u200c', '\u200d', '\u2060', '\ufeff', '\u00ad', '\u180e':
-			continue
-		case '備':
-			r = '备'
-		case '號':
-			r = '号'
-		default:
-			if r >= 0xFF01 && r <= 0xFF5E {
-				dst[out] = byte(r - 0xFEE0)
-				out++
-				continue
-			}
-			if r >= '\u2000' && r <= '\u200a' {
-				if spaces != nil {
-					*spaces = markOffset(*spaces, out)
-				}
-				continue
-			}
-			out += copy(dst[out:], dst[i-size:i])
-			continue
-		}
-		out += utf8.EncodeRune(dst[out:], r)
-	}
-	return dst[:out]
-}
-
-// nfkcStable reports whether NFKC leaves b as it is, judged cheaply for
-// the text Chinese pages are made of: ASCII, CJK ideographs and common
-// punctuation that has no compatibility mapping, plus full-width ASCII,
-// whose NFKC mapping the caller applies itself. It may say false for
-// stable text (then NFKC runs and changes nothing), never true for text
-// NFKC would change. The caller removes U+00A0 and U+3000 itself.
-func nfkcStable(b []byte) bool {
-	for i := 0; i < len(b); {
-		c := b[i]
-		if c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRune(b[i:])
-		i += size
-		switch {
-		case r >= 0x4E00 && r <= 0x9FFF: // CJK Unified Ideographs
-		case r >= 0x3001 && r <= 0x3002, r >= 0x3008 && r <= 0x3011: // 、。《》「」【】
-		case r >= 0xFF01 && r <= 0xFF5E: // full-width ASCII: the filter below maps it as NFKC does
-		case r == 0x3000, r == 0x00A0, r == 0x00A9, r == 0x00AE, r == 0x00B7:
-		case r >= 0x2013 && r <= 0x2014, r >= 0x2018 && r <= 0x201D, r == 0x2022:
-		default:
-			return false
-		}
-	}
-	return true
+	return (&beian.TextBreaks{Soft: b.soft, Hard: b.hard}).Any(pos)
 }

@@ -15,20 +15,9 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// Footer finding codes (docs/rules.md). Codes are a public contract.
+// Footer reasons and hosts (the footer finding codes are registered in
+// beian, docs/checks.md).
 const (
-	CodeFooterICPMissing    = "footer_icp_missing"
-	CodeFooterICPMismatch   = "footer_icp_mismatch"
-	CodeFooterLinkMissing   = "footer_link_missing"
-	CodeFooterLinkObsolete  = "footer_link_obsolete"
-	CodeFooterLinkWrong     = "footer_link_wrong"
-	CodeFooterICPFormat     = "footer_icp_format"
-	CodeFooterEntityOnly    = "footer_icp_entity_only"
-	CodeFooterNotAtBottom   = "footer_not_at_bottom"
-	CodeFooterPSBMissing    = "footer_psb_missing"
-	CodeFooterPSBLinkMiss   = "footer_psb_link_missing"
-	CodeFooterPSBLinkWrong  = "footer_psb_link_wrong"
-	CodeFooterPSBLinkOld    = "footer_psb_link_old"
 	ReasonNeedsRendering    = "needs_rendering"
 	ReasonBotChallenge      = "bot_challenge"
 	ReasonNumberInImage     = "number_in_image"

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beianwatch/beianwatch/internal/freeport"
+
 	"github.com/beianwatch/beianwatch/egress"
 	"github.com/miekg/dns"
 )
@@ -258,7 +260,7 @@ func TestNSDIntegration(t *testing.T) {
 		t.Cleanup(web.Close)
 		_, webPort, _ := net.SplitHostPort(web.Listener.Addr().String())
 		f := NewFetcher(FetcherConfig{Timeout: time.Second, Policy: egress.Policy{AllowPrivate: true}, Resolver: plain})
-		f.httpsPort, f.httpPort = shellFreePort(t), webPort
+		f.httpsPort, f.httpPort = freeport.Port(t), webPort
 		filed := []IPRange{mustRange(t, "127.0.0.1")}
 		tests := []struct {
 			domain  string

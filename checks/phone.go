@@ -9,6 +9,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/beianwatch/beianwatch/beian"
 	"github.com/nyaruka/phonenumbers"
 	"golang.org/x/text/unicode/norm"
 )
@@ -46,7 +47,7 @@ func (p Phone) National() string {
 
 // Masked is the number with all but a short prefix and the last four digits
 // hidden: 138****5678, 010****5678.
-func (p Phone) Masked() string { return maskDigits(p.National()) }
+func (p Phone) Masked() string { return beian.MaskDigits(p.National()) }
 
 // String is masked on purpose; see the type comment.
 func (p Phone) String() string { return p.Masked() }
@@ -712,23 +713,7 @@ func MaskPhone(s string) string {
 			d.WriteRune(r)
 		}
 	}
-	return maskDigits(d.String())
-}
-
-// maskDigits masks a digit string: at least four digits are always hidden,
-// and the hidden part is a fixed "****" so its length says nothing.
-func maskDigits(d string) string {
-	n := len(d)
-	switch {
-	case n >= 11:
-		return d[:3] + "****" + d[n-4:]
-	case n >= 8:
-		return "****" + d[n-4:]
-	case n >= 4:
-		return "****" + d[n-(n-4+1)/2:]
-	default:
-		return "****"
-	}
+	return beian.MaskDigits(d.String())
 }
 
 // phoneLike finds runs that may be phone numbers inside free text.
@@ -737,41 +722,11 @@ var phoneLike = regexp.MustCompile(`\+?\d[\d\s\-().]*\d`)
 // ipv4Like spares addresses in network errors from masking.
 var ipv4Like = regexp.MustCompile(`^\d{1,3}(?:\.\d{1,3}){3}$`)
 
-// mobileInText finds an 11-digit Chinese mobile number, optionally with
-// its country code, that is not part of a longer digit run (ICP numbers
-// have 6–10 digits and PSB numbers 14, so they are never touched).
-var mobileInText = regexp.MustCompile(`(^|[^0-9])((?:\+?86|0086)?[ -]?1[3-9][0-9])([0-9]{4})([0-9]{4})($|[^0-9])`)
-
 // MaskMobilesIn masks the mobile numbers in free text as 138****5678,
-// leaving filing numbers, addresses and other digits alone: the second
-// line of defence for text that leaves the program (reports, notices).
-func MaskMobilesIn(s string) string {
-	// The 11 digits of a mobile are always contiguous. Most text has no
-	// such run, and the regexp costs an audit several percent of its CPU.
-	if !hasDigitRun(s, 11) {
-		return s
-	}
-	// Twice: adjacent numbers share the separator between them.
-	for range 2 {
-		s = mobileInText.ReplaceAllString(s, "${1}${2}****${4}${5}")
-	}
-	return s
-}
-
-// hasDigitRun reports whether s holds n ASCII digits in a row.
-func hasDigitRun(s string, n int) bool {
-	run := 0
-	for i := 0; i < len(s); i++ {
-		if s[i] >= '0' && s[i] <= '9' {
-			if run++; run >= n {
-				return true
-			}
-		} else {
-			run = 0
-		}
-	}
-	return false
-}
+// leaving filing numbers, addresses and other digits alone (see
+// beian.MaskMobilesIn, where it lives so that packages without phone
+// metadata can mask too).
+func MaskMobilesIn(s string) string { return beian.MaskMobilesIn(s) }
 
 // MaskNumbersIn masks every phone-like run of five or more digits in s, for
 // text we do not control (a provider's error, a malformed role, an

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/beianwatch/beianwatch/internal/syncbuf"
 )
 
 // TestPhoneStatusUnknownStatusHidesToken: a provider (or a local adapter)
@@ -31,7 +33,7 @@ func TestPhoneStatusUnknownStatusHidesToken(t *testing.T) {
 				t.Fatal(err)
 			}
 			fp := newFakePhoneProvider(t, func(string, *http.Request) (int, string) { return http.StatusOK, string(body) })
-			var logs lockedLogBuffer
+			var logs syncbuf.Buffer
 			c := newTestStatusClient(t, fp.srv.URL, nil, nil, nil,
 				WithPhoneLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 			_, err = c.Lookup(context.Background(), number)

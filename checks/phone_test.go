@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/beianwatch/beianwatch/beian"
 )
 
 type phoneCase struct {
@@ -310,22 +312,28 @@ func BenchmarkMaskPhone(b *testing.B) {
 	}
 }
 
-func TestMaskMobilesIn(t *testing.T) {
-	for in, want := range map[string]string{
-		"客服 13812345678":             "客服 138****5678",
-		"+8613812345678":             "+86138****5678",
-		"13812345678,13987654321":    "138****5678,139****4321",
-		"京公网安备11010802012345号":       "京公网安备11010802012345号",
-		"京ICP备2020123456号-1":         "京ICP备2020123456号-1",
-		"A 203.0.113.5":              "A 203.0.113.5",
-		"no digits":                  "no digits",
-		"site_head:13812345678;x:01": "site_head:138****5678;x:01",
-	} {
-		if got := MaskMobilesIn(in); got != want {
-			t.Errorf("MaskMobilesIn(%q) = %q, want %q", in, got, want)
-		}
-	}
+func TestMaskNumbersInLandline(t *testing.T) {
 	if got := MaskNumbersIn("boss:010-62345678"); strings.Contains(got, "62345678") {
 		t.Errorf("MaskNumbersIn left a landline: %q", got)
+	}
+}
+
+// beian.MaskE164 masks without phone metadata what MaskPhone masks with
+// it, for every kind of number the number-status cache stores.
+func TestMaskE164AgreesWithMaskPhone(t *testing.T) {
+	for _, raw := range []string{"13812345678", "19912345678", "010-62345678", "0755-12345678", "021-12345678",
+		"0571-87654321", "0917-1234567", "0898-66123456", "+86 138 1234 5678", "010-62345678 转 801"} {
+		p, err := ParsePhone(raw)
+		if err != nil {
+			t.Fatalf("ParsePhone(%q): %v", raw, err)
+		}
+		if got, want := beian.MaskE164(p.E164), MaskPhone(p.E164); got != want {
+			t.Errorf("MaskE164(%s) = %q, MaskPhone = %q", p.Masked(), got, want)
+		}
+	}
+	for _, s := range []string{"", "garbage", "12345"} {
+		if got, want := beian.MaskE164(s), MaskPhone(s); got != want {
+			t.Errorf("MaskE164(%q) = %q, MaskPhone = %q", s, got, want)
+		}
 	}
 }

@@ -1,7 +1,6 @@
 package checks
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,50 +16,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beianwatch/beianwatch/internal/syncbuf"
+	"github.com/beianwatch/beianwatch/internal/testclock"
+
 	"golang.org/x/time/rate"
 )
 
 const testPhoneToken = "tok-3f9a-secret-value"
 
-// lockedLogBuffer is a bytes.Buffer safe for a log handler written from several
-// goroutines.
-type lockedLogBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *lockedLogBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *lockedLogBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// contactClock is an injectable clock tests move by hand.
-type contactClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newContactClock() *contactClock {
-	return &contactClock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
-}
-
-func (c *contactClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *contactClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newContactClock is the clock the contact tests move by hand.
+func newContactClock() *testclock.Clock {
+	return testclock.New(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
 }
 
 // fakePhoneProvider speaks the generic number-status contract. It fails the test
@@ -200,7 +166,7 @@ func TestPhoneStatusContract(t *testing.T) {
 		{"+8613800000020", "", "unexpected provider answer (HTTP 404)"},
 		{"+8613800000021", "", "timed out"},
 	}
-	var logs lockedLogBuffer
+	var logs syncbuf.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c := newTestStatusClient(t, fp.srv.URL, nil, nil, nil, WithPhoneLogger(logger))
 	for _, tc := range cases {

@@ -14,21 +14,6 @@ import (
 	"syscall"
 )
 
-// Finding codes of the shell check (docs/rules.md; the judgement calls
-// behind them in docs/checks.md).
-const (
-	CodeShellUnresolvable = "shell_unresolvable"
-	CodeShellOffProvider  = "shell_off_provider"
-	CodeShellUnreachable  = "shell_unreachable"
-	CodeShellPlaceholder  = "shell_placeholder"
-	// CodeShellPartlyOffProvider (warning): some addresses are outside the
-	// filed and provider ranges, others inside.
-	CodeShellPartlyOffProvider = "shell_partly_off_provider"
-	// CodeShellHomepageError (warning): the homepage answers 4xx. The
-	// server is there; a 403 is often our crawler being turned away.
-	CodeShellHomepageError = "shell_homepage_error"
-)
-
 // ShellCheck looks for empty-shell sites (空壳网站): a filed site that does
 // not resolve, resolves away from its access provider, cannot be reached,
 // or shows a placeholder instead of a website.

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beianwatch/beianwatch/internal/freeport"
+
 	"github.com/beianwatch/beianwatch/egress"
 )
 
@@ -30,18 +32,6 @@ func mustRange(t testing.TB, s string) IPRange {
 		t.Fatal(err)
 	}
 	return r
-}
-
-// shellFreePort returns a loopback port nothing listens on.
-func shellFreePort(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	ln.Close()
-	return port
 }
 
 func shellFixture(t testing.TB, name string) []byte {
@@ -123,12 +113,12 @@ func TestShellCheck(t *testing.T) {
 		f.httpsPort, f.httpPort = httpsPort, httpPort
 		return f
 	}
-	normal := newFetcher(shellFreePort(t), webPort)
+	normal := newFetcher(freeport.Port(t), webPort)
 	// A TLS handshake on a loaded 2-core CI machine can take longer than
 	// half a second, which would read as a timeout: the TLS case waits
 	// longer (it never waits out its timeout when all is well).
 	patient := NewFetcher(FetcherConfig{Timeout: 3 * time.Second, Policy: egress.Policy{AllowPrivate: true}, Resolver: r})
-	dead := newFetcher(shellFreePort(t), shellFreePort(t))
+	dead := newFetcher(freeport.Port(t), freeport.Port(t))
 	// https accepts and never answers (a timeout, which may be ours), and
 	// port 80 is closed: an https-only site we could not reach in time.
 	blackHole, err := net.Listen("tcp", "127.0.0.1:0")
@@ -146,7 +136,7 @@ func TestShellCheck(t *testing.T) {
 		}
 	}()
 	_, blackHolePort, _ := net.SplitHostPort(blackHole.Addr().String())
-	httpsTimesOut := newFetcher(blackHolePort, shellFreePort(t))
+	httpsTimesOut := newFetcher(blackHolePort, freeport.Port(t))
 	httpsTimesOutHTTP502 := newFetcher(blackHolePort, webPort)
 
 	loopback := []IPRange{mustRange(t, "127.0.0.0/8"), mustRange(t, "::1")}
@@ -384,7 +374,7 @@ func TestShellCheckLegitimateSites(t *testing.T) {
 	_, chainPort, _ := net.SplitHostPort(chainWeb.Listener.Addr().String())
 
 	f := NewFetcher(FetcherConfig{Timeout: fetchTimeout, Policy: egress.Policy{AllowPrivate: true}, Resolver: r})
-	f.httpsPort, f.httpPort = shellFreePort(t), webPort
+	f.httpsPort, f.httpPort = freeport.Port(t), webPort
 	loopback := []IPRange{mustRange(t, "127.0.0.1-127.0.0.2")}
 
 	tests := []struct {

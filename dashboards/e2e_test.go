@@ -22,6 +22,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beianwatch/beianwatch/internal/freeport"
+	"github.com/beianwatch/beianwatch/internal/syncbuf"
+
 	"github.com/beianwatch/beianwatch/internal/fakedns"
 	"github.com/beianwatch/beianwatch/internal/pgtest"
 	"github.com/beianwatch/beianwatch/internal/testbin"
@@ -92,7 +95,7 @@ func TestEndToEndWithPrometheus(t *testing.T) {
 			s.domain, fixtureICP, s.status, s.domain, webPort, hook.URL, s.domain)
 	}
 	write(t, filepath.Join(dir, "sites.csv"), csv.String())
-	daemonAddr := freeAddr(t)
+	daemonAddr := freeport.Addr(t)
 	cfgPath := filepath.Join(dir, "beianwatch.yaml")
 	// With a test PostgreSQL, two daemons share it and Prometheus scrapes
 	// both, as in a deployment of several nodes: the dashboards and rules
@@ -133,7 +136,7 @@ api: {token_env: API_TOKEN}
 		append([]string{"OWNER_SECRET=owner-secret", "API_TOKEN=e2e-token"}, dbEnv...))
 	targets := []string{daemonAddr}
 	if dbEnv != nil {
-		second := freeAddr(t)
+		second := freeport.Addr(t)
 		cfg2 := filepath.Join(dir, "beianwatch2.yaml")
 		b, err := os.ReadFile(cfgPath)
 		if err != nil {
@@ -155,7 +158,7 @@ api: {token_env: API_TOKEN}
 	if err != nil {
 		t.Fatal(err)
 	}
-	promAddr := freeAddr(t)
+	promAddr := freeport.Addr(t)
 	promCfg := filepath.Join(dir, "prometheus.yml")
 	write(t, promCfg, fmt.Sprintf(`global: {scrape_interval: 1s, evaluation_interval: 1s}
 rule_files: [%q]
@@ -674,29 +677,11 @@ func buildDaemon(t *testing.T) string {
 	return bin
 }
 
-// lockedBuffer collects a process's output for the failure report.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // startProcess runs a server until the test ends, then interrupts it and
 // waits for it, so that nothing outlives the test.
-func startProcess(t *testing.T, ctx context.Context, name, bin string, args, env []string) *lockedBuffer {
+func startProcess(t *testing.T, ctx context.Context, name, bin string, args, env []string) *syncbuf.Buffer {
 	t.Helper()
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = out, out
@@ -728,7 +713,7 @@ func waitUntil(d time.Duration, cond func() bool) bool {
 	}
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, log *lockedBuffer, cond func() bool) {
+func waitFor(t *testing.T, d time.Duration, what string, log *syncbuf.Buffer, cond func() bool) {
 	t.Helper()
 	if !waitUntil(d, cond) {
 		t.Fatalf("timed out after %s waiting for %s; output:\n%s", d, what, tail(log.String(), 3000))
@@ -746,18 +731,6 @@ func get(u string) ([]byte, error) {
 		err = fmt.Errorf("%s: HTTP %d", u, resp.StatusCode)
 	}
 	return b, err
-}
-
-// freeAddr returns a loopback address with a port that was free a moment
-// ago, for servers that must be told their address in a config file.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func write(t *testing.T, path, data string) {

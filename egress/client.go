@@ -54,14 +54,20 @@ func NewTransportWith(p Policy, r HostResolver, o TransportOptions) *http.Transp
 // NewTransport, an overall timeout per request (zero means none beyond the
 // caller's context) and at most MaxRedirects redirects.
 func NewClient(p Policy, r HostResolver, timeout time.Duration) *http.Client {
+	return NewClientRedirects(p, r, timeout, MaxRedirects)
+}
+
+// NewClientRedirects is NewClient following at most maxRedirects redirects
+// (the operator's http.max_redirects; 0 follows none).
+func NewClientRedirects(p Policy, r HostResolver, timeout time.Duration, maxRedirects int) *http.Client {
 	return &http.Client{
 		Transport: NewTransport(p, r),
 		Timeout:   timeout,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) > MaxRedirects {
+			if len(via) > maxRedirects {
 				// No URL here: webhook URLs often carry tokens, and the
 				// caller's *url.Error already names the request.
-				return fmt.Errorf("%w: stopped after %d", ErrTooManyRedirects, MaxRedirects)
+				return fmt.Errorf("%w: stopped after %d", ErrTooManyRedirects, maxRedirects)
 			}
 			return nil
 		},

@@ -402,6 +402,35 @@ func TestClientRedirectLimit(t *testing.T) {
 	}
 }
 
+// The operator's http.max_redirects bounds the webhook and API client: 0
+// follows none, 2 follows two.
+func TestClientRedirectsConfigured(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/"))
+		if n > 0 {
+			http.Redirect(w, r, "/"+strconv.Itoa(n-1), http.StatusFound)
+			return
+		}
+		io.WriteString(w, "done")
+	}))
+	defer srv.Close()
+	for _, tt := range []struct {
+		max, redirects int
+		ok             bool
+	}{
+		{0, 0, true}, {0, 1, false}, {2, 2, true}, {2, 3, false}, {8, 8, true}, {8, 9, false},
+	} {
+		client := NewClientRedirects(Policy{AllowPrivate: true}, nil, 5*time.Second, tt.max)
+		resp, err := client.Get(srv.URL + "/" + strconv.Itoa(tt.redirects))
+		if err == nil {
+			resp.Body.Close()
+		}
+		if tt.ok != (err == nil) || !tt.ok && !errors.Is(err, ErrTooManyRedirects) {
+			t.Errorf("max %d, %d redirects: err %v, want ok=%v", tt.max, tt.redirects, err, tt.ok)
+		}
+	}
+}
+
 func TestTransportSettings(t *testing.T) {
 	tr := NewTransport(Policy{}, nil)
 	if tr.Proxy != nil {

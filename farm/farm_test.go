@@ -17,6 +17,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/beianwatch/beianwatch/internal/syncbuf"
+
 	"github.com/miekg/dns"
 	"golang.org/x/text/encoding/simplifiedchinese"
 
@@ -30,14 +32,14 @@ import (
 
 func TestMixSumsTo100(t *testing.T) {
 	sum := 0
-	for _, w := range Mix {
+	for _, w := range mix {
 		sum += w.Percent
 		if _, ok := expectations[w.State]; !ok {
 			t.Errorf("state %s has no expectations", w.State)
 		}
 	}
 	if sum != 100 {
-		t.Fatalf("Mix sums to %d%%, want 100%%", sum)
+		t.Fatalf("mix sums to %d%%, want 100%%", sum)
 	}
 }
 
@@ -45,14 +47,14 @@ func TestCounts(t *testing.T) {
 	for _, n := range []int{1, 7, 15, 30, 1000, 10000, 100001} {
 		c := Counts(n)
 		total := 0
-		for _, w := range Mix {
+		for _, w := range mix {
 			total += c[w.State]
-			if n >= len(Mix) && c[w.State] < 1 {
+			if n >= len(mix) && c[w.State] < 1 {
 				t.Errorf("n=%d: state %s has no site", n, w.State)
 			}
 			if n >= 1000 {
 				want := float64(n) * float64(w.Percent) / 100
-				if d := float64(c[w.State]) - want; d > float64(len(Mix))+1 || d < -float64(len(Mix))-1 {
+				if d := float64(c[w.State]) - want; d > float64(len(mix))+1 || d < -float64(len(mix))-1 {
 					t.Errorf("n=%d: state %s has %d sites, want about %.0f", n, w.State, c[w.State], want)
 				}
 			}
@@ -135,14 +137,14 @@ func TestBadOptions(t *testing.T) {
 }
 
 // startFarm serves a farm and writes its files into a temporary directory.
-func startFarm(t *testing.T, opts Options, p ConfigParams) (*Server, Files, *bytes.Buffer) {
+func startFarm(t *testing.T, opts Options, p ConfigParams) (*Server, Files, *syncbuf.Buffer) {
 	t.Helper()
 	f, err := Generate(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var notices bytes.Buffer
-	srv, err := Start(f, ServeConfig{Notices: &syncWriter{w: &notices}})
+	notices := &syncbuf.Buffer{}
+	srv, err := Start(f, ServeConfig{Notices: notices})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,18 +153,7 @@ func startFarm(t *testing.T, opts Options, p ConfigParams) (*Server, Files, *byt
 	if err != nil {
 		t.Fatal(err)
 	}
-	return srv, files, &notices
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
+	return srv, files, notices
 }
 
 // TestExpectedFindingsMatchChecks runs the real checks, built from the

@@ -21,8 +21,8 @@ const (
 	EnvOwnerSecretPrefix = "FARM_OWNER_SECRET_"
 )
 
-// InventoryHeader is the column set of the inventory (docs/operations.md).
-var InventoryHeader = []string{"domain", "icp", "psb", "status", "entity", "url", "ip_ranges", "contacts",
+// inventoryHeader is the column set of the inventory (docs/operations.md).
+var inventoryHeader = []string{"domain", "icp", "psb", "status", "entity", "url", "ip_ranges", "contacts",
 	"owner_channel", "owner_url", "owner_secret_env", "tags"}
 
 // WriteInventory writes the inventory CSV for the running farm: every site
@@ -30,7 +30,7 @@ var InventoryHeader = []string{"domain", "icp", "psb", "status", "entity", "url"
 // ProviderAddr, its contacts, and its owner's webhook at the receiver.
 func (s *Server) WriteInventory(w io.Writer) error {
 	cw := csv.NewWriter(w)
-	if err := cw.Write(InventoryHeader); err != nil {
+	if err := cw.Write(inventoryHeader); err != nil {
 		return fmt.Errorf("writing the inventory header: %w", err)
 	}
 	for _, site := range s.Farm.Sites {

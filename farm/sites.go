@@ -4,7 +4,7 @@
 // beianwatch (or blackbox_exporter) at them.
 //
 // A farm is generated from a site count and a seed. The mix of site states
-// has fixed proportions (Mix), so the findings beianwatch must report are
+// has fixed proportions (mix), so the findings beianwatch must report are
 // known in advance (Expect); the farm's tests run the real checks against a
 // sample of its sites, so the farm and the checks keep each other honest.
 package farm
@@ -23,7 +23,7 @@ import (
 // State is what is wrong (or right) with a simulated site.
 type State string
 
-// The site states. Each has a fixed weight in Mix and a fixed expectation in
+// The site states. Each has a fixed weight in mix and a fixed expectation in
 // Expect.
 const (
 	CompliantUTF8    State = "compliant_utf8"    // number and PSB shown and linked, UTF-8
@@ -49,11 +49,11 @@ type Weight struct {
 	Percent int
 }
 
-// Mix is the fixed mix of states; the percentages sum to 100. The share of
+// mix is the fixed mix of states; the percentages sum to 100. The share of
 // sites failing any one check, among the sites that check applies to (the
 // dns check: only sites in first filing), stays under the daemon's default
 // storm-guard share (50%), as in a real inventory, so notices are not held.
-var Mix = []Weight{
+var mix = []Weight{
 	{CompliantUTF8, 26},
 	{CompliantGBK, 12},
 	{LinkObsolete, 7},
@@ -71,10 +71,10 @@ var Mix = []Weight{
 	{PhoneVacant, 5},
 }
 
-// States lists the states in Mix order.
+// States lists the states in mix order.
 func States() []State {
-	out := make([]State, len(Mix))
-	for i, w := range Mix {
+	out := make([]State, len(mix))
+	for i, w := range mix {
 		out[i] = w.State
 	}
 	return out
@@ -216,7 +216,7 @@ func Generate(opts Options) (*Farm, error) {
 	rng := rand.New(rand.NewPCG(opts.Seed, 0x62656961_6e776174)) // "beianwat"
 	counts := Counts(opts.Sites)
 	states := make([]State, 0, opts.Sites)
-	for _, w := range Mix {
+	for _, w := range mix {
 		for range counts[w.State] {
 			states = append(states, w.State)
 		}
@@ -337,25 +337,25 @@ func (f *Farm) ProviderRanges() []string {
 // (it resolves and is not a site in first filing, whose page nobody checks).
 func (s *Site) Served() bool { return s.Resolves() && s.Status == checks.StatusFiled }
 
-// Counts splits n sites over Mix by the largest-remainder method. When n
+// Counts splits n sites over mix by the largest-remainder method. When n
 // allows, every state gets at least one site, so that even a small demo
 // farm shows every case.
 func Counts(n int) map[State]int {
 	out := map[State]int{}
 	rest := n
-	if n >= len(Mix) {
-		for _, w := range Mix {
+	if n >= len(mix) {
+		for _, w := range mix {
 			out[w.State] = 1
 		}
-		rest = n - len(Mix)
+		rest = n - len(mix)
 	}
 	type rem struct {
 		i    int
 		frac int
 	}
-	rems := make([]rem, len(Mix))
+	rems := make([]rem, len(mix))
 	given := 0
-	for i, w := range Mix {
+	for i, w := range mix {
 		q := rest * w.Percent
 		out[w.State] += q / 100
 		given += q / 100
@@ -363,7 +363,7 @@ func Counts(n int) map[State]int {
 	}
 	sort.SliceStable(rems, func(a, b int) bool { return rems[a].frac > rems[b].frac })
 	for k := 0; given < rest; k++ {
-		out[Mix[rems[k].i].State]++
+		out[mix[rems[k].i].State]++
 		given++
 	}
 	return out

@@ -111,7 +111,7 @@ func NewCheckers(cfg *config.Config, opts CheckerOptions) (*Checkers, error) {
 	if httpTimeout <= 0 {
 		httpTimeout = checks.DefaultFetchTimeout
 	}
-	client := egress.NewClient(policy, res, httpTimeout)
+	client := egress.NewClientRedirects(policy, res, httpTimeout, cfg.HTTP.MaxRedirects)
 
 	contact := checks.NewContactCheck(nil)
 	contact.Reveal = opts.RevealContacts
@@ -214,7 +214,7 @@ func phoneClient(cfg *config.Config, res egress.HostResolver, timeout time.Durat
 			policy.AllowPrivate = true
 		}
 	}
-	return egress.NewClient(policy, res, timeout)
+	return egress.NewClientRedirects(policy, res, timeout, cfg.HTTP.MaxRedirects)
 }
 
 // systemResolvers reads the machine's resolvers, for runs without a

@@ -3,7 +3,6 @@ package monitor
 import (
 	"database/sql"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,38 +13,31 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beianwatch/beianwatch/internal/freeport"
+	"github.com/beianwatch/beianwatch/internal/syncbuf"
+
 	_ "modernc.org/sqlite"
 
 	"github.com/beianwatch/beianwatch/internal/testbin"
 )
 
-func freePort(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // daemonProcess is a real `beianwatch run` child process.
 type daemonProcess struct {
 	cmd  *exec.Cmd
 	addr string
-	log  *strings.Builder
+	log  *syncbuf.Buffer // stdout and stderr
 }
 
 func startProcess(t *testing.T, bin string, h *harness, addr string) *daemonProcess {
 	t.Helper()
 	cmd := exec.Command(bin, "run", "--config", h.cfgPath)
 	cmd.Env = append(os.Environ(), "API_TOKEN="+testToken, "OWNER_SECRET=owner-secret", "OPS_SECRET=ops-secret")
-	var log strings.Builder
-	cmd.Stdout, cmd.Stderr = &syncWriter{b: &log}, &syncWriter{b: &log}
+	log := &syncbuf.Buffer{}
+	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &daemonProcess{cmd: cmd, addr: addr, log: &log}
+	p := &daemonProcess{cmd: cmd, addr: addr, log: log}
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			cmd.Process.Kill()
@@ -68,17 +60,6 @@ func startProcess(t *testing.T, bin string, h *harness, addr string) *daemonProc
 	}
 }
 
-type syncWriter struct {
-	mu sync.Mutex
-	b  *strings.Builder
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
 // TestCrashKill9 kills a real `beianwatch run` with SIGKILL in the middle
 // of a cycle, then starts it again on the same database: the file passes
 // integrity_check, no committed transition is lost, no notice is sent
@@ -97,7 +78,7 @@ func TestCrashKill9(t *testing.T) {
 		sites = append(sites, s)
 	}
 	h := newHarness(t, sites)
-	addr := freePort(t)
+	addr := freeport.Addr(t)
 	cfg, err := os.ReadFile(h.cfgPath)
 	if err != nil {
 		t.Fatal(err)
@@ -227,7 +208,7 @@ func TestKill9DuringDelivery(t *testing.T) {
 		t.Skip("builds and runs the daemon binary")
 	}
 	h := newHarness(t, []fixtureSite{{Domain: "broken.example.cn", Footer: oldFooter}})
-	addr := freePort(t)
+	addr := freeport.Addr(t)
 	rewriteConfig(t, h,
 		"listen: 127.0.0.1:1", "listen: "+addr,
 		`footer: "@every 1h"`, `footer: "@every 2s"`,

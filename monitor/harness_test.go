@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beianwatch/beianwatch/internal/testclock"
+
 	"github.com/beianwatch/beianwatch/internal/fakedns"
 	"github.com/beianwatch/beianwatch/monitor/config"
 	"github.com/beianwatch/beianwatch/monitor/store"
@@ -43,24 +45,6 @@ type fixtureSite struct {
 	Tags   string // the inventory's tags cell, "customer=acme;region=bj"
 }
 
-// fakeClock is the daemon's clock in tests.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // received is one notice a webhook receiver got.
 type received struct {
 	Path string
@@ -76,7 +60,7 @@ type sitePage struct {
 type harness struct {
 	t     *testing.T
 	dir   string
-	clock *fakeClock
+	clock *testclock.Clock // the daemon's clock
 	env   map[string]string
 
 	mu       sync.Mutex
@@ -103,7 +87,7 @@ func newHarness(t *testing.T, sites []fixtureSite) *harness {
 	t.Helper()
 	h := &harness{
 		t: t, dir: t.TempDir(),
-		clock:    &fakeClock{t: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)},
+		clock:    testclock.New(time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)),
 		env:      map[string]string{"API_TOKEN": testToken, "OWNER_SECRET": "owner-secret", "OPS_SECRET": "ops-secret"},
 		pages:    map[string]sitePage{},
 		resolves: map[string]bool{},

@@ -28,7 +28,7 @@ type notifier struct {
 	observe  func(channel, kind, result string, d time.Duration)
 
 	// limits paces deliveries per endpoint; nil means the vendors'
-	// published limits (defaultEndpointRates) on the real clock.
+	// published limits (defaultEndpointRates) on the notifier's clock.
 	limits     *endpointLimits
 	limitsOnce sync.Once
 }
@@ -59,10 +59,18 @@ func (e *errRetryAfter) Unwrap() error { return e.err }
 // RetryAfter is how long the receiver asked us to wait, if it did.
 func (e *errRetryAfter) RetryAfter() time.Duration { return e.after }
 
+// clock is the injected clock; time.Now when none was given.
+func (n *notifier) clock() time.Time {
+	if n.now == nil {
+		return time.Now()
+	}
+	return n.now()
+}
+
 func (n *notifier) endpoints() *endpointLimits {
 	n.limitsOnce.Do(func() {
 		if n.limits == nil {
-			n.limits = newEndpointLimits(time.Now, nil)
+			n.limits = newEndpointLimits(n.now, nil)
 		}
 	})
 	return n.limits
@@ -99,7 +107,7 @@ func (n *notifier) deliver(ctx context.Context, sn store.Notice, decorate func(*
 		// Nothing else goes to that endpoint before it said we may.
 		_, ch, berr := n.build(sn)
 		if berr == nil {
-			n.endpoints().block(ch.Kind, endpointKey(ch.Kind, ch.URL), time.Now().Add(att.RetryAfter))
+			n.endpoints().block(ch.Kind, endpointKey(ch.Kind, ch.URL), n.clock().Add(att.RetryAfter))
 		}
 	}
 	return att, d, err

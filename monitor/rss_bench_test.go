@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beianwatch/beianwatch/internal/freeport"
+
 	"github.com/beianwatch/beianwatch/internal/testbin"
 )
 
@@ -32,7 +34,7 @@ func BenchmarkIdleRSS100k(b *testing.B) {
 	if err := os.WriteFile(inv, []byte(sb.String()), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	addr := freePort(b)
+	addr := freeport.Addr(b)
 	cfg := filepath.Join(dir, "beianwatch.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("listen: %s\nstorage: {driver: sqlite, path: %s}\ninventory: {path: %s}\n",
 		addr, filepath.Join(dir, "bw.db"), inv)), 0o644)

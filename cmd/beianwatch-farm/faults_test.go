@@ -13,6 +13,7 @@ import (
 
 	"github.com/beianwatch/beianwatch/alerts"
 	"github.com/beianwatch/beianwatch/farm"
+	"github.com/beianwatch/beianwatch/internal/syncbuf"
 )
 
 // The trial's counters from the receiver's arrivals and the daemon's
@@ -92,7 +93,7 @@ func TestFaultClassify(t *testing.T) {
 }
 
 func TestFaultsNeedsTheBinary(t *testing.T) {
-	var out, errOut safeBuffer
+	var out, errOut syncbuf.Buffer
 	code := run(context.Background(), []string{"faults", "--beianwatch", "/nonexistent/beianwatch"}, &out, &errOut)
 	if code != 1 || !strings.Contains(errOut.String(), "run make build") {
 		t.Errorf("exit %d, stderr %q", code, errOut.String())

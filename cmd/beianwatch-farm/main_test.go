@@ -3,31 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/beianwatch/beianwatch/internal/freeport"
+	"github.com/beianwatch/beianwatch/internal/syncbuf"
 )
-
-type safeBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *safeBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *safeBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestDemoStopsDaemonThenFarm runs the demo supervisor with a stand-in
 // daemon: the daemon gets the farm's secrets and files, and cancelling (what
@@ -37,14 +21,9 @@ func TestDemoStopsDaemonThenFarm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	listen := l.Addr().String() // a port nobody answers /healthz on
-	l.Close()
+	listen := freeport.Addr(t) // a port nobody answers /healthz on
 	dir := t.TempDir()
-	var out, errOut safeBuffer
+	var out, errOut syncbuf.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
@@ -104,7 +83,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"help"}, 0, ""},
 	}
 	for _, tt := range tests {
-		var out, errOut safeBuffer
+		var out, errOut syncbuf.Buffer
 		code := run(context.Background(), tt.args, &out, &errOut)
 		if code != tt.code || !strings.Contains(errOut.String(), tt.want) {
 			t.Errorf("%q: exit %d, stderr %q; want %d and %q", tt.args, code, errOut.String(), tt.code, tt.want)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/beianwatch/beianwatch/farm"
 	"github.com/beianwatch/beianwatch/internal/pgtest"
+	"github.com/beianwatch/beianwatch/internal/syncbuf"
 	"github.com/beianwatch/beianwatch/internal/testbin"
 )
 
@@ -25,12 +26,12 @@ import (
 type node struct {
 	name, cfg, addr string
 	cmd             *exec.Cmd
-	log             *safeBuffer
+	log             *syncbuf.Buffer
 }
 
 func (n *node) start(t *testing.T, bin string, env []string) {
 	t.Helper()
-	n.log = &safeBuffer{}
+	n.log = &syncbuf.Buffer{}
 	n.cmd = exec.Command(bin, "run", "--config", n.cfg)
 	n.cmd.Env = append(os.Environ(), env...)
 	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log

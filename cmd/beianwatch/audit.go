@@ -71,13 +71,13 @@ func cmdAudit(ctx context.Context, e *env, args []string) int {
 	}
 	if *format == "" {
 		*format = "json"
-		if ext := strings.TrimPrefix(strings.ToLower(filepath.Ext(*reportPath)), "."); slices.Contains(audit.Formats, ext) {
+		if ext := strings.TrimPrefix(strings.ToLower(filepath.Ext(*reportPath)), "."); slices.Contains(audit.Formats(), ext) {
 			*format = ext
 		} else if ext == "htm" {
 			*format = "html"
 		}
 	}
-	if !slices.Contains(audit.Formats, *format) {
+	if !slices.Contains(audit.Formats(), *format) {
 		return fail(usagef("--format must be json, csv or html, not %q", *format))
 	}
 	names, explicit, err := parseOnly(*only)

@@ -13,11 +13,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"text/template"
 	"time"
+
+	"github.com/beianwatch/beianwatch/internal/syncbuf"
 
 	"github.com/beianwatch/beianwatch/checks"
 	"github.com/beianwatch/beianwatch/internal/fakedns"
@@ -175,25 +176,7 @@ func (f *auditFixture) startDNS(t testing.TB) string {
 
 // runAuditCLI runs the command in-process.
 func runAuditCLI(ctx context.Context, args ...string) (code int, stdout, stderr string) {
-	var out, errb lockedBuffer
+	var out, errb syncbuf.Buffer
 	code = run(ctx, args, &out, &errb)
 	return code, out.String(), errb.String()
-}
-
-// lockedBuffer is written by the progress goroutine and the command.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

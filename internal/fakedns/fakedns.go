@@ -1,7 +1,8 @@
-// Package fakedns is the in-process DNS server the end-to-end tests point
-// beianwatch at: a recursive resolver's view of a handful of fixture
-// names, served over UDP and TCP on one loopback port. It is for tests
-// only; the fixture farm has its own, fuller server.
+// Package fakedns is the in-process DNS server of the tests: Serve runs any
+// handler over UDP and TCP on one loopback port, and Start serves the
+// recursive resolver's view of a handful of fixture names that the
+// end-to-end tests point beianwatch at. It is for tests only; the fixture
+// farm (a development tool) serves its simulated sites' zone itself.
 package fakedns
 
 import (
@@ -53,10 +54,20 @@ func Start(t testing.TB, lookup Lookup) string {
 		}
 		w.WriteMsg(m)
 	})
+	return Serve(t, "127.0.0.1", handler)
+}
+
+// Serve serves h over UDP and TCP on one free port of the loopback
+// address host ("127.0.0.1", "::1") until the test ends, and returns the
+// server's address. Every fake DNS server of the tests runs on it; what
+// each one answers is its handler's business.
+func Serve(t testing.TB, host string, h dns.Handler) string {
+	t.Helper()
 	var pc net.PacketConn
 	var ln net.Listener
 	for i := 0; ; i++ {
-		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+		var err error
+		if pc, err = net.ListenPacket("udp", net.JoinHostPort(host, "0")); err != nil {
 			t.Fatal(err)
 		}
 		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
@@ -67,16 +78,18 @@ func Start(t testing.TB, lookup Lookup) string {
 			t.Fatalf("fakedns: no port free for both UDP and TCP: %v", err)
 		}
 	}
-	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: handler}, {Listener: ln, Handler: handler}} {
+	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}} {
+		// miekg/dns refuses to shut down a server that has not marked
+		// itself started: wait for it.
 		started := make(chan struct{})
 		srv.NotifyStartedFunc = func() { close(started) }
-		go srv.ActivateAndServe()
+		go func() { _ = srv.ActivateAndServe() }()
 		select {
 		case <-started:
 		case <-time.After(5 * time.Second):
 			t.Fatal("fakedns: server did not start")
 		}
-		t.Cleanup(func() { srv.Shutdown() })
+		t.Cleanup(func() { _ = srv.Shutdown() })
 	}
 	return pc.LocalAddr().String()
 }

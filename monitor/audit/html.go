@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/beian"
 )
 
 //go:embed report.html.tmpl
@@ -144,11 +144,11 @@ func WriteHTML(w io.Writer, r *Report, o HTMLOptions) error {
 	v.Checks = strings.Join(checkLabels, lang2sep(lang))
 	// Not-applicable sites (a cancelled filing, nothing to check) are
 	// counted too: the counts add up to the sites checked.
-	for _, out := range []checks.Outcome{checks.Fail, checks.Inconclusive, checks.Pass, checks.NotApplicable} {
+	for _, out := range []beian.Outcome{beian.Fail, beian.Inconclusive, beian.Pass, beian.NotApplicable} {
 		v.Verdicts = append(v.Verdicts, verdictView{Outcome: string(out), Label: L["verdict."+string(out)], Count: s.Sites[out]})
 	}
 	v.TagKeys = s.TagKeys
-	v.ShellChecked = slices.Contains(s.Checks, checks.CheckShell)
+	v.ShellChecked = slices.Contains(s.Checks, beian.CheckShell)
 
 	titles := map[string]string{}
 	for _, c := range s.Findings {
@@ -248,13 +248,13 @@ func siteRow(site SiteReport, L map[string]string, titles map[string]string) sit
 	return sv
 }
 
-func verdictRank(o checks.Outcome) int {
+func verdictRank(o beian.Outcome) int {
 	switch o {
-	case checks.Fail:
+	case beian.Fail:
 		return 0
-	case checks.Inconclusive:
+	case beian.Inconclusive:
 		return 1
-	case checks.Pass:
+	case beian.Pass:
 		return 2
 	}
 	return 3

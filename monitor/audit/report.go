@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/beian"
 	"github.com/beianwatch/beianwatch/monitor/entity"
 )
 
@@ -27,17 +27,17 @@ import (
 // entity, the inventory's tags and the kind of the owner's channel (never
 // its URL or secret).
 type SiteReport struct {
-	Domain string        `json:"domain"`
-	ICP    string        `json:"icp,omitempty"`
-	PSB    string        `json:"psb,omitempty"`
-	Status checks.Status `json:"status"`
-	Entity string        `json:"entity,omitempty"`
+	Domain string       `json:"domain"`
+	ICP    string       `json:"icp,omitempty"`
+	PSB    string       `json:"psb,omitempty"`
+	Status beian.Status `json:"status"`
+	Entity string       `json:"entity,omitempty"`
 	// Tags are the inventory's key=value tags (customer, region, ...).
 	Tags map[string]string `json:"tags,omitempty"`
 	// OwnerChannel is webhook, dingtalk, wecom, feishu or slack; "" when
 	// the owner has none (their notices go to the ops channel).
-	OwnerChannel string          `json:"owner_channel,omitempty"`
-	Results      []checks.Result `json:"results"`
+	OwnerChannel string         `json:"owner_channel,omitempty"`
+	Results      []beian.Result `json:"results"`
 	// Exempt lists the finding codes an exemption in force covers
 	// (docs/operations.md, "Exemptions"): still reported, not acted on.
 	Exempt []string `json:"exempt,omitempty"`
@@ -49,7 +49,7 @@ type SiteReport struct {
 func (s SiteReport) BlocksFiling() bool {
 	for _, r := range s.Results {
 		for _, f := range r.Findings {
-			if f.Code == checks.CodeDNSResolvingWhilePending && f.Severity == checks.Violation {
+			if f.Code == beian.CodeDNSResolvingWhilePending && f.Severity == beian.Violation {
 				return true
 			}
 		}
@@ -60,21 +60,21 @@ func (s SiteReport) BlocksFiling() bool {
 // Verdict is the site's overall outcome: fail when any check failed, else
 // inconclusive when any could not tell, else pass (not_applicable when no
 // check applied).
-func (s SiteReport) Verdict() checks.Outcome {
+func (s SiteReport) Verdict() beian.Outcome {
 	return verdictOf(s.Results)
 }
 
-func verdictOf(rs []checks.Result) checks.Outcome {
-	v := checks.NotApplicable
+func verdictOf(rs []beian.Result) beian.Outcome {
+	v := beian.NotApplicable
 	for _, r := range rs {
 		switch r.Outcome {
-		case checks.Fail:
-			return checks.Fail
-		case checks.Inconclusive:
-			v = checks.Inconclusive
-		case checks.Pass:
-			if v == checks.NotApplicable {
-				v = checks.Pass
+		case beian.Fail:
+			return beian.Fail
+		case beian.Inconclusive:
+			v = beian.Inconclusive
+		case beian.Pass:
+			if v == beian.NotApplicable {
+				v = beian.Pass
 			}
 		}
 	}
@@ -83,9 +83,9 @@ func verdictOf(rs []checks.Result) checks.Outcome {
 
 // CodeCount is how often one finding code was seen.
 type CodeCount struct {
-	Code     string          `json:"code"`
-	Check    string          `json:"check"`
-	Severity checks.Severity `json:"severity"`
+	Code     string         `json:"code"`
+	Check    string         `json:"check"`
+	Severity beian.Severity `json:"severity"`
 	// Sites is how many sites have the code; Findings how many findings
 	// (a page can show the same problem twice).
 	Sites    int `json:"sites"`
@@ -106,9 +106,9 @@ type Summary struct {
 	SitesChecked int      `json:"sites_checked"`
 	// Sites counts sites by verdict (pass, fail, inconclusive,
 	// not_applicable).
-	Sites map[checks.Outcome]int `json:"sites"`
+	Sites map[beian.Outcome]int `json:"sites"`
 	// Results counts check results by check and outcome.
-	Results map[string]map[checks.Outcome]int `json:"results"`
+	Results map[string]map[beian.Outcome]int `json:"results"`
 	// Findings counts finding codes, violations first, then by the number
 	// of sites.
 	Findings []CodeCount `json:"findings"`
@@ -191,8 +191,8 @@ func NewBuilder(started time.Time, total int, checkNames []string, dir string) (
 	return &Builder{
 		sum: Summary{
 			Started: started, Checks: names, SitesTotal: total,
-			Sites:   map[checks.Outcome]int{checks.Pass: 0, checks.Fail: 0, checks.Inconclusive: 0, checks.NotApplicable: 0},
-			Results: map[string]map[checks.Outcome]int{},
+			Sites:   map[beian.Outcome]int{beian.Pass: 0, beian.Fail: 0, beian.Inconclusive: 0, beian.NotApplicable: 0},
+			Results: map[string]map[beian.Outcome]int{},
 		},
 		codes: map[string]*CodeCount{},
 		tags:  map[string]bool{},
@@ -216,7 +216,7 @@ func (b *Builder) Add(s SiteReport) error {
 		s.Results[i] = maskResult(s.Results[i])
 	}
 	if s.Results == nil {
-		s.Results = []checks.Result{}
+		s.Results = []beian.Result{}
 	}
 	if err := b.sites.add(&s); err != nil {
 		return err
@@ -231,7 +231,7 @@ func (b *Builder) count(s *SiteReport) {
 	if s.BlocksFiling() {
 		b.sum.BlockedFilings++
 	}
-	if slices.Contains(b.sum.Checks, checks.CheckShell) {
+	if slices.Contains(b.sum.Checks, beian.CheckShell) {
 		b.ents = append(b.ents, entitySite(s))
 	}
 	for k := range s.Tags {
@@ -241,7 +241,7 @@ func (b *Builder) count(s *SiteReport) {
 	for _, r := range s.Results {
 		byOutcome := b.sum.Results[r.Check]
 		if byOutcome == nil {
-			byOutcome = map[checks.Outcome]int{}
+			byOutcome = map[beian.Outcome]int{}
 			b.sum.Results[r.Check] = byOutcome
 		}
 		byOutcome[r.Outcome]++
@@ -314,13 +314,13 @@ func (b *Builder) Finish(finished time.Time, partial bool) (*Report, error) {
 	return r, nil
 }
 
-func rank(s checks.Severity) int {
+func rank(s beian.Severity) int {
 	switch s {
-	case checks.Violation:
+	case beian.Violation:
 		return 0
-	case checks.Warning:
+	case beian.Warning:
 		return 1
-	case checks.Info:
+	case beian.Info:
 		return 2
 	}
 	return 3
@@ -330,23 +330,23 @@ func rank(s checks.Severity) int {
 // 3 when something was inconclusive or the audit is partial, else 0.
 func (r *Report) ExitStatus() int {
 	switch {
-	case r.Summary.Sites[checks.Fail] > 0:
+	case r.Summary.Sites[beian.Fail] > 0:
 		return 1
-	case r.Summary.Sites[checks.Inconclusive] > 0 || r.Summary.Partial:
+	case r.Summary.Sites[beian.Inconclusive] > 0 || r.Summary.Partial:
 		return 3
 	}
 	return 0
 }
 
 // MaskMobiles masks mobile numbers in free text as 138****5678.
-func MaskMobiles(s string) string { return checks.MaskMobilesIn(s) }
+func MaskMobiles(s string) string { return beian.MaskMobilesIn(s) }
 
 // maskResult masks r's free text; a result without findings gets an
 // empty list, so that the JSON report says [] rather than null.
-func maskResult(r checks.Result) checks.Result {
+func maskResult(r beian.Result) beian.Result {
 	r = r.MapText(MaskMobiles)
 	if r.Findings == nil {
-		r.Findings = []checks.Finding{}
+		r.Findings = []beian.Finding{}
 	}
 	return r
 }
@@ -357,20 +357,20 @@ func maskResult(r checks.Result) checks.Result {
 // inconclusive or missing run leaves it unknown.
 func entitySite(s *SiteReport) entity.Site {
 	es := entity.Site{Domain: s.Domain, Entity: s.Entity, Status: s.Status}
-	if n, err := checks.ParseICP(s.ICP); err == nil {
+	if n, err := beian.ParseICP(s.ICP); err == nil {
 		es.ICP = &n
 	}
 	for _, r := range s.Results {
-		if r.Check != checks.CheckShell {
+		if r.Check != beian.CheckShell {
 			continue
 		}
 		switch r.Outcome {
-		case checks.Pass:
+		case beian.Pass:
 			es.Shell = entity.Live
-		case checks.Fail:
+		case beian.Fail:
 			es.Shell = entity.Live // a warning alone is no shell
 			for _, f := range r.Findings {
-				if f.Severity == checks.Violation && slices.Contains(entity.ShellCodes, f.Code) {
+				if f.Severity == beian.Violation && slices.Contains(entity.ShellCodes, f.Code) {
 					es.Shell = entity.Confirmed
 					es.Codes = append(es.Codes, f.Code)
 				}

@@ -11,11 +11,11 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/beian"
 )
 
 // Formats are the report formats, for flags and errors.
-var Formats = []string{"json", "csv", "html"}
+func Formats() []string { return []string{"json", "csv", "html"} }
 
 // WriteJSON writes the report as indented JSON. Pages' text is kept
 // readable (no \u003c escapes): this is data, not HTML.
@@ -60,9 +60,9 @@ func WriteJSON(w io.Writer, r *Report) error {
 	return nil
 }
 
-// CSVHeader is the column set of the CSV report. Columns are only ever
+// csvHeader is the column set of the CSV report. Columns are only ever
 // added at the end, so that sheets reading by position keep working.
-var CSVHeader = []string{"domain", "icp", "check", "outcome", "code", "severity", "message", "evidence",
+var csvHeader = []string{"domain", "icp", "check", "outcome", "code", "severity", "message", "evidence",
 	"reason", "entity", "tags", "owner_channel", "fix"}
 
 // utf8BOM lets Excel on Chinese Windows read the file as UTF-8 instead of
@@ -104,7 +104,7 @@ func WriteCSV(w io.Writer, r *Report, o CSVOptions) error {
 	}
 	cw := csv.NewWriter(w)
 	cw.UseCRLF = true // what spreadsheets write and expect
-	if err := cw.Write(CSVHeader); err != nil {
+	if err := cw.Write(csvHeader); err != nil {
 		return fmt.Errorf("writing the CSV report: %w", err)
 	}
 	for s, err := range r.Sites() {
@@ -112,7 +112,7 @@ func WriteCSV(w io.Writer, r *Report, o CSVOptions) error {
 			return fmt.Errorf("writing the CSV report: %w", err)
 		}
 		tags := tagsCell(s.Tags)
-		write := func(res checks.Result, f checks.Finding) error {
+		write := func(res beian.Result, f beian.Finding) error {
 			row := []string{s.Domain, s.ICP, res.Check, string(res.Outcome), f.Code, string(f.Severity), f.Message, f.Evidence,
 				res.Reason, s.Entity, tags, s.OwnerChannel, fixOf(f.Code)}
 			for i := range row {
@@ -126,8 +126,8 @@ func WriteCSV(w io.Writer, r *Report, o CSVOptions) error {
 					return fmt.Errorf("writing the CSV report: %w", err)
 				}
 			}
-			if res.Outcome == checks.Inconclusive {
-				if err := write(res, checks.Finding{}); err != nil {
+			if res.Outcome == beian.Inconclusive {
+				if err := write(res, beian.Finding{}); err != nil {
 					return fmt.Errorf("writing the CSV report: %w", err)
 				}
 			}

@@ -35,7 +35,7 @@ import (
 	// zoneinfo database.
 	_ "time/tzdata"
 
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/beian"
 )
 
 //go:embed default.yaml
@@ -113,7 +113,7 @@ type Provider struct {
 	// is still hosted here even if its filing lists other ranges.
 	IPRanges []string `yaml:"ip_ranges"`
 	// Ranges is IPRanges parsed.
-	Ranges []checks.IPRange `yaml:"-"`
+	Ranges []beian.IPRange `yaml:"-"`
 	// OpsChannel hears escalations and storm alerts. Empty kind: none.
 	OpsChannel Channel `yaml:"ops_channel"`
 }
@@ -129,9 +129,6 @@ type Channel struct {
 
 // IsZero reports whether no channel is configured.
 func (c Channel) IsZero() bool { return c.Kind == "" && c.URL == "" && c.SecretEnv == "" }
-
-// ChannelKinds lists the notice channel kinds.
-var ChannelKinds = []string{"webhook", "dingtalk", "wecom", "feishu", "slack"}
 
 // DNS configures the resolvers used by the dns and shell checks.
 type DNS struct {
@@ -176,17 +173,17 @@ type Schedules struct {
 	FirstRunWithin time.Duration `yaml:"first_run_within"`
 }
 
-// ByCheck returns the schedule of a check by its name (checks.CheckFooter,
+// ByCheck returns the schedule of a check by its name (beian.CheckFooter,
 // ...), and false for an unknown name.
 func (s Schedules) ByCheck(name string) (Schedule, bool) {
 	switch name {
-	case checks.CheckFooter:
+	case beian.CheckFooter:
 		return s.Footer, true
-	case checks.CheckShell:
+	case beian.CheckShell:
 		return s.Shell, true
-	case checks.CheckDNS:
+	case beian.CheckDNS:
 		return s.DNS, true
-	case checks.CheckContact:
+	case beian.CheckContact:
 		return s.Contact, true
 	}
 	return Schedule{}, false
@@ -207,6 +204,9 @@ type Lifecycle struct {
 func (l Lifecycle) PeriodFor(code string) time.Duration {
 	if d, ok := l.RectificationPeriods[code]; ok {
 		return d
+	}
+	if rc, ok := beian.LookupCode(code); ok && rc.Period > 0 {
+		return rc.Period
 	}
 	return l.RectificationPeriod
 }

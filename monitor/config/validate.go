@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -12,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/beianwatch/beianwatch/checks"
-	"github.com/beianwatch/beianwatch/monitor/entity"
+	"github.com/beianwatch/beianwatch/alerts"
+	"github.com/beianwatch/beianwatch/beian"
 )
 
 var envNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -21,9 +22,6 @@ var envNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // ValidEnvName reports whether s can name an environment variable (letters,
 // digits and underscores, not starting with a digit).
 func ValidEnvName(s string) bool { return envNameRe.MatchString(s) }
-
-// codeRe is the shape of a finding code; the prefix must be a check name.
-var codeRe = regexp.MustCompile(`^[a-z]+(_[a-z0-9]+)+$`)
 
 func (d *decoder) validate(c *Config) {
 	d.hostPort("listen", c.Listen, false)
@@ -56,7 +54,7 @@ func (d *decoder) validate(c *Config) {
 
 	c.Provider.Ranges = nil
 	for i, s := range c.Provider.IPRanges {
-		r, err := checks.ParseIPRange(s)
+		r, err := beian.ParseIPRange(s)
 		if err != nil {
 			d.errf(fmt.Sprintf("provider.ip_ranges[%d]", i), "%v", err)
 			continue
@@ -107,9 +105,8 @@ func (d *decoder) validate(c *Config) {
 	d.positive("lifecycle.remind_every", l.RemindEvery)
 	for _, code := range sortedKeys(l.RectificationPeriods) {
 		key := "lifecycle.rectification_periods." + code
-		check, _, _ := strings.Cut(code, "_")
-		if !codeRe.MatchString(code) || (!slices.Contains(checks.AllChecks, check) && check != entity.Check) {
-			d.errf(key, "%q is not a finding code (codes look like footer_link_missing: a check name, then words in lower case)", code)
+		if !beian.IsCode(code) {
+			d.errf(key, "%q is not a finding code%s", code, codeHint(code))
 		}
 		d.positive(key, l.RectificationPeriods[code])
 	}
@@ -250,9 +247,14 @@ func (d *decoder) envName(key, v string) {
 	}
 }
 
+// channel checks a channel's configuration: the shape here, then the
+// channel kind's own rules in alerts (a WeCom URL without its key, a
+// webhook without a secret), so that a channel that cannot deliver is a
+// load error, not a dead notice.
 func (d *decoder) channel(key string, ch Channel) {
-	if !slices.Contains(ChannelKinds, ch.Kind) {
-		d.errf(key+".kind", "want one of %s, got %q", strings.Join(ChannelKinds, ", "), ch.Kind)
+	before := len(d.errs)
+	if !slices.Contains(alerts.ChannelKinds(), ch.Kind) {
+		d.errf(key+".kind", "want one of %s, got %q", strings.Join(alerts.ChannelKinds(), ", "), ch.Kind)
 	}
 	if d.nonEmpty(key+".url", ch.URL) {
 		d.httpURL(key+".url", ch.URL)
@@ -260,4 +262,30 @@ func (d *decoder) channel(key string, ch Channel) {
 	if ch.SecretEnv != "" {
 		d.envName(key+".secret_env", ch.SecretEnv)
 	}
+	if len(d.errs) > before {
+		return
+	}
+	if err := alerts.ValidateChannel(ch.Kind, ch.URL, ch.SecretEnv != ""); err != nil {
+		field := key + ".url"
+		var ce *alerts.ChannelConfigError
+		if errors.As(err, &ce) && ce.Field == "secret" {
+			field = key + ".secret_env"
+		}
+		d.errf(field, "%s: %v", ch.Kind, err)
+	}
+}
+
+// codeHint suggests the registered code nearest to a misspelt one (at most
+// two edits away), or lists where the codes are documented.
+func codeHint(code string) string {
+	best, bestDist := "", 3
+	for _, c := range beian.CodeNames(nil) {
+		if d := editDistance(code, c); d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	if best != "" {
+		return fmt.Sprintf(" (did you mean %q?)", best)
+	}
+	return " (the finding codes are listed in docs/checks.md)"
 }

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/beian"
 	"github.com/beianwatch/beianwatch/monitor/dossier"
 	"github.com/beianwatch/beianwatch/monitor/lifecycle"
 	"github.com/beianwatch/beianwatch/monitor/store"
@@ -67,7 +67,7 @@ func (c *Console) overview(w http.ResponseWriter, r *request) {
 		return
 	}
 	byCheck := map[string]*checkCount{}
-	for _, name := range checks.AllChecks {
+	for _, name := range beian.Checks() {
 		byCheck[name] = &checkCount{Check: name}
 	}
 	for _, oc := range outcomes {
@@ -77,13 +77,13 @@ func (c *Console) overview(w http.ResponseWriter, r *request) {
 			byCheck[oc.Check] = cc
 		}
 		switch oc.Outcome {
-		case checks.Pass:
+		case beian.Pass:
 			cc.Pass += oc.Count
-		case checks.Fail:
+		case beian.Fail:
 			cc.Fail += oc.Count
-		case checks.Inconclusive:
+		case beian.Inconclusive:
 			cc.Inconclusive += oc.Count
-		case checks.NotApplicable:
+		case beian.NotApplicable:
 			cc.NotApplicable += oc.Count
 		}
 		cc.Sum += oc.Count
@@ -222,7 +222,7 @@ type resultView struct {
 
 func (c *Console) sitePage(w http.ResponseWriter, r *request) {
 	ctx := r.Context()
-	domain, err := checks.NormalizeDomain(r.PathValue("domain"))
+	domain, err := beian.NormalizeDomain(r.PathValue("domain"))
 	if err != nil {
 		c.fail(w, r, fmt.Errorf("%w: %w", store.ErrInvalid, err))
 		return
@@ -249,7 +249,7 @@ func (c *Console) sitePage(w http.ResponseWriter, r *request) {
 		rv := resultView{SiteResult: l}
 		for _, f := range l.Result.Findings {
 			for _, e := range exemptions {
-				if f.Severity == checks.Violation && e.Active(now) && e.Covers(f.Code) && !slices.Contains(rv.Exempt, f.Code) {
+				if f.Severity == beian.Violation && e.Active(now) && e.Covers(f.Code) && !slices.Contains(rv.Exempt, f.Code) {
 					rv.Exempt = append(rv.Exempt, f.Code)
 				}
 			}
@@ -277,7 +277,7 @@ func (c *Console) sitePage(w http.ResponseWriter, r *request) {
 			codes = append(codes, f.Code)
 		}
 		timeline = append(timeline, event{At: run.At, Kind: "run", Title: run.Result.Check + " " + string(run.Result.Outcome),
-			Detail: dossier.Mask(strings.TrimSpace(strings.Join(codes, " ") + " " + run.Result.Reason)), Bad: run.Result.Outcome == checks.Fail})
+			Detail: dossier.Mask(strings.TrimSpace(strings.Join(codes, " ") + " " + run.Result.Reason)), Bad: run.Result.Outcome == beian.Fail})
 	}
 	trs, err := c.o.Store.SiteTransitions(ctx, domain, time.Time{}, time.Time{})
 	if err != nil {
@@ -347,7 +347,7 @@ func (c *Console) sitePage(w http.ResponseWriter, r *request) {
 	}
 	c.render(w, r.Request, http.StatusOK, "site", map[string]any{
 		"Site": site, "Results": results, "Violations": viols, "Timeline": timeline, "Exemptions": exemptions,
-		"Now": now, "Screenshots": shots, "Checks": checks.AllChecks, "Flash": r.URL.Query().Get("done"),
+		"Now": now, "Screenshots": shots, "Checks": beian.Checks(), "Flash": r.URL.Query().Get("done"),
 	}, r.s)
 }
 
@@ -356,7 +356,7 @@ func (c *Console) screenshot(w http.ResponseWriter, r *request) {
 		http.NotFound(w, r.Request)
 		return
 	}
-	domain, err := checks.NormalizeDomain(r.PathValue("domain"))
+	domain, err := beian.NormalizeDomain(r.PathValue("domain"))
 	if err != nil {
 		http.NotFound(w, r.Request)
 		return
@@ -406,7 +406,7 @@ func (c *Console) noticePage(w http.ResponseWriter, r *request) {
 }
 
 func (c *Console) dossierPage(w http.ResponseWriter, r *request) {
-	domain, err := checks.NormalizeDomain(r.PathValue("domain"))
+	domain, err := beian.NormalizeDomain(r.PathValue("domain"))
 	if err != nil {
 		c.fail(w, r, fmt.Errorf("%w: %w", store.ErrInvalid, err))
 		return
@@ -443,7 +443,7 @@ func (c *Console) dossierPage(w http.ResponseWriter, r *request) {
 }
 
 func (c *Console) checkNow(w http.ResponseWriter, r *request) {
-	domain, err := checks.NormalizeDomain(r.PathValue("domain"))
+	domain, err := beian.NormalizeDomain(r.PathValue("domain"))
 	if err != nil {
 		c.fail(w, r, fmt.Errorf("%w: %w", store.ErrInvalid, err))
 		return

@@ -24,7 +24,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/beian"
 	"github.com/beianwatch/beianwatch/monitor/lifecycle"
 	"github.com/beianwatch/beianwatch/monitor/store"
 )
@@ -163,7 +163,7 @@ var urlPassword = regexp.MustCompile(`(//[^/?#@\s:]*):[^/?#@\s]*@`)
 // passwords hidden, whatever the producer did (crawled pages, receivers'
 // replies and inventory cells are not ours).
 func Mask(s string) string {
-	return urlPassword.ReplaceAllString(checks.MaskMobilesIn(s), "${1}:xxxxx@")
+	return urlPassword.ReplaceAllString(beian.MaskMobilesIn(s), "${1}:xxxxx@")
 }
 
 // Source is what the dossier reads from the store.

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/beian"
 	"github.com/beianwatch/beianwatch/monitor/lifecycle"
 	"github.com/beianwatch/beianwatch/monitor/store"
 )
@@ -40,13 +40,13 @@ const (
 )
 
 func failRun(at time.Time) store.SiteResult {
-	return store.SiteResult{Domain: domain, At: at, Result: checks.Result{Check: "footer", Outcome: checks.Fail,
-		Findings: []checks.Finding{{Code: "footer_link_missing", Severity: checks.Violation,
+	return store.SiteResult{Domain: domain, At: at, Result: beian.Result{Check: "footer", Outcome: beian.Fail,
+		Findings: []beian.Finding{{Code: "footer_link_missing", Severity: beian.Violation,
 			Message: "the filing number is not linked to beian.miit.gov.cn", Evidence: evidence}}}}
 }
 
 func passRun(at time.Time) store.SiteResult {
-	return store.SiteResult{Domain: domain, At: at, Result: checks.Result{Check: "footer", Outcome: checks.Pass, Findings: []checks.Finding{}}}
+	return store.SiteResult{Domain: domain, At: at, Result: beian.Result{Check: "footer", Outcome: beian.Pass, Findings: []beian.Finding{}}}
 }
 
 func record(t *testing.T, st *store.Store, at time.Time, rs ...store.SiteResult) store.Recorded {

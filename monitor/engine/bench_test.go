@@ -3,11 +3,12 @@ package engine
 import (
 	"context"
 	"fmt"
-	"github.com/beianwatch/beianwatch/internal/pgtest"
 	"testing"
 	"time"
 
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/internal/pgtest"
+
+	"github.com/beianwatch/beianwatch/beian"
 	"github.com/beianwatch/beianwatch/monitor/store"
 )
 
@@ -63,10 +64,10 @@ func BenchmarkRecordBatch50(b *testing.B) {
 		batch := make([]store.SiteResult, 50)
 		for j := range batch {
 			d := fmt.Sprintf("site%06d.example.cn", (i*50+j)%20000)
-			r := checks.Result{Check: "footer", Outcome: checks.Pass, Findings: []checks.Finding{}}
+			r := beian.Result{Check: "footer", Outcome: beian.Pass, Findings: []beian.Finding{}}
 			if j%5 == 0 {
-				r.Outcome = checks.Fail
-				r.Findings = []checks.Finding{{Code: "footer_link_missing", Severity: checks.Violation, Message: "not linked", Evidence: "京ICP备12345678号-1"}}
+				r.Outcome = beian.Fail
+				r.Findings = []beian.Finding{{Code: "footer_link_missing", Severity: beian.Violation, Message: "not linked", Evidence: "京ICP备12345678号-1"}}
 			}
 			batch[j] = store.SiteResult{Domain: d, Result: r}
 		}

@@ -13,11 +13,16 @@ import (
 
 	"github.com/riverqueue/river"
 
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/beian"
 	"github.com/beianwatch/beianwatch/monitor/ledger"
 	"github.com/beianwatch/beianwatch/monitor/lifecycle"
 	"github.com/beianwatch/beianwatch/monitor/store"
 )
+
+// DefaultBatchSize is how many sites a check job carries when Config says
+// nothing: the daemon's built-in checks.batch_size (a test in monitor
+// keeps them equal).
+const DefaultBatchSize = 100
 
 // Config is the engine's configuration. Zero values take the defaults
 // shown.
@@ -27,7 +32,7 @@ type Config struct {
 	// Schedules maps check name to schedule spec (see Schedule).
 	Schedules map[string]string
 
-	BatchSize         int           // sites per check job; 50
+	BatchSize         int           // sites per check job; DefaultBatchSize
 	CheckWorkers      int           // parallel check batches; 4
 	NotifyWorkers     int           // parallel deliveries; 4
 	CheckTimeout      time.Duration // per check batch; 10m
@@ -93,7 +98,7 @@ func (c *Config) applyDefaults() {
 			*v = d
 		}
 	}
-	def(&c.BatchSize, 50)
+	def(&c.BatchSize, DefaultBatchSize)
 	def(&c.CheckWorkers, 4)
 	def(&c.NotifyWorkers, 4)
 	def(&c.NotifyMaxAttempts, 10)
@@ -146,15 +151,6 @@ type Engine struct {
 	// outcome the store failed to record (*finish); see recordFinish.
 	unrecorded sync.Map
 
-	// calm[check] is when the storm guard last saw check's storm end; a
-	// held notice is decided only on results recorded since (or since the
-	// last storm edge another process recorded, see calmSince). Checks
-	// absent from it count as calm since started: results from before the
-	// start cannot be told apart from a storm's.
-	calmMu  sync.Mutex
-	calm    map[string]time.Time
-	started time.Time
-
 	first *firstRuns
 }
 
@@ -189,7 +185,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	sort.Strings(names)
 	for _, name := range names {
 		if !knownCheck(name) {
-			errs = append(errs, fmt.Errorf("engine: schedule for unknown check %q (known: %v)", name, checks.AllChecks))
+			errs = append(errs, fmt.Errorf("engine: schedule for unknown check %q (known: %v)", name, beian.Checks()))
 			continue
 		}
 		s, err := ParseSchedule(cfg.Schedules[name])
@@ -207,7 +203,6 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 		cfg: cfg, st: deps.Store, runner: deps.Runner, notifier: deps.Notifier, inv: deps.Inventory,
 		schedules: schedules, log: cfg.Logger,
 		retry: &river.DefaultClientRetryPolicy{},
-		calm:  map[string]time.Time{}, started: cfg.Now(),
 		first: newFirstRuns(cfg.FirstRunWithin),
 	}
 	l, err := ledger.New(ledger.Config{
@@ -287,7 +282,7 @@ func RescueAfter(notifyTimeout time.Duration) time.Duration {
 }
 
 func knownCheck(name string) bool {
-	for _, c := range checks.AllChecks {
+	for _, c := range beian.Checks() {
 		if c == name {
 			return true
 		}

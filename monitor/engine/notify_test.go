@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beianwatch/beianwatch/beian"
 	"github.com/beianwatch/beianwatch/checks"
 	"github.com/beianwatch/beianwatch/monitor/lifecycle"
 	"github.com/beianwatch/beianwatch/monitor/store"
@@ -48,12 +49,12 @@ func (e waitErr) Error() string             { return "HTTP 429: rate limited" }
 func (e waitErr) RetryAfter() time.Duration { return e.d }
 
 func failing(domain, check, code string) store.SiteResult {
-	return store.SiteResult{Domain: domain, Result: checks.Result{Check: check, Outcome: checks.Fail,
-		Findings: []checks.Finding{{Code: code, Severity: checks.Violation, Message: "m", Evidence: "e"}}}}
+	return store.SiteResult{Domain: domain, Result: beian.Result{Check: check, Outcome: beian.Fail,
+		Findings: []beian.Finding{{Code: code, Severity: beian.Violation, Message: "m", Evidence: "e"}}}}
 }
 
 func passing(domain, check string) store.SiteResult {
-	return store.SiteResult{Domain: domain, Result: checks.Result{Check: check, Outcome: checks.Pass, Findings: []checks.Finding{}}}
+	return store.SiteResult{Domain: domain, Result: beian.Result{Check: check, Outcome: beian.Pass, Findings: []beian.Finding{}}}
 }
 
 func startEngine(t *testing.T, h *harness, n Notifier) *Engine {

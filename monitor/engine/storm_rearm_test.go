@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/beian"
 	"github.com/beianwatch/beianwatch/monitor/lifecycle"
 	"github.com/beianwatch/beianwatch/monitor/store"
 )
@@ -83,10 +83,10 @@ func snapshotStorm(t *testing.T, h *harness) (stormSnapshot, []store.Notice) {
 func stormBatch(check string, domains []string, failing int) []store.SiteResult {
 	out := make([]store.SiteResult, 0, len(domains))
 	for i, d := range domains {
-		res := checks.Result{Check: check, Outcome: checks.Pass, Findings: []checks.Finding{}}
+		res := beian.Result{Check: check, Outcome: beian.Pass, Findings: []beian.Finding{}}
 		if i < failing {
-			res.Outcome = checks.Fail
-			res.Findings = []checks.Finding{{Code: check + "_unresolvable", Severity: checks.Violation}}
+			res.Outcome = beian.Fail
+			res.Findings = []beian.Finding{{Code: check + "_unresolvable", Severity: beian.Violation}}
 		}
 		out = append(out, store.SiteResult{Domain: d, Result: res})
 	}

@@ -14,7 +14,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/beian"
 )
 
 // CodeEmptyShell is the finding of an empty-shell entity (a violation).
@@ -47,10 +47,10 @@ const (
 type Site struct {
 	Domain string
 	// ICP is the site's filing number; nil when the inventory has none.
-	ICP *checks.ICPNumber
+	ICP *beian.ICPNumber
 	// Entity is the entity's name as the inventory writes it.
 	Entity string
-	Status checks.Status
+	Status beian.Status
 	// Shell is what the shell check has established (for filed sites).
 	Shell Shell
 	// Codes are the shell codes confirmed for the site, for the evidence.
@@ -61,7 +61,7 @@ type Site struct {
 // number is known (京ICP备12345678号-3 belongs to 京ICP备12345678号), else
 // the entity name, trimmed; "" when the site names neither (it is then an
 // entity of its own, never grouped with strangers).
-func Key(icp *checks.ICPNumber, name string) string {
+func Key(icp *beian.ICPNumber, name string) string {
 	if icp != nil && icp.Province != 0 {
 		return icp.Entity().String()
 	}
@@ -146,9 +146,9 @@ func Evaluate(sites []Site) []Verdict {
 		}
 		v := byKey[k]
 		switch {
-		case s.Status == checks.StatusCancelled:
+		case s.Status == beian.StatusCancelled:
 			v.Cancelled = append(v.Cancelled, s.Domain)
-		case s.Status != checks.StatusFiled:
+		case s.Status != beian.StatusFiled:
 			// Under review, being changed or newly connected: the entity
 			// is doing something with its filing; not a shell.
 			live[k] = true
@@ -186,26 +186,26 @@ func Evaluate(sites []Site) []Verdict {
 // CodeEmptyShell for an empty-shell entity, inconclusive when it cannot be
 // judged, pass otherwise. Its evidence lists the sites, so the notice
 // shows them.
-func (v Verdict) Result() checks.Result {
-	r := checks.Result{Check: Check, Findings: []checks.Finding{}, Details: map[string]string{"entity": v.Key}}
+func (v Verdict) Result() beian.Result {
+	r := beian.Result{Check: Check, Findings: []beian.Finding{}, Details: map[string]string{"entity": v.Key}}
 	switch v.Outcome {
 	case EmptyShell:
-		r.Outcome = checks.Fail
+		r.Outcome = beian.Fail
 		name := v.Name
 		if name == "" {
 			name = v.Key
 		}
-		r.Findings = append(r.Findings, checks.Finding{
-			Code: CodeEmptyShell, Severity: checks.Violation,
-			Message: "every filed site of entity " + checks.MaskMobilesIn(name) + " is an empty shell or cancelled",
-			Evidence: "entity=" + checks.MaskMobilesIn(v.Key) + " shells=" + strings.Join(v.Shells, ",") +
+		r.Findings = append(r.Findings, beian.Finding{
+			Code: CodeEmptyShell, Severity: beian.Violation,
+			Message: "every filed site of entity " + beian.MaskMobilesIn(name) + " is an empty shell or cancelled",
+			Evidence: "entity=" + beian.MaskMobilesIn(v.Key) + " shells=" + strings.Join(v.Shells, ",") +
 				prefixed(" cancelled=", v.Cancelled),
 		})
 	case Undetermined:
-		r.Outcome = checks.Inconclusive
+		r.Outcome = beian.Inconclusive
 		r.Reason = "shell state unknown for " + strings.Join(v.Unknown, ",")
 	default:
-		r.Outcome = checks.Pass
+		r.Outcome = beian.Pass
 	}
 	return r
 }

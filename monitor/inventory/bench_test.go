@@ -13,7 +13,7 @@ import (
 func writeBigCSV(tb testing.TB, dir string, n int) string {
 	tb.Helper()
 	var b strings.Builder
-	b.WriteString(strings.Join(Fields, ",") + "\n")
+	b.WriteString(strings.Join(fields, ",") + "\n")
 	for i := 0; i < n; i++ {
 		fmt.Fprintf(&b, "s%06d.example.cn,京ICP备20%08d号-%d,京公网安备11010802%06d号,filed,示例科技%d有限公司,,"+
 			"203.0.113.%d-203.0.113.%d;2001:db8:%x::/64,site_head:138%08d;entity_head:010-6%07d,"+

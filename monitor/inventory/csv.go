@@ -41,7 +41,7 @@ func parseCSV(name string, data []byte, b *builder) (string, error) {
 
 	header, err := r.Read()
 	if errors.Is(err, io.EOF) {
-		return "", fmt.Errorf("inventory %s: empty file: a header row is required (%s)", name, strings.Join(Fields, ","))
+		return "", fmt.Errorf("inventory %s: empty file: a header row is required (%s)", name, strings.Join(fields, ","))
 	}
 	if err != nil {
 		return "", fmt.Errorf("inventory %s: header: %w", name, err)
@@ -89,14 +89,14 @@ func parseCSV(name string, data []byte, b *builder) (string, error) {
 			}
 			// A copy: the reader's strings share one allocation per row,
 			// which a kept field would keep alive whole.
-			rec.set(cols[i], strings.Clone(rec.checkCellSize(line, Fields[cols[i]], cell)))
+			rec.set(cols[i], strings.Clone(rec.checkCellSize(line, fields[cols[i]], cell)))
 		}
 		b.add(rec)
 	}
 	return encoding, nil
 }
 
-// mapHeader maps each column to its field index in Fields, -1 for an
+// mapHeader maps each column to its field index in fields, -1 for an
 // unnamed column (spreadsheets export empty trailing columns).
 func mapHeader(header []string) ([]int, error) {
 	cols := make([]int, len(header))
@@ -108,7 +108,7 @@ func mapHeader(header []string) ([]int, error) {
 			cols[i] = -1
 			continue
 		}
-		idx := slices.Index(Fields, h)
+		idx := slices.Index(fields, h)
 		if idx < 0 {
 			unknown = append(unknown, fmt.Sprintf("%q", h))
 			continue
@@ -120,7 +120,7 @@ func mapHeader(header []string) ([]int, error) {
 		cols[i] = idx
 	}
 	if len(unknown) > 0 {
-		return nil, fmt.Errorf("unknown column %s (known: %s)", strings.Join(unknown, ", "), strings.Join(Fields, ","))
+		return nil, fmt.Errorf("unknown column %s (known: %s)", strings.Join(unknown, ", "), strings.Join(fields, ","))
 	}
 	var missing []string
 	for _, f := range requiredFields {
@@ -143,9 +143,9 @@ func blankRow(row []string) bool {
 	return true
 }
 
-// set stores the value of field number idx (in Fields).
+// set stores the value of field number idx (in fields).
 func (r *record) set(idx int, v string) {
-	switch Fields[idx] {
+	switch fields[idx] {
 	case FieldDomain:
 		r.domain = v
 	case FieldICP:

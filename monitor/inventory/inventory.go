@@ -26,6 +26,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/beianwatch/beianwatch/alerts"
+	"github.com/beianwatch/beianwatch/beian"
 	"github.com/beianwatch/beianwatch/checks"
 	"github.com/beianwatch/beianwatch/monitor/config"
 )
@@ -37,7 +39,7 @@ type Channel = config.Channel
 // Site is one watched site: what the checks need, plus what the daemon needs
 // to tell its owner.
 type Site struct {
-	checks.Site
+	beian.Site
 	// Line is where the record starts in the inventory file.
 	Line int
 	// Owner is the owner's notice channel; zero when the owner has none
@@ -97,7 +99,7 @@ func (inv *Inventory) Lookup(domain string) *Site {
 	if inv == nil {
 		return nil
 	}
-	if d, err := checks.NormalizeDomain(domain); err == nil {
+	if d, err := beian.NormalizeDomain(domain); err == nil {
 		domain = d
 	}
 	return inv.byDomain[domain]
@@ -152,16 +154,16 @@ const (
 	FieldTags           = "tags"
 )
 
-// Fields lists every field in the documented column order.
-var Fields = []string{FieldDomain, FieldICP, FieldPSB, FieldStatus, FieldEntity, FieldURL,
+// fields lists every field in the documented column order.
+var fields = []string{FieldDomain, FieldICP, FieldPSB, FieldStatus, FieldEntity, FieldURL,
 	FieldIPRanges, FieldContacts, FieldOwnerChannel, FieldOwnerURL, FieldOwnerSecretEnv, FieldTags}
 
 // requiredFields must be present as columns (CSV) and non-empty in every
 // record.
 var requiredFields = []string{FieldDomain, FieldICP, FieldStatus}
 
-// ContactRoles are the filing contact roles.
-var ContactRoles = []string{"entity_head", "site_head", "emergency"}
+// contactRoles are the filing contact roles.
+var contactRoles = []string{"entity_head", "site_head", "emergency"}
 
 // Load reads and lints an inventory file; the format follows the extension
 // (.csv, .yaml, .yml). The error is for a file that cannot be used at all;
@@ -205,9 +207,9 @@ func Parse(name string, data []byte) (*Inventory, []LintError, error) {
 // reaches logs, "beianwatch validate" and audit output: masking it here
 // covers them all.
 func (e LintError) masked() LintError {
-	e.Domain = checks.MaskMobilesIn(clip(e.Domain))
-	e.Field = checks.MaskMobilesIn(e.Field)
-	e.Msg = checks.MaskMobilesIn(e.Msg)
+	e.Domain = beian.MaskMobilesIn(clip(e.Domain))
+	e.Field = beian.MaskMobilesIn(e.Field)
+	e.Msg = beian.MaskMobilesIn(e.Msg)
 	return e
 }
 
@@ -218,7 +220,7 @@ var ErrNoGoodRecords = errors.New("no record passed lint")
 // record is one record as written, before lint, whichever the format.
 type record struct {
 	line int
-	// values by field index (see Fields); lists are already split.
+	// values by field index (see fields); lists are already split.
 	domain, icp, psb, status, entity, url  string
 	ownerChannel, ownerURL, ownerSecretEnv string
 	ipRanges, contacts, tags               []string
@@ -287,7 +289,7 @@ func (b *builder) add(r *record) {
 	case r.domain == "":
 		fail(FieldDomain, "required")
 	default:
-		d, err := checks.NormalizeDomain(r.domain)
+		d, err := beian.NormalizeDomain(r.domain)
 		if err != nil {
 			fail(FieldDomain, "%v", err)
 			break
@@ -302,27 +304,27 @@ func (b *builder) add(r *record) {
 
 	if r.icp == "" {
 		fail(FieldICP, "required")
-	} else if n, err := checks.ParseICP(r.icp); err != nil {
+	} else if n, err := beian.ParseICP(r.icp); err != nil {
 		fail(FieldICP, "%v", err)
 	} else {
 		s.ICP = &n
 	}
 
 	if r.psb != "" {
-		if n, err := checks.ParsePSB(r.psb); err != nil {
+		if n, err := beian.ParsePSB(r.psb); err != nil {
 			fail(FieldPSB, "%v", err)
 		} else {
 			s.PSB = &n
 			if s.ICP != nil && !n.MatchesProvince(*s.ICP) {
 				fail(FieldPSB, "PSB number %s has province code %s, but the ICP number %s is filed in %c (code %s)",
-					n, n.Code[:2], s.ICP, s.ICP.Province, checks.ProvinceCode(s.ICP.Province))
+					n, n.Code[:2], s.ICP, s.ICP.Province, beian.ProvinceCode(s.ICP.Province))
 			}
 		}
 	}
 
 	if r.status == "" {
 		fail(FieldStatus, "required")
-	} else if st, ok := checks.ParseStatus(strings.ToLower(r.status)); !ok {
+	} else if st, ok := beian.ParseStatus(strings.ToLower(r.status)); !ok {
 		fail(FieldStatus, "unknown status %q (want one of %s)", r.status, joinStatuses())
 	} else {
 		s.Status = st
@@ -339,7 +341,7 @@ func (b *builder) add(r *record) {
 	}
 
 	for i, item := range r.ipRanges {
-		ipr, err := checks.ParseIPRange(item)
+		ipr, err := beian.ParseIPRange(item)
 		if err != nil {
 			failItem(FieldIPRanges, i, "%v%s", err, listHint(item))
 			continue
@@ -391,16 +393,21 @@ func (b *builder) add(r *record) {
 	b.byDomain[s.Domain] = s
 }
 
-func (b *builder) lintOwner(r *record, s *Site, fail func(field, format string, args ...any)) {
+func (b *builder) lintOwner(r *record, s *Site, report func(field, format string, args ...any)) {
 	if r.ownerChannel == "" && r.ownerURL == "" && r.ownerSecretEnv == "" {
 		return
+	}
+	failed := false
+	fail := func(field, format string, args ...any) {
+		failed = true
+		report(field, format, args...)
 	}
 	kind := strings.ToLower(r.ownerChannel)
 	switch {
 	case kind == "":
-		fail(FieldOwnerChannel, "required when owner_url or owner_secret_env is set (one of %s)", strings.Join(config.ChannelKinds, ", "))
-	case !slices.Contains(config.ChannelKinds, kind):
-		fail(FieldOwnerChannel, "unknown channel %q (want one of %s)", r.ownerChannel, strings.Join(config.ChannelKinds, ", "))
+		fail(FieldOwnerChannel, "required when owner_url or owner_secret_env is set (one of %s)", strings.Join(alerts.ChannelKinds(), ", "))
+	case !slices.Contains(alerts.ChannelKinds(), kind):
+		fail(FieldOwnerChannel, "unknown channel %q (want one of %s)", r.ownerChannel, strings.Join(alerts.ChannelKinds(), ", "))
 	}
 	if r.ownerURL == "" {
 		fail(FieldOwnerURL, "required when owner_channel is set")
@@ -410,6 +417,19 @@ func (b *builder) lintOwner(r *record, s *Site, fail func(field, format string, 
 	if r.ownerSecretEnv != "" && !config.ValidEnvName(r.ownerSecretEnv) {
 		// Not quoted back: the secret itself may have been pasted here.
 		fail(FieldOwnerSecretEnv, "not a valid environment variable name; this column holds the NAME of the variable holding the secret, never the secret")
+	}
+	if !failed {
+		// The channel kind's own rules (a WeCom URL without its key, a
+		// webhook without a signing secret): refused here, with the
+		// record's line, rather than as a dead notice at the first send.
+		if err := alerts.ValidateChannel(kind, r.ownerURL, r.ownerSecretEnv != ""); err != nil {
+			field := FieldOwnerURL
+			var ce *alerts.ChannelConfigError
+			if errors.As(err, &ce) && ce.Field == "secret" {
+				field = FieldOwnerSecretEnv
+			}
+			fail(field, "%s: %v", kind, err)
+		}
 	}
 	s.Owner = Channel{Kind: kind, URL: r.ownerURL, SecretEnv: r.ownerSecretEnv}
 }
@@ -438,7 +458,7 @@ func checkHTTPURL(s string, quote bool) string {
 // parseContact reads "role:phone". A phone the contact check will find
 // malformed is kept: that is a finding about the filing, not a lint error.
 // Messages mask anything that looks like a phone number.
-func parseContact(item string) (checks.Contact, string) {
+func parseContact(item string) (beian.Contact, string) {
 	role, phone, ok := strings.Cut(item, ":")
 	if !ok {
 		// Full-width colon, as typed with a Chinese input method.
@@ -446,7 +466,7 @@ func parseContact(item string) (checks.Contact, string) {
 	}
 	role, phone = strings.ToLower(strings.TrimSpace(role)), strings.TrimSpace(phone)
 	if !ok {
-		return checks.Contact{}, fmt.Sprintf("contact %q: want role:phone with role one of %s", checks.MaskNumbersIn(item), strings.Join(ContactRoles, ", "))
+		return beian.Contact{}, fmt.Sprintf("contact %q: want role:phone with role one of %s", checks.MaskNumbersIn(item), strings.Join(contactRoles, ", "))
 	}
 	// A known role, in any spelling the contact check accepts (主体负责人
 	// is entity_head), is stored canonical. An unknown one is kept: the
@@ -457,23 +477,23 @@ func parseContact(item string) (checks.Contact, string) {
 	if canon, err := checks.ParseContactRole(role); err == nil {
 		role = canon
 	} else if role == "" || strings.ContainsAny(role, "0123456789") {
-		return checks.Contact{}, fmt.Sprintf("contact %q: want role:phone with role one of %s", checks.MaskNumbersIn(item), strings.Join(ContactRoles, ", "))
+		return beian.Contact{}, fmt.Sprintf("contact %q: want role:phone with role one of %s", checks.MaskNumbersIn(item), strings.Join(contactRoles, ", "))
 	}
 	if phone == "" {
-		return checks.Contact{}, fmt.Sprintf("contact %q: no phone number", role)
+		return beian.Contact{}, fmt.Sprintf("contact %q: no phone number", role)
 	}
 	// Two contacts in one item (a comma list, or a missing ';') would
 	// reach the contact check as one malformed phone and open a false
 	// contact_invalid_format violation.
 	if strings.ContainsAny(phone, listSeparatorsNot+":：") {
-		return checks.Contact{}, fmt.Sprintf("contact %q: more than one phone or contact in one item%s", checks.MaskNumbersIn(item), listSeparator)
+		return beian.Contact{}, fmt.Sprintf("contact %q: more than one phone or contact in one item%s", checks.MaskNumbersIn(item), listSeparator)
 	}
-	return checks.Contact{Role: role, Phone: phone}, ""
+	return beian.Contact{Role: role, Phone: phone}, ""
 }
 
 func joinStatuses() string {
-	names := make([]string, len(checks.Statuses))
-	for i, s := range checks.Statuses {
+	names := make([]string, len(beian.Statuses()))
+	for i, s := range beian.Statuses() {
 		names[i] = string(s)
 	}
 	return strings.Join(names, ", ")

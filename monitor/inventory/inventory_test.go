@@ -9,6 +9,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/beianwatch/beianwatch/beian"
 	"github.com/beianwatch/beianwatch/checks"
 )
 
@@ -62,6 +63,8 @@ func TestLintCSV(t *testing.T) {
 		{22, "tags", `tag "a" given twice`},
 		{23, "icp", "malformed ICP number"},
 		{23, "status", `unknown status "pending"`},
+		{25, "owner_url", "wecom: URL https://qyapi.weixin.qq.com/cgi-bin/webhook/send has no key"},
+		{26, "owner_secret_env", "webhook: a signing secret is required"},
 	})
 	for _, l := range lint {
 		s := l.Error()
@@ -89,19 +92,19 @@ func TestLintCSV(t *testing.T) {
 
 	ex := inv.Lookup("example.cn")
 	if ex.Line != 2 || ex.ICP.String() != "京ICP备2023012345号-1" || ex.PSB.Code != "11010802012345" ||
-		ex.Status != checks.StatusFiled || ex.Entity != "示例科技有限公司" || len(ex.IPRanges) != 1 ||
+		ex.Status != beian.StatusFiled || ex.Entity != "示例科技有限公司" || len(ex.IPRanges) != 1 ||
 		ex.Owner != (Channel{Kind: "webhook", URL: "https://hooks.example.cn/beian", SecretEnv: "EXAMPLE_HOOK_SECRET"}) ||
 		!hasTag(ex.Tags, "customer", "acme") {
 		t.Errorf("example.cn loaded as %+v", ex)
 	}
 	// A phone the contact check will call malformed is its finding to make:
 	// the record stays.
-	if odd := inv.Lookup("odd-phone.example.cn"); odd == nil || len(odd.Contacts) != 1 || odd.Contacts[0] != (checks.Contact{Role: "site_head", Phone: "12345"}) {
+	if odd := inv.Lookup("odd-phone.example.cn"); odd == nil || len(odd.Contacts) != 1 || odd.Contacts[0] != (beian.Contact{Role: "site_head", Phone: "12345"}) {
 		t.Errorf("odd phone record: %+v", odd)
 	}
 	// Full-width separators, mixed case status and kind, an APP suffix.
 	acc := inv.Lookup("access.example.cn")
-	if acc == nil || acc.Status != checks.StatusAccessPending || len(acc.IPRanges) != 2 || acc.ICP.Suffix != "2A" ||
+	if acc == nil || acc.Status != beian.StatusAccessPending || len(acc.IPRanges) != 2 || acc.ICP.Suffix != "2A" ||
 		len(acc.Contacts) != 1 || acc.Contacts[0].Role != "site_head" || acc.Owner.Kind != "slack" {
 		t.Errorf("access.example.cn loaded as %+v", acc)
 	}
@@ -125,7 +128,7 @@ func TestLintYAML(t *testing.T) {
 		t.Fatalf("loaded %d sites, want 1", inv.Len())
 	}
 	ex := inv.Lookup("example.cn")
-	want := []checks.Contact{{Role: "site_head", Phone: "13812345678"}, {Role: "emergency", Phone: "021-61234567"}}
+	want := []beian.Contact{{Role: "site_head", Phone: "13812345678"}, {Role: "emergency", Phone: "021-61234567"}}
 	if ex == nil || len(ex.Contacts) != 2 || ex.Contacts[0] != want[0] || ex.Contacts[1] != want[1] || !hasTag(ex.Tags, "customer", "acme") {
 		t.Errorf("example.cn loaded as %+v", ex)
 	}

@@ -59,9 +59,9 @@ func yamlRecord(n *yaml.Node) *record {
 			v = v.Alias
 		}
 		field := k.Value
-		idx := slices.Index(Fields, field)
+		idx := slices.Index(fields, field)
 		if idx < 0 {
-			problem(k.Line, clip(field), "unknown key (known: %s)", strings.Join(Fields, ", "))
+			problem(k.Line, clip(field), "unknown key (known: %s)", strings.Join(fields, ", "))
 			continue
 		}
 		if _, dup := rec.fieldLines[field]; dup {

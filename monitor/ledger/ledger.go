@@ -21,7 +21,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/beian"
 	"github.com/beianwatch/beianwatch/monitor/lifecycle"
 	"github.com/beianwatch/beianwatch/monitor/store"
 )
@@ -212,14 +212,14 @@ func (l *Ledger) recordTx(ctx context.Context, tx *sql.Tx, now time.Time, result
 			perCheck[r.Result.Check] = c
 		}
 		switch r.Result.Outcome {
-		case checks.Pass:
+		case beian.Pass:
 			c.checked++
 			c.runs++
-		case checks.Fail:
+		case beian.Fail:
 			c.checked++
 			c.runs++
 			c.failing = append(c.failing, r.Domain)
-		case checks.Inconclusive:
+		case beian.Inconclusive:
 			c.runs++
 			c.inconclusive = append(c.inconclusive, r.Domain)
 		}
@@ -705,11 +705,11 @@ func (j *heldJudge) judge(ctx context.Context, tx *sql.Tx, n store.Notice) (held
 		if err != nil {
 			return v, err
 		}
-		if !ok || r.At.Before(calm) || r.Result.Outcome == checks.Inconclusive {
+		if !ok || r.At.Before(calm) || r.Result.Outcome == beian.Inconclusive {
 			undecided = fmt.Sprintf("no conclusive %s result since the storm ended", check)
 			break
 		}
-		if r.Result.Outcome == checks.NotApplicable {
+		if r.Result.Outcome == beian.NotApplicable {
 			dropped = append(dropped, fmt.Sprintf("%s: the %s check no longer applies", t.Code, check))
 			continue
 		}
@@ -754,12 +754,12 @@ func (j *heldJudge) judge(ctx context.Context, tx *sql.Tx, n store.Notice) (held
 }
 
 // failsWith reports whether r holds a violation finding with code.
-func failsWith(r checks.Result, code string) bool {
-	if r.Outcome != checks.Fail {
+func failsWith(r beian.Result, code string) bool {
+	if r.Outcome != beian.Fail {
 		return false
 	}
 	for _, f := range r.Findings {
-		if f.Code == code && f.Severity == checks.Violation {
+		if f.Code == code && f.Severity == beian.Violation {
 			return true
 		}
 	}

@@ -7,26 +7,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/internal/testclock"
+
+	"github.com/beianwatch/beianwatch/beian"
 	"github.com/beianwatch/beianwatch/monitor/lifecycle"
 	"github.com/beianwatch/beianwatch/monitor/store"
 )
 
 var t0 = time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
 
-type clock struct{ t time.Time }
-
-func (c *clock) Now() time.Time { return c.t }
-
 // newLedger is a ledger on a fresh store whose deliveries are only noted.
-func newLedger(t *testing.T, storm lifecycle.StormConfig) (*Ledger, *store.Store, *clock, *[]string) {
+func newLedger(t *testing.T, storm lifecycle.StormConfig) (*Ledger, *store.Store, *testclock.Clock, *[]string) {
 	t.Helper()
 	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "bw.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	c := &clock{t: t0}
+	c := testclock.New(t0)
 	var enqueued []string
 	lc := lifecycle.DefaultConfig()
 	lc.FailureThreshold = 1
@@ -44,8 +42,8 @@ func newLedger(t *testing.T, storm lifecycle.StormConfig) (*Ledger, *store.Store
 func failing(check, code string, domains ...string) []store.SiteResult {
 	var out []store.SiteResult
 	for _, d := range domains {
-		out = append(out, store.SiteResult{Domain: d, Result: checks.Result{Check: check, Outcome: checks.Fail,
-			Findings: []checks.Finding{{Code: code, Severity: checks.Violation, Message: "m"}}}})
+		out = append(out, store.SiteResult{Domain: d, Result: beian.Result{Check: check, Outcome: beian.Fail,
+			Findings: []beian.Finding{{Code: code, Severity: beian.Violation, Message: "m"}}}})
 	}
 	return out
 }
@@ -86,13 +84,13 @@ func TestSettle(t *testing.T) {
 		{3 * time.Minute, 0, true, true},
 	}
 	for _, tt := range tests {
-		c.t = t0.Add(tt.after)
+		c.Set(t0.Add(tt.after))
 		if tt.storming {
 			if _, err := l.Record(ctx, failing("footer", "footer_link_missing", "b.cn", "c.cn", "d.cn")); err != nil {
 				t.Fatal(err)
 			}
 		}
-		wait, held, err := l.Settle(ctx, n, c.t)
+		wait, held, err := l.Settle(ctx, n, c.Now())
 		if err != nil || wait != tt.wait || held != tt.held {
 			t.Fatalf("at +%s: wait %s held %v (%v), want wait %s held %v", tt.after, wait, held, err, tt.wait, tt.held)
 		}
@@ -108,18 +106,18 @@ func TestStormCountsSitesNotRuns(t *testing.T) {
 	ctx := context.Background()
 	l, _, c, _ := newLedger(t, lifecycle.StormConfig{Window: 15 * time.Minute, Share: 0.5, MinSites: 3})
 	for i := range 10 {
-		c.t = t0.Add(time.Duration(i) * time.Second)
+		c.Set(t0.Add(time.Duration(i) * time.Second))
 		if _, err := l.Record(ctx, failing("dns", "dns_resolving_while_pending", "a.cn", "b.cn")); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if st := l.Storm().Peek(c.t, "dns"); st.Storming || st.Failed != 20 || st.Sites != 2 {
+	if st := l.Storm().Peek(c.Now(), "dns"); st.Storming || st.Failed != 20 || st.Sites != 2 {
 		t.Fatalf("%+v: want 20 failing runs on 2 sites, no storm", st)
 	}
 	if _, err := l.Record(ctx, failing("dns", "dns_resolving_while_pending", "c.cn")); err != nil {
 		t.Fatal(err)
 	}
-	if st := l.Storm().Peek(c.t, "dns"); !st.Storming || st.Sites != 3 {
+	if st := l.Storm().Peek(c.Now(), "dns"); !st.Storming || st.Sites != 3 {
 		t.Fatalf("%+v: want a storm on the third site", st)
 	}
 }

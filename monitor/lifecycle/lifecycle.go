@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/beian"
 )
 
 // Status is where one violation (site, code) stands.
@@ -126,7 +126,8 @@ type Config struct {
 	OpsOnOpen []string
 }
 
-// DefaultConfig is the configuration of configs/beianwatch.example.yaml.
+// DefaultConfig is the built-in lifecycle configuration
+// (monitor/config/default.yaml; a test in monitor keeps them equal).
 func DefaultConfig() Config {
 	return Config{
 		FailureThreshold:    2,
@@ -160,31 +161,28 @@ func (c Config) Validate() error {
 		if d := c.PeriodByCode[code]; d <= 0 {
 			errs = append(errs, fmt.Errorf("lifecycle: rectification period for %q must be positive, got %s", code, d))
 		}
-		if CheckOf(code) == "" {
-			errs = append(errs, fmt.Errorf("lifecycle: %q is not a finding code (want check_name, e.g. footer_link_missing)", code))
+		if !beian.IsCode(code) {
+			errs = append(errs, fmt.Errorf("lifecycle: %q is not a finding code (docs/checks.md lists them)", code))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// Period is the rectification period for code.
+// Period is the rectification period for code: the configured override,
+// else the code's own default in the registry, else the configured
+// rectification_period.
 func (c Config) Period(code string) time.Duration {
 	if d, ok := c.PeriodByCode[code]; ok && d > 0 {
 		return d
 	}
+	if rc, ok := beian.LookupCode(code); ok && rc.Period > 0 {
+		return rc.Period
+	}
 	return c.RectificationPeriod
 }
 
-// CheckOf is the check a finding code belongs to: the part before the
-// first underscore ("footer" for "footer_link_missing"), or "" when the
-// code has no such prefix.
-func CheckOf(code string) string {
-	i := strings.IndexByte(code, '_')
-	if i <= 0 || i == len(code)-1 {
-		return ""
-	}
-	return code[:i]
-}
+// CheckOf is the check a finding code belongs to (see beian.CheckOf).
+func CheckOf(code string) string { return beian.CheckOf(code) }
 
 // maxEvidence bounds the evidence kept per violation: it lands in every
 // notice and row, and a page can repeat a finding many times.
@@ -204,16 +202,16 @@ const maxEvidence = 2000
 //
 // next holds every input state (updated) plus states for newly failing
 // codes, sorted by code; transitions are in code order.
-func Apply(now time.Time, cfg Config, domain string, states []State, r checks.Result) (next []State, transitions []Transition) {
+func Apply(now time.Time, cfg Config, domain string, states []State, r beian.Result) (next []State, transitions []Transition) {
 	next = cloneStates(states)
-	if r.Outcome != checks.Pass && r.Outcome != checks.Fail {
+	if r.Outcome != beian.Pass && r.Outcome != beian.Fail {
 		return next, nil
 	}
 	check := r.Check
 
 	failing := map[string]*failure{}
 	for _, f := range r.Findings {
-		if f.Severity != checks.Violation || CheckOf(f.Code) != check || check == "" {
+		if f.Severity != beian.Violation || CheckOf(f.Code) != check || check == "" {
 			continue
 		}
 		fl := failing[f.Code]
@@ -267,7 +265,7 @@ type failure struct {
 	evidence []string
 }
 
-func (fl *failure) add(f checks.Finding) {
+func (fl *failure) add(f beian.Finding) {
 	if f.Message != "" && !contains(fl.messages, f.Message) {
 		fl.messages = append(fl.messages, f.Message)
 	}
@@ -493,14 +491,14 @@ func Exempt(now time.Time, domain, reason string, exempt func(code string) bool,
 // codes listed as unjudged, so that they neither open nor resolve anything.
 // The run itself is recorded unchanged by the caller: an exempted code is
 // still checked and kept in the history.
-func WithoutExempt(r checks.Result, exempt func(code string) bool) checks.Result {
+func WithoutExempt(r beian.Result, exempt func(code string) bool) beian.Result {
 	if exempt == nil || len(r.Findings) == 0 {
 		return r
 	}
-	kept := make([]checks.Finding, 0, len(r.Findings))
+	kept := make([]beian.Finding, 0, len(r.Findings))
 	unjudged := slices.Clone(r.Unjudged)
 	for _, f := range r.Findings {
-		if f.Severity == checks.Violation && exempt(f.Code) {
+		if f.Severity == beian.Violation && exempt(f.Code) {
 			if !slices.Contains(unjudged, f.Code) {
 				unjudged = append(unjudged, f.Code)
 			}

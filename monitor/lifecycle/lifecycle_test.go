@@ -5,43 +5,43 @@ import (
 	"testing"
 	"time"
 
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/beian"
 )
 
 var t0 = time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
 
 const site = "example.cn"
 
-func viol(code string) checks.Finding {
-	return checks.Finding{Code: code, Severity: checks.Violation, Message: code + " message", Evidence: code + " evidence"}
+func viol(code string) beian.Finding {
+	return beian.Finding{Code: code, Severity: beian.Violation, Message: code + " message", Evidence: code + " evidence"}
 }
 
-func warn(code string) checks.Finding {
-	return checks.Finding{Code: code, Severity: checks.Warning, Message: "warning"}
+func warn(code string) beian.Finding {
+	return beian.Finding{Code: code, Severity: beian.Warning, Message: "warning"}
 }
 
-func run(check string, outcome checks.Outcome, fs ...checks.Finding) checks.Result {
-	return checks.Result{Check: check, Outcome: outcome, Findings: fs}
+func run(check string, outcome beian.Outcome, fs ...beian.Finding) beian.Result {
+	return beian.Result{Check: check, Outcome: outcome, Findings: fs}
 }
 
 // step is one event in a scenario: a check run, or a tick, at t0+at.
 type step struct {
 	at     time.Duration
-	result *checks.Result // nil means Tick
+	result *beian.Result // nil means Tick
 	// want is the status of code after the step, and kinds the
 	// transitions it produced (for any code).
 	want  Status
 	kinds []Kind
 }
 
-func res(r checks.Result) *checks.Result { return &r }
+func res(r beian.Result) *beian.Result { return &r }
 
 func TestApplyAndTickScenarios(t *testing.T) {
 	const code = "footer_link_missing"
-	failing := res(run("footer", checks.Fail, viol(code)))
-	passing := res(run("footer", checks.Pass))
-	inconclusive := res(run("footer", checks.Inconclusive, viol(code)))
-	notApplicable := res(run("footer", checks.NotApplicable))
+	failing := res(run("footer", beian.Fail, viol(code)))
+	passing := res(run("footer", beian.Pass))
+	inconclusive := res(run("footer", beian.Inconclusive, viol(code)))
+	notApplicable := res(run("footer", beian.NotApplicable))
 	h := time.Hour
 
 	cfg := DefaultConfig()
@@ -177,7 +177,7 @@ func TestApplyOpenSetsDeadlineFromPerCodePeriod(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.FailureThreshold = 1
 	cfg.PeriodByCode = map[string]time.Duration{"shell_unresolvable": 72 * time.Hour}
-	r := run("shell", checks.Fail, viol("shell_unresolvable"), viol("shell_off_provider"))
+	r := run("shell", beian.Fail, viol("shell_unresolvable"), viol("shell_off_provider"))
 	next, trs := Apply(t0, cfg, site, nil, r)
 	if len(trs) != 2 || len(next) != 2 {
 		t.Fatalf("want 2 opened violations, got %d transitions, %d states", len(trs), len(next))
@@ -202,14 +202,14 @@ func TestApplyOpenSetsDeadlineFromPerCodePeriod(t *testing.T) {
 func TestApplyScopesToTheRunsCheck(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.FailureThreshold, cfg.SuccessThreshold = 1, 1
-	states, _ := Apply(t0, cfg, site, nil, run("footer", checks.Fail, viol("footer_icp_missing")))
-	states, _ = Apply(t0, cfg, site, states, run("shell", checks.Fail, viol("shell_unreachable")))
+	states, _ := Apply(t0, cfg, site, nil, run("footer", beian.Fail, viol("footer_icp_missing")))
+	states, _ = Apply(t0, cfg, site, states, run("shell", beian.Fail, viol("shell_unreachable")))
 	if len(states) != 2 {
 		t.Fatalf("want two open violations, got %+v", states)
 	}
 
 	// A passing shell run resolves shell codes only, not footer ones.
-	states, trs := Apply(t0.Add(time.Hour), cfg, site, states, run("shell", checks.Pass))
+	states, trs := Apply(t0.Add(time.Hour), cfg, site, states, run("shell", beian.Pass))
 	if len(trs) != 1 || trs[0].Code != "shell_unreachable" || trs[0].Kind != KindResolved {
 		t.Fatalf("want only shell_unreachable resolved, got %+v", trs)
 	}
@@ -220,14 +220,14 @@ func TestApplyScopesToTheRunsCheck(t *testing.T) {
 	}
 
 	// A finding whose code belongs to another check is ignored.
-	_, trs = Apply(t0, cfg, site, nil, run("footer", checks.Fail, viol("dns_resolving_while_pending")))
+	_, trs = Apply(t0, cfg, site, nil, run("footer", beian.Fail, viol("dns_resolving_while_pending")))
 	if len(trs) != 0 {
 		t.Errorf("foreign code opened a violation: %+v", trs)
 	}
 
 	// States of other sites pass through untouched.
 	other := State{Domain: "other.cn", Code: "footer_icp_missing", Status: StatusOpen}
-	next, _ := Apply(t0, cfg, site, []State{other}, run("footer", checks.Pass))
+	next, _ := Apply(t0, cfg, site, []State{other}, run("footer", beian.Pass))
 	if len(next) != 1 || next[0] != other {
 		t.Errorf("other site's state changed: %+v", next)
 	}
@@ -240,13 +240,13 @@ func TestApplyWarningsNeverOpen(t *testing.T) {
 	var trs []Transition
 	for i := range 5 {
 		states, trs = Apply(t0.Add(time.Duration(i)*time.Hour), cfg, site, states,
-			run("footer", checks.Pass, warn("footer_icp_format"), warn("footer_icp_entity_only")))
+			run("footer", beian.Pass, warn("footer_icp_format"), warn("footer_icp_entity_only")))
 		if len(trs) != 0 || len(states) != 0 {
 			t.Fatalf("run %d: warnings produced states %+v transitions %+v", i, states, trs)
 		}
 	}
 	// Even in a failing run, a warning beside a violation is not tracked.
-	states, trs = Apply(t0, cfg, site, nil, run("footer", checks.Fail, viol("footer_link_missing"), warn("footer_icp_format")))
+	states, trs = Apply(t0, cfg, site, nil, run("footer", beian.Fail, viol("footer_link_missing"), warn("footer_icp_format")))
 	if len(states) != 1 || states[0].Code != "footer_link_missing" || len(trs) != 1 {
 		t.Fatalf("want only the violation tracked, got %+v", states)
 	}
@@ -256,7 +256,7 @@ func TestApplyDoesNotMutateInput(t *testing.T) {
 	cfg := DefaultConfig()
 	in := []State{{Domain: site, Code: "footer_link_missing", Status: StatusPending, Fails: 1}}
 	orig := in[0]
-	next, _ := Apply(t0, cfg, site, in, run("footer", checks.Fail, viol("footer_link_missing")))
+	next, _ := Apply(t0, cfg, site, in, run("footer", beian.Fail, viol("footer_link_missing")))
 	if in[0] != orig {
 		t.Fatalf("input mutated: %+v", in[0])
 	}
@@ -273,11 +273,11 @@ func TestApplyEvidenceIsDeduplicatedAndBounded(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.FailureThreshold = 1
 	long := strings.Repeat("备", 1500) // 4500 bytes of multi-byte text
-	r := run("footer", checks.Fail,
-		checks.Finding{Code: "footer_link_wrong", Severity: checks.Violation, Message: "m", Evidence: "a"},
-		checks.Finding{Code: "footer_link_wrong", Severity: checks.Violation, Message: "m", Evidence: "a"},
-		checks.Finding{Code: "footer_link_wrong", Severity: checks.Violation, Message: "m", Evidence: "b"},
-		checks.Finding{Code: "footer_icp_missing", Severity: checks.Violation, Message: "m", Evidence: long},
+	r := run("footer", beian.Fail,
+		beian.Finding{Code: "footer_link_wrong", Severity: beian.Violation, Message: "m", Evidence: "a"},
+		beian.Finding{Code: "footer_link_wrong", Severity: beian.Violation, Message: "m", Evidence: "a"},
+		beian.Finding{Code: "footer_link_wrong", Severity: beian.Violation, Message: "m", Evidence: "b"},
+		beian.Finding{Code: "footer_icp_missing", Severity: beian.Violation, Message: "m", Evidence: long},
 	)
 	next, _ := Apply(t0, cfg, site, nil, r)
 	for _, s := range next {
@@ -368,18 +368,18 @@ func TestCheckOf(t *testing.T) {
 func TestApplyUnjudgedCodesNeitherPassNorFail(t *testing.T) {
 	cfg := DefaultConfig()
 	open := []State{{Domain: site, Code: "shell_unreachable", Status: StatusOpen, Fails: 2, OpenedAt: t0, Deadline: t0.Add(240 * time.Hour)}}
-	partial := run("shell", checks.Fail, viol("shell_off_provider"))
+	partial := run("shell", beian.Fail, viol("shell_off_provider"))
 	partial.Unjudged = []string{"shell_unreachable", "shell_placeholder"}
 	tests := []struct {
 		name   string
-		runs   []checks.Result
+		runs   []beian.Result
 		status Status
 		kinds  []Kind
 	}{
-		{"unjudged twice stays open", []checks.Result{partial, partial}, StatusOpen, nil},
-		{"judged passing twice resolves", []checks.Result{run("shell", checks.Fail, viol("shell_off_provider")), run("shell", checks.Fail, viol("shell_off_provider"))},
+		{"unjudged twice stays open", []beian.Result{partial, partial}, StatusOpen, nil},
+		{"judged passing twice resolves", []beian.Result{run("shell", beian.Fail, viol("shell_off_provider")), run("shell", beian.Fail, viol("shell_off_provider"))},
 			StatusResolved, []Kind{KindResolved}},
-		{"unjudged between passes does not reset them", []checks.Result{run("shell", checks.Pass), partial, run("shell", checks.Pass)},
+		{"unjudged between passes does not reset them", []beian.Result{run("shell", beian.Pass), partial, run("shell", beian.Pass)},
 			StatusResolved, []Kind{KindResolved}},
 	}
 	for _, tt := range tests {
@@ -461,20 +461,20 @@ func TestExempt(t *testing.T) {
 	if _, trs := Tick(t0.Add(1000*time.Hour), DefaultConfig(), next); len(trs) != 0 {
 		t.Errorf("tick on an exempted violation: %+v", trs)
 	}
-	next, trs := Apply(t0.Add(2*time.Hour), DefaultConfig(), site, next, run("footer", checks.Fail, viol("footer_link_missing")))
+	next, trs := Apply(t0.Add(2*time.Hour), DefaultConfig(), site, next, run("footer", beian.Fail, viol("footer_link_missing")))
 	if len(trs) != 0 || next[0].Status != StatusPending {
 		t.Errorf("first failure after the exemption: %+v %+v", next[0], trs)
 	}
-	next, trs = Apply(t0.Add(3*time.Hour), DefaultConfig(), site, next, run("footer", checks.Fail, viol("footer_link_missing")))
+	_, trs = Apply(t0.Add(3*time.Hour), DefaultConfig(), site, next, run("footer", beian.Fail, viol("footer_link_missing")))
 	if len(trs) != 1 || trs[0].Kind != KindOpened || trs[0].From != StatusPending {
 		t.Errorf("second failure after the exemption: %+v", trs)
 	}
 }
 
 func TestWithoutExempt(t *testing.T) {
-	r := run("footer", checks.Fail, viol("footer_link_missing"), viol("footer_psb_missing"), warn("footer_link_missing"))
+	r := run("footer", beian.Fail, viol("footer_link_missing"), viol("footer_psb_missing"), warn("footer_link_missing"))
 	got := WithoutExempt(r, func(c string) bool { return c == "footer_link_missing" })
-	if len(got.Findings) != 2 || got.Findings[0].Code != "footer_psb_missing" || got.Findings[1].Severity != checks.Warning {
+	if len(got.Findings) != 2 || got.Findings[0].Code != "footer_psb_missing" || got.Findings[1].Severity != beian.Warning {
 		t.Errorf("findings %+v: want the exempted violation out, the rest kept", got.Findings)
 	}
 	if len(got.Unjudged) != 1 || got.Unjudged[0] != "footer_link_missing" {

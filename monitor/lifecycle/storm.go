@@ -30,10 +30,11 @@ type StormConfig struct {
 }
 
 // DefaultStormConfig holds owner notices when at least half of the runs of
-// a check in the last 30 minutes failed, on at least 20 distinct sites,
-// and lets a new violation's notice settle for 2 minutes first.
+// a check in the last 15 minutes failed, on at least 20 distinct sites,
+// and lets a new violation's notice settle for 2 minutes first: the
+// daemon's built-in lifecycle.storm (a test in monitor keeps them equal).
 func DefaultStormConfig() StormConfig {
-	return StormConfig{Window: 30 * time.Minute, Share: 0.5, MinSites: 20, Settle: 2 * time.Minute}
+	return StormConfig{Window: 15 * time.Minute, Share: 0.5, MinSites: 20, Settle: 2 * time.Minute}
 }
 
 // Validate reports every problem of c at once.

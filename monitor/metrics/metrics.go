@@ -15,13 +15,14 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/beianwatch/beianwatch/alerts"
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/beian"
 )
 
 // Namespace prefixes every family.
@@ -30,8 +31,8 @@ const Namespace = "beianwatch"
 // Label values outside the allowed set are replaced by Invalid.
 const Invalid = "invalid"
 
-// Outcomes are the check_runs_total outcome label values.
-var Outcomes = []string{string(checks.Pass), string(checks.Fail), string(checks.Inconclusive), string(checks.NotApplicable)}
+// outcomes are the check_runs_total outcome label values.
+var outcomes = []string{string(beian.Pass), string(beian.Fail), string(beian.Inconclusive), string(beian.NotApplicable)}
 
 // Notice kinds (the kind label of notices_total): who the notice is for.
 const (
@@ -39,8 +40,8 @@ const (
 	KindOps   = "ops"
 )
 
-// NoticeKinds lists the notice kinds.
-var NoticeKinds = []string{KindOwner, KindOps}
+// noticeKinds lists the notice kinds.
+var noticeKinds = []string{KindOwner, KindOps}
 
 // Delivery results (the result label of notices_total). Retryable and
 // permanent are both failures; "sent and failed" panels and alerts read
@@ -51,8 +52,8 @@ const (
 	ResultPermanent = string(alerts.Permanent)
 )
 
-// NoticeResults lists the delivery results.
-var NoticeResults = []string{ResultDelivered, ResultRetryable, ResultPermanent}
+// noticeResults lists the delivery results.
+var noticeResults = []string{ResultDelivered, ResultRetryable, ResultPermanent}
 
 // Violation states (the state label of violations and the per-violation
 // families).
@@ -61,9 +62,9 @@ const (
 	StateEscalated = "escalated"
 )
 
-// DurationBuckets fit network checks and deliveries: 10 ms (a loopback or
+// durationBuckets fit network checks and deliveries: 10 ms (a loopback or
 // cached answer) to 30 s (a slow site near the fetch timeout).
-var DurationBuckets = []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30}
+var durationBuckets = []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30}
 
 // BuildInfo labels beianwatch_build_info.
 type BuildInfo struct {
@@ -114,7 +115,7 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 		checkDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "check_duration_seconds",
 			Help:    "Duration of one check on one site, in seconds (runs that did not apply are not observed).",
-			Buckets: DurationBuckets,
+			Buckets: durationBuckets,
 		}, []string{"check"}),
 		findings: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "findings_total",
@@ -127,7 +128,7 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 		noticeDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "notice_delivery_seconds",
 			Help:    "Duration of one notice delivery attempt, in seconds.",
-			Buckets: DurationBuckets,
+			Buckets: durationBuckets,
 		}, []string{"channel"}),
 		reloadSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: Namespace, Name: "inventory_reload_success",
@@ -164,7 +165,7 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 		renderDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "render_duration_seconds",
 			Help:    "Time to render one page in the headless browser, waiting for a tab included, in seconds.",
-			Buckets: DurationBuckets,
+			Buckets: durationBuckets,
 		}),
 		browserRestart: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "browser_restarts_total",
@@ -197,20 +198,20 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 	// Series that rules and dashboards read are created at zero, so that
 	// rate() and increase() see the first event and panels are not empty
 	// before anything happened.
-	for _, c := range checks.AllChecks {
-		for _, o := range Outcomes {
+	for _, c := range beian.Checks() {
+		for _, o := range outcomes {
 			m.checkRuns.WithLabelValues(c, o)
 		}
 		m.checkDuration.WithLabelValues(c)
 		m.storm.WithLabelValues(c)
 		m.dispatchedJobs.WithLabelValues(c)
 	}
-	for _, code := range alerts.Codes() {
+	for _, code := range beian.NoticedCodes() {
 		m.findings.WithLabelValues(code)
 	}
 	for _, ch := range alerts.ChannelKinds() {
-		for _, k := range NoticeKinds {
-			for _, r := range NoticeResults {
+		for _, k := range noticeKinds {
+			for _, r := range noticeResults {
 				m.notices.WithLabelValues(ch, k, r)
 			}
 		}
@@ -249,12 +250,12 @@ func (m *Metrics) TabsInUse(n int) { m.tabsInUse.Set(float64(n)) }
 // ObserveCheck records one check run on one site: its outcome, how long it
 // took and the codes of its findings (one count per code).
 func (m *Metrics) ObserveCheck(check string, outcome string, d time.Duration, codes []string) {
-	check = m.allow("check", check, checks.AllChecks)
-	outcome = m.allow("outcome", outcome, Outcomes)
+	check = m.allow("check", check, beian.Checks())
+	outcome = m.allow("outcome", outcome, outcomes)
 	m.checkRuns.WithLabelValues(check, outcome).Inc()
 	// A check that does not apply returns at once; observing it would drag
 	// the quantiles towards zero.
-	if outcome != string(checks.NotApplicable) {
+	if outcome != string(beian.NotApplicable) {
 		m.checkDuration.WithLabelValues(check).Observe(seconds(d))
 	}
 	for _, c := range codes {
@@ -267,8 +268,8 @@ func (m *Metrics) ObserveCheck(check string, outcome string, d time.Duration, co
 // (ResultDelivered, ResultRetryable, ResultPermanent) and its duration.
 func (m *Metrics) ObserveNotice(channel, kind, result string, d time.Duration) {
 	channel = m.allow("channel", channel, alerts.ChannelKinds())
-	kind = m.allow("kind", kind, NoticeKinds)
-	result = m.allow("result", result, NoticeResults)
+	kind = m.allow("kind", kind, noticeKinds)
+	result = m.allow("result", result, noticeResults)
 	m.notices.WithLabelValues(channel, kind, result).Inc()
 	m.noticeDuration.WithLabelValues(channel).Observe(seconds(d))
 }
@@ -303,7 +304,7 @@ func (m *Metrics) SetStorm(check string, active bool) {
 	if active {
 		v = 1
 	}
-	m.storm.WithLabelValues(m.allow("check", check, checks.AllChecks)).Set(v)
+	m.storm.WithLabelValues(m.allow("check", check, beian.Checks())).Set(v)
 }
 
 // ObserveDispatch records one dispatcher pass over check: the batch jobs
@@ -311,7 +312,7 @@ func (m *Metrics) SetStorm(check string, active bool) {
 // jobs == 0: the timestamp is how alerts tell a stalled dispatcher from a
 // quiet one.
 func (m *Metrics) ObserveDispatch(check string, jobs int, at time.Time) {
-	check = m.allow("check", check, checks.AllChecks)
+	check = m.allow("check", check, beian.Checks())
 	if jobs > 0 {
 		m.dispatchedJobs.WithLabelValues(check).Add(float64(jobs))
 	}
@@ -355,12 +356,13 @@ func (m *Metrics) allow(label, v string, allowed []string) string {
 }
 
 // codePattern is the shape of a finding code: a check name, an underscore,
-// then lower-case words. New codes are accepted without a change here as
-// long as they keep that shape.
-var codePattern = regexp.MustCompile(`^(footer|shell|dns|contact|entity)_[a-z0-9_]{1,60}$`)
+// then lower-case words. Registered codes (beian.Codes) are always
+// accepted; a code a newer check reports is accepted without a change here
+// as long as it keeps that shape.
+var codePattern = regexp.MustCompile(`^(` + strings.Join(append(beian.Checks(), beian.CheckEntity), "|") + `)_[a-z0-9_]{1,60}$`)
 
 func (m *Metrics) code(c string) string {
-	if codePattern.MatchString(c) {
+	if beian.IsCode(c) || codePattern.MatchString(c) {
 		return c
 	}
 	m.rejections.WithLabelValues("code").Inc()

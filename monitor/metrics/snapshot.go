@@ -6,8 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/beianwatch/beianwatch/alerts"
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/beian"
 	"github.com/beianwatch/beianwatch/monitor/entity"
 )
 
@@ -98,12 +97,12 @@ func (c *stateCollector) collectState(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descSnapshotOK, prometheus.GaugeValue, 1)
 	ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(max(data.NoticeQueueDepth, 0)))
-	for _, check := range checks.AllChecks {
+	for _, check := range beian.Checks() {
 		ch <- prometheus.MustNewConstMetric(descExemptions, prometheus.GaugeValue, float64(max(data.Exemptions[check], 0)), check)
 	}
 
-	statuses := make(map[string]int, len(checks.Statuses))
-	for _, st := range checks.Statuses {
+	statuses := make(map[string]int, len(beian.Statuses()))
+	for _, st := range beian.Statuses() {
 		statuses[string(st)] = 0
 	}
 	for st, n := range data.SitesByStatus {
@@ -121,7 +120,7 @@ func (c *stateCollector) collectState(ch chan<- prometheus.Metric) {
 	// Every known code is exported in both states, at zero when nothing
 	// is wrong, so that graphs drop to 0 instead of going blank.
 	byCode := map[codeState]int{}
-	for _, code := range alerts.Codes() {
+	for _, code := range beian.NoticedCodes() {
 		byCode[codeState{code, StateOpen}] = 0
 		byCode[codeState{code, StateEscalated}] = 0
 	}

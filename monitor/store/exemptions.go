@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/beian"
 	"github.com/beianwatch/beianwatch/monitor/lifecycle"
 )
 
@@ -152,8 +152,8 @@ func ValidateExemption(e Exemption, now time.Time) error {
 		errs = append(errs, fmt.Errorf("code %q does not belong to check %q", e.Code, e.Check))
 	case e.Code != "" && lifecycle.CheckOf(e.Code) == "":
 		errs = append(errs, fmt.Errorf("%q is not a finding code (want check_name, e.g. footer_link_missing)", e.Code))
-	case !slices.Contains(checks.AllChecks, e.Check):
-		errs = append(errs, fmt.Errorf("unknown check %q (want one of %s)", e.Check, strings.Join(checks.AllChecks, ", ")))
+	case !slices.Contains(beian.Checks(), e.Check):
+		errs = append(errs, fmt.Errorf("unknown check %q (want one of %s)", e.Check, strings.Join(beian.Checks(), ", ")))
 	}
 	if e.Until.IsZero() {
 		errs = append(errs, errors.New("the end date is required"))

@@ -10,7 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/beian"
 	"github.com/beianwatch/beianwatch/monitor/lifecycle"
 )
 
@@ -457,7 +457,7 @@ func (s *Store) LatestResultTx(ctx context.Context, tx *sql.Tx, domain, check st
 	if err != nil {
 		return r, false, fmt.Errorf("load the latest %s result of %s: %w", check, domain, err)
 	}
-	r.Result.Outcome = checks.Outcome(outcome)
+	r.Result.Outcome = beian.Outcome(outcome)
 	r.At = time.UnixMicro(at).UTC()
 	if err := json.Unmarshal([]byte(findings), &r.Result.Findings); err != nil {
 		return r, false, fmt.Errorf("decode the latest %s findings of %s: %w", check, domain, err)

@@ -6,14 +6,14 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/beian"
 	"github.com/beianwatch/beianwatch/monitor/lifecycle"
 )
 
 // OutcomeCount is how many sites' latest result of Check has Outcome.
 type OutcomeCount struct {
 	Check   string
-	Outcome checks.Outcome
+	Outcome beian.Outcome
 	Count   int
 }
 
@@ -31,7 +31,7 @@ func (s *Store) OutcomeCounts(ctx context.Context) ([]OutcomeCount, error) {
 		if err := rows.Scan(&c.Check, &o, &c.Count); err != nil {
 			return nil, fmt.Errorf("count latest results: %w", err)
 		}
-		c.Outcome = checks.Outcome(o)
+		c.Outcome = beian.Outcome(o)
 		out = append(out, c)
 	}
 	return out, rows.Err()

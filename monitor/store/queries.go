@@ -6,10 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/jackc/pgx/v5/pgconn"
 	"time"
 
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/beianwatch/beianwatch/beian"
 	"github.com/beianwatch/beianwatch/monitor/lifecycle"
 )
 
@@ -29,7 +30,7 @@ func (s *Store) LatestResults(ctx context.Context, domain string) ([]SiteResult,
 		if err := rows.Scan(&r.Domain, &r.Result.Check, &outcome, &r.Result.Reason, &findings, &details, &r.Result.DurationMS, &at); err != nil {
 			return nil, fmt.Errorf("load latest results of %s: %w", domain, err)
 		}
-		r.Result.Outcome = checks.Outcome(outcome)
+		r.Result.Outcome = beian.Outcome(outcome)
 		r.At = time.UnixMicro(at).UTC()
 		if err := json.Unmarshal([]byte(findings), &r.Result.Findings); err != nil {
 			return nil, fmt.Errorf("decode %s findings of %s: %w", r.Result.Check, domain, err)
@@ -268,7 +269,7 @@ func (s *Store) Runs(ctx context.Context, domain, check string, limit int) ([]Si
 		if err := rows.Scan(&r.Domain, &r.Result.Check, &outcome, &r.Result.Reason, &findings, &r.Result.DurationMS, &at); err != nil {
 			return nil, fmt.Errorf("list runs of %s: %w", domain, err)
 		}
-		r.Result.Outcome = checks.Outcome(outcome)
+		r.Result.Outcome = beian.Outcome(outcome)
 		r.At = time.UnixMicro(at).UTC()
 		if err := json.Unmarshal([]byte(findings), &r.Result.Findings); err != nil {
 			return nil, fmt.Errorf("decode findings of %s run: %w", domain, err)
@@ -363,7 +364,7 @@ func (s *Store) PhoneStatus(ctx context.Context, e164 string, now time.Time) (st
 		return "", false, nil
 	}
 	if err != nil {
-		return "", false, fmt.Errorf("read cached status of %s: %w", checks.MaskPhone(e164), err)
+		return "", false, fmt.Errorf("read cached status of %s: %w", beian.MaskE164(e164), err)
 	}
 	return status, true, nil
 }
@@ -371,12 +372,12 @@ func (s *Store) PhoneStatus(ctx context.Context, e164 string, now time.Time) (st
 // PutPhoneStatus caches the status of e164 until now+ttl.
 func (s *Store) PutPhoneStatus(ctx context.Context, e164, status string, now time.Time, ttl time.Duration) error {
 	if ttl <= 0 {
-		return fmt.Errorf("cache status of %s: ttl must be positive, got %s", checks.MaskPhone(e164), ttl)
+		return fmt.Errorf("cache status of %s: ttl must be positive, got %s", beian.MaskE164(e164), ttl)
 	}
 	if _, err := s.db.ExecContext(ctx, `INSERT INTO phone_cache (e164, status, checked_at, expires_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (e164) DO UPDATE SET status = excluded.status, checked_at = excluded.checked_at, expires_at = excluded.expires_at`,
 		e164, status, now.UnixMicro(), now.Add(ttl).UnixMicro()); err != nil {
-		return fmt.Errorf("cache status of %s: %w", checks.MaskPhone(e164), err)
+		return fmt.Errorf("cache status of %s: %w", beian.MaskE164(e164), err)
 	}
 	return nil
 }
@@ -478,7 +479,7 @@ func (s *Store) RecordRuns(ctx context.Context, domain string, from, to time.Tim
 		if err := rows.Scan(&r.Domain, &r.Result.Check, &outcome, &r.Result.Reason, &findings, &r.Result.DurationMS, &at); err != nil {
 			return nil, fmt.Errorf("list the record runs of %s: %w", domain, err)
 		}
-		r.Result.Outcome = checks.Outcome(outcome)
+		r.Result.Outcome = beian.Outcome(outcome)
 		r.At = time.UnixMicro(at).UTC()
 		if err := json.Unmarshal([]byte(findings), &r.Result.Findings); err != nil {
 			return nil, fmt.Errorf("decode findings of %s run: %w", domain, err)

@@ -12,14 +12,14 @@ import (
 	"sort"
 	"time"
 
-	"github.com/beianwatch/beianwatch/checks"
+	"github.com/beianwatch/beianwatch/beian"
 	"github.com/beianwatch/beianwatch/monitor/lifecycle"
 )
 
 // SiteResult is one check result for one site.
 type SiteResult struct {
-	Domain string        `json:"domain"`
-	Result checks.Result `json:"result"`
+	Domain string       `json:"domain"`
+	Result beian.Result `json:"result"`
 	// At is when the run finished; zero means the batch's Now.
 	At time.Time `json:"at,omitzero"`
 }
@@ -125,7 +125,7 @@ func (s *Store) RecordResults(ctx context.Context, tx *sql.Tx, b Batch) (Recorde
 		for _, r := range byDomain[d] {
 			findings := r.Result.Findings
 			if findings == nil {
-				findings = []checks.Finding{}
+				findings = []beian.Finding{}
 			}
 			fj, err := json.Marshal(findings)
 			if err != nil {
@@ -232,7 +232,7 @@ func rejectResult(r SiteResult) string {
 		return "empty check name"
 	}
 	switch r.Result.Outcome {
-	case checks.Pass, checks.Fail, checks.Inconclusive, checks.NotApplicable:
+	case beian.Pass, beian.Fail, beian.Inconclusive, beian.NotApplicable:
 	default:
 		return fmt.Sprintf("unknown outcome %q", r.Result.Outcome)
 	}

@@ -302,6 +302,10 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 	} else {
 		err = s.InTx(ctx, func(tx *sql.Tx) (err error) {
+			// On SQLite the single write transaction is the lock that keeps two
+			// processes opening a new file from migrating it twice; River's
+			// SQLite migrations run fine inside it.
+			//lint:ignore SA1019 one transaction is the migration lock on SQLite
 			if res, err = migrator.MigrateTx(ctx, tx, rivermigrate.DirectionUp, nil); err != nil {
 				return fmt.Errorf("migrate job queue schema: %w", err)
 			}

@@ -1,4 +1,4 @@
-package checks
+package beian
 
 // Status is a filing status.
 type Status string
@@ -11,15 +11,16 @@ const (
 	StatusCancelled          Status = "cancelled"
 )
 
-// Statuses lists every valid filing status.
-var Statuses = []Status{StatusFiled, StatusFirstFilingPending, StatusChangePending, StatusAccessPending, StatusCancelled}
+// Statuses returns every valid filing status. The slice is the caller's.
+func Statuses() []Status {
+	return []Status{StatusFiled, StatusFirstFilingPending, StatusChangePending, StatusAccessPending, StatusCancelled}
+}
 
 // ParseStatus validates a filing status.
 func ParseStatus(s string) (Status, bool) {
-	for _, st := range Statuses {
-		if string(st) == s {
-			return st, true
-		}
+	switch st := Status(s); st {
+	case StatusFiled, StatusFirstFilingPending, StatusChangePending, StatusAccessPending, StatusCancelled:
+		return st, true
 	}
 	return "", false
 }
