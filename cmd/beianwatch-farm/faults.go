@@ -551,6 +551,11 @@ func (te *trialEnv) classify(res *trialResult, held map[string]bool) error {
 	first := map[string]farm.Arrival{}
 	ids := map[string]map[string]bool{}
 	for _, a := range te.received() {
+		// The owner hears of each change once; the ops channel's copies
+		// (an empty-shell entity's summary) are not owner notices.
+		if a.Kind == "ops" {
+			continue
+		}
 		if a.Repeat {
 			res.Redelivered++
 		}
