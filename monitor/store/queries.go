@@ -260,23 +260,7 @@ func (s *Store) Runs(ctx context.Context, domain, check string, limit int) ([]Si
 	if err != nil {
 		return nil, fmt.Errorf("list runs of %s: %w", domain, err)
 	}
-	defer rows.Close()
-	var out []SiteResult
-	for rows.Next() {
-		var r SiteResult
-		var outcome, findings string
-		var at int64
-		if err := rows.Scan(&r.Domain, &r.Result.Check, &outcome, &r.Result.Reason, &findings, &r.Result.DurationMS, &at); err != nil {
-			return nil, fmt.Errorf("list runs of %s: %w", domain, err)
-		}
-		r.Result.Outcome = beian.Outcome(outcome)
-		r.At = time.UnixMicro(at).UTC()
-		if err := json.Unmarshal([]byte(findings), &r.Result.Findings); err != nil {
-			return nil, fmt.Errorf("decode findings of %s run: %w", domain, err)
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return scanRuns(rows, domain, "list runs of "+domain)
 }
 
 // TrackedDomainsTx lists the sites where code is tracked and not resolved
@@ -470,6 +454,12 @@ func (s *Store) RecordRuns(ctx context.Context, domain string, from, to time.Tim
 	if err != nil {
 		return nil, fmt.Errorf("list the record runs of %s: %w", domain, err)
 	}
+	return scanRuns(rows, domain, "list the record runs of "+domain)
+}
+
+// scanRuns reads rows of (domain, check_name, outcome, reason, findings,
+// duration_ms, checked_at) from the runs table, and closes them.
+func scanRuns(rows *sql.Rows, domain, what string) ([]SiteResult, error) {
 	defer rows.Close()
 	var out []SiteResult
 	for rows.Next() {
@@ -477,7 +467,7 @@ func (s *Store) RecordRuns(ctx context.Context, domain string, from, to time.Tim
 		var outcome, findings string
 		var at int64
 		if err := rows.Scan(&r.Domain, &r.Result.Check, &outcome, &r.Result.Reason, &findings, &r.Result.DurationMS, &at); err != nil {
-			return nil, fmt.Errorf("list the record runs of %s: %w", domain, err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		r.Result.Outcome = beian.Outcome(outcome)
 		r.At = time.UnixMicro(at).UTC()
