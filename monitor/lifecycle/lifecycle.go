@@ -424,32 +424,8 @@ func NextDue(cfg Config, s State) time.Time {
 // the site's facts changed. Active violations yield a Withdrawn transition
 // (kept as history, not announced); pending ones are simply forgotten.
 func Withdraw(now time.Time, domain, check, reason string, states []State) (next []State, transitions []Transition) {
-	next = cloneStates(states)
-	for i := range next {
-		s := &next[i]
-		if s.Domain != domain || (check != "" && CheckOf(s.Code) != check) {
-			continue
-		}
-		switch s.Status {
-		case StatusOpen, StatusEscalated:
-			transitions = append(transitions, Transition{
-				Domain: s.Domain, Code: s.Code, From: s.Status, To: StatusResolved, Kind: KindWithdrawn, At: now,
-				Reason:   reason,
-				Message:  s.Message,
-				Evidence: s.Evidence,
-				OpenedAt: s.OpenedAt,
-				Deadline: s.Deadline,
-			})
-			s.Status = StatusResolved
-		case StatusPending:
-			s.Status = StatusNone
-		default:
-			continue
-		}
-		s.Fails, s.Passes = 0, 0
-		s.UpdatedAt = now
-	}
-	return next, transitions
+	return closeTracked(now, domain, reason, func(code string) bool { return check == "" || CheckOf(code) == check },
+		StatusResolved, KindWithdrawn, states)
 }
 
 // Exempt closes the site's tracked violations that exempt covers, because
@@ -458,23 +434,32 @@ func Withdraw(now time.Time, domain, check, reason string, states []State) (next
 // record; pending ones are forgotten, so that after the exemption a failing
 // run counts from the start.
 func Exempt(now time.Time, domain, reason string, exempt func(code string) bool, states []State) (next []State, transitions []Transition) {
+	return closeTracked(now, domain, reason, exempt, StatusExempted, KindExempted, states)
+}
+
+// closeTracked closes the site's tracked violations whose code match
+// accepts, without telling the owner: open and escalated ones move to
+// status `to` with a transition of kind (keeping their dates for the
+// record); pending ones are forgotten, so a later failing run counts from
+// the start.
+func closeTracked(now time.Time, domain, reason string, match func(code string) bool, to Status, kind Kind, states []State) (next []State, transitions []Transition) {
 	next = cloneStates(states)
 	for i := range next {
 		s := &next[i]
-		if s.Domain != domain || !exempt(s.Code) {
+		if s.Domain != domain || !match(s.Code) {
 			continue
 		}
 		switch s.Status {
 		case StatusOpen, StatusEscalated:
 			transitions = append(transitions, Transition{
-				Domain: s.Domain, Code: s.Code, From: s.Status, To: StatusExempted, Kind: KindExempted, At: now,
+				Domain: s.Domain, Code: s.Code, From: s.Status, To: to, Kind: kind, At: now,
 				Reason:   reason,
 				Message:  s.Message,
 				Evidence: s.Evidence,
 				OpenedAt: s.OpenedAt,
 				Deadline: s.Deadline,
 			})
-			s.Status = StatusExempted
+			s.Status = to
 		case StatusPending:
 			s.Status = StatusNone
 		default:
